@@ -1,0 +1,106 @@
+"""``rostersync``: the operator's command.
+
+rostersync demo                 set up the local stack, run the services, load the sample district
+rostersync stack up|down|status the local Kafka + PostgreSQL (no Docker needed)
+rostersync serve                run the four services until Ctrl-C
+rostersync sync TENANT [--wait] ask the fetcher to sync a tenant now
+rostersync runs [--tenant T]    recent sync runs
+rostersync report TENANT RUN_ID what a run landed and what it rejected
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from uuid import UUID
+
+import rostersync_localstack as localstack
+
+from rostersync_cli import actions
+from rostersync_cli.processes import running_services
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rostersync", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="load the sample district end to end and print what landed")
+    demo.add_argument("--timeout", type=float, default=180)
+    stack = sub.add_parser("stack", help="the local Kafka + PostgreSQL stack")
+    stack.add_argument("action", choices=["up", "down", "status", "reset"])
+    sub.add_parser("serve", help="run the fetcher, validator, mapper and writer until Ctrl-C")
+    sync = sub.add_parser("sync", help="request a sync of one tenant")
+    sync.add_argument("tenant")
+    sync.add_argument("--source", default=None)
+    sync.add_argument("--wait", action="store_true", help="wait for the run and print its report")
+    sync.add_argument("--timeout", type=float, default=600)
+    runs = sub.add_parser("runs", help="list recent sync runs")
+    runs.add_argument("--tenant", default=None)
+    runs.add_argument("--limit", type=int, default=20)
+    report = sub.add_parser("report", help="rows landed and rejections of one run")
+    report.add_argument("tenant")
+    report.add_argument("run_id", type=UUID)
+    report.add_argument("--limit", type=int, default=50)
+    return parser
+
+
+def _stack(action: str) -> int:
+    if action == "up":
+        info = localstack.up()
+        print(f"KAFKA_BOOTSTRAP_SERVERS={info.kafka_bootstrap}")
+        print(f"DATABASE_URL={info.database_url}")
+    elif action == "down":
+        localstack.down()
+    elif action == "reset":
+        localstack.reset()
+    else:
+        for component, state in localstack.status().items():
+            print(f"{component}: {state}")
+    return 0
+
+
+def _serve() -> int:
+    settings = actions.resolve_settings(start_stack=True)
+    with running_services(settings) as processes:
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        try:
+            for proc in processes:
+                proc.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        return actions.demo(args.timeout)
+    if args.command == "stack":
+        return _stack(args.action)
+    if args.command == "serve":
+        return _serve()
+    settings = actions.resolve_settings(start_stack=False)
+    if args.command == "sync":
+        command = asyncio.run(actions.request_sync(settings, args.tenant, args.source))
+        print(f"sync requested: tenant {command.tenant}, run {command.run_id}")
+        if args.wait:
+            return asyncio.run(actions.wait_and_report(settings, command, args.timeout))
+        return 0
+    if args.command == "runs":
+        asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
+        return 0
+    asyncio.run(actions.print_run_report(settings, args.tenant, args.run_id, args.limit))
+    return 0
+
+
+def main() -> None:
+    try:
+        sys.exit(run())
+    except (localstack.StackError, KeyError, OSError) as exc:
+        print(f"rostersync: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

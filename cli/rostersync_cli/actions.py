@@ -1,0 +1,127 @@
+"""What each ``rostersync`` sub-command does (the argument parsing lives in ``__main__``)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from uuid import UUID
+
+import rostersync_localstack as localstack
+from pydantic import SecretStr
+from rostersync_libs.commands import SyncRequested
+from rostersync_libs.db import create_pool
+from rostersync_libs.findings import findings_from_json
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.tenants import load_tenants
+from rostersync_localstack.stack import info as stack_info
+
+from rostersync_cli import reports
+from rostersync_cli.processes import running_services
+from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
+
+
+def resolve_settings(*, start_stack: bool) -> CliSettings:
+    """The CLI's settings; without configured servers, the local stack's (started if asked)."""
+    settings = CliSettings()
+    if not servers_configured():
+        info = localstack.up() if start_stack else stack_info()
+        settings = settings.model_copy(
+            update={
+                "kafka_bootstrap_servers": info.kafka_bootstrap,
+                "database_url": SecretStr(info.database_url),
+            }
+        )
+    return settings
+
+
+async def request_sync(settings: CliSettings, tenant: str, source: str | None) -> SyncRequested:
+    """Put a sync command for one tenant on the command topic."""
+    load_tenants(settings.tenants_file).get(tenant)  # fail early, here, on an unknown tenant
+    await ensure_topics(settings)
+    command = SyncRequested(tenant=tenant, source=source)
+    producer = make_producer(settings, "rostersync-cli")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
+    finally:
+        await producer.stop()
+    return command
+
+
+async def print_run_report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -> None:
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            rows = await reports.landed(conn, tenant)
+            print(f"\nRows in PostgreSQL for tenant {tenant} (schema {settings.db_schema}):")
+            print(
+                reports.format_table(
+                    ["table", "active", "archived"],
+                    [[r["entity"], str(r["active"]), str(r["archived"])] for r in rows],
+                )
+            )
+            rejected = await reports.rejections(conn, tenant, run_id, limit)
+            if rejected:
+                print(f"\nRejected records of run {run_id} (first {limit}):")
+                for r in rejected:
+                    for finding in findings_from_json(r["findings"].encode()):
+                        print(f"  [{r['stage']}] {finding.describe()}")
+    finally:
+        await pool.close()
+
+
+async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            runs = await reports.list_runs(conn, tenant, limit)
+    finally:
+        await pool.close()
+    print(
+        reports.format_table(
+            ["run", "tenant", "source", "status", "started", "published", "rejected"],
+            [
+                [
+                    str(r["run_id"]),
+                    r["tenant_id"],
+                    r["source"],
+                    r["status"],
+                    r["first_event_at"].strftime("%Y-%m-%d %H:%M:%S"),
+                    str(r["published_counts"]),
+                    str(r["rejected"]),
+                ]
+                for r in runs
+            ],
+        )
+    )
+
+
+async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            status = await reports.wait_for_run(conn, command.tenant, command.run_id, timeout)
+    finally:
+        await pool.close()
+    if status is None:
+        print(f"run {command.run_id} did not complete within {timeout:.0f} s", file=sys.stderr)
+        return 1
+    print(f"run {command.run_id} of tenant {command.tenant}: {status}")
+    await print_run_report(settings, command.tenant, command.run_id, limit=20)
+    return 0
+
+
+def demo(timeout: float) -> int:
+    """The main job on the local default stack: services up, sample district synced, summary."""
+    settings = resolve_settings(start_stack=True)
+    if not settings.tenants_file.exists():
+        settings = settings.model_copy(update={"tenants_file": SAMPLE_TENANTS})
+    tenant = load_tenants(settings.tenants_file).tenants[0].id
+    print(f"Kafka {settings.kafka_bootstrap_servers}, PostgreSQL schema {settings.db_schema}")
+    asyncio.run(ensure_topics(settings))
+    with running_services(settings):
+        command = asyncio.run(request_sync(settings, tenant, None))
+        print(f"sync of tenant {tenant} requested (run {command.run_id}); waiting for the writer")
+        return asyncio.run(wait_and_report(settings, command, timeout))

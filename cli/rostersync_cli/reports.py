@@ -1,0 +1,79 @@
+"""What operators read: runs, what landed, and why records were rejected."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+RUNS_SQL = """
+SELECT r.run_id, r.tenant_id, r.source, r.status, r.first_event_at, r.completed_at,
+       r.published_counts,
+       (SELECT count(*) FROM rejected_records x
+         WHERE x.tenant_id = r.tenant_id AND x.run_id = r.run_id) AS rejected
+FROM sync_runs r
+WHERE ($1::text IS NULL OR r.tenant_id = $1)
+ORDER BY r.first_event_at DESC
+LIMIT $2
+"""
+
+LANDED_SQL = """
+SELECT 'orgs' AS entity, count(*) FILTER (WHERE archived_at IS NULL) AS active,
+       count(*) FILTER (WHERE archived_at IS NOT NULL) AS archived
+FROM orgs WHERE tenant_id = $1
+UNION ALL
+SELECT 'users', count(*) FILTER (WHERE archived_at IS NULL),
+       count(*) FILTER (WHERE archived_at IS NOT NULL)
+FROM users WHERE tenant_id = $1
+UNION ALL
+SELECT 'user_orgs', count(*), 0 FROM user_orgs WHERE tenant_id = $1
+"""
+
+REJECTIONS_SQL = """
+SELECT stage, entity, sourced_id, origin_file, origin_row, findings
+FROM rejected_records WHERE tenant_id = $1 AND run_id = $2
+ORDER BY origin_file, origin_row LIMIT $3
+"""
+
+
+async def list_runs(conn: asyncpg.Connection, tenant: str | None, limit: int = 20) -> list[Any]:
+    return list(await conn.fetch(RUNS_SQL, tenant, limit))
+
+
+async def landed(conn: asyncpg.Connection, tenant: str) -> list[Any]:
+    return list(await conn.fetch(LANDED_SQL, tenant))
+
+
+async def rejections(conn: asyncpg.Connection, tenant: str, run_id: UUID, limit: int) -> list[Any]:
+    return list(await conn.fetch(REJECTIONS_SQL, tenant, run_id, limit))
+
+
+async def wait_for_run(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, timeout: float
+) -> str | None:
+    """Poll until the writer marks the run complete; the final status, or None on time-out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status: str | None = await conn.fetchval(
+                "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
+            )
+        except asyncpg.UndefinedTableError:
+            status = None  # the writer has not created its schema yet
+        if status == "completed":
+            return status
+        await asyncio.sleep(0.5)
+    return None
+
+
+def format_table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)

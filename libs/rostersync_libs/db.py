@@ -1,0 +1,28 @@
+"""PostgreSQL pool helper: every connection works inside the deployment's schema."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from rostersync_libs.settings import ServiceSettings
+
+
+async def ensure_schema(settings: ServiceSettings) -> None:
+    """Create the deployment's schema if missing (the name is validated by the settings)."""
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+    finally:
+        await conn.close()
+
+
+async def create_pool(settings: ServiceSettings, *, max_size: int = 4) -> asyncpg.Pool:
+    """A pool whose connections resolve unqualified table names in the deployment's schema."""
+    await ensure_schema(settings)
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=max_size,
+        server_settings={"search_path": settings.db_schema, "application_name": "rostersync"},
+    )
+    return pool

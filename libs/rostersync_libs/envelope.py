@@ -1,0 +1,145 @@
+"""The event envelope carried by every rostersync topic.
+
+One event is either one roster record (``kind=record``) or a control marker of a sync run
+(``kind=run_end``). The Kafka key is ``tenant:entity:sourcedId`` so that every version of one
+record lands in one partition and stays in order; markers carry their own unique keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid4
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class EntityType(StrEnum):
+    """OneRoster record types, named as the OneRoster files are."""
+
+    ORG = "orgs"
+    ACADEMIC_SESSION = "academicSessions"
+    COURSE = "courses"
+    CLASS = "classes"
+    USER = "users"
+    ENROLLMENT = "enrollments"
+    DEMOGRAPHIC = "demographics"
+    ROLE = "roles"
+    USER_PROFILE = "userProfiles"
+
+
+class Operation(StrEnum):
+    UPSERT = "upsert"
+    DELETE = "delete"
+
+
+class EventKind(StrEnum):
+    RECORD = "record"
+    RUN_END = "run_end"
+
+
+class SourceKind(StrEnum):
+    CSV = "csv"
+    REST = "rest"
+
+
+class Origin(BaseModel):
+    """Where a record came from, so every finding can point at it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str | None = None
+    row: int | None = None
+
+
+class RunMarker(BaseModel):
+    """End-of-run bookkeeping: which upstream partition this marker stands for.
+
+    A stage that has seen the markers of all ``origin_count`` upstream partitions on one of its
+    input partitions knows that partition holds every record of the run (see docs/architecture.md).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    origin_partition: int
+    origin_count: int
+    fanout: int
+    counts: dict[str, int] = Field(default_factory=dict)
+
+
+class Envelope(BaseModel):
+    """One event on a rostersync topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event_id: UUID = Field(default_factory=uuid4)
+    schema_version: int = SCHEMA_VERSION
+    kind: EventKind = EventKind.RECORD
+    tenant: str
+    source: str
+    source_kind: SourceKind = SourceKind.CSV
+    run_id: UUID
+    entity: EntityType | None = None
+    operation: Operation = Operation.UPSERT
+    sourced_id: str | None = None
+    date_last_modified: datetime | None = None
+    content_hash: str | None = None
+    origin: Origin | None = None
+    produced_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    payload: dict[str, Any] = Field(default_factory=dict)
+    internal_id: UUID | None = None
+    marker: RunMarker | None = None
+
+    def key(self) -> bytes:
+        """The Kafka key: keeps all events of one record in one partition, in order."""
+        if self.kind is EventKind.RECORD:
+            return f"{self.tenant}:{self.entity}:{self.sourced_id}".encode()
+        assert self.marker is not None
+        return f"{self.tenant}:run:{self.run_id}:{self.marker.origin_partition}".encode()
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Envelope:
+        return cls.model_validate_json(data)
+
+
+def content_hash(payload: dict[str, Any]) -> str:
+    """A stable hash of a record's content, so unchanged records are not rewritten."""
+    encoded = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def record_event(
+    *,
+    tenant: str,
+    source: str,
+    run_id: UUID,
+    entity: EntityType,
+    sourced_id: str,
+    payload: dict[str, Any],
+    operation: Operation = Operation.UPSERT,
+    date_last_modified: datetime | None = None,
+    origin: Origin | None = None,
+    source_kind: SourceKind = SourceKind.CSV,
+) -> Envelope:
+    """Build a record event with its content hash."""
+    return Envelope(
+        tenant=tenant,
+        source=source,
+        source_kind=source_kind,
+        run_id=run_id,
+        entity=entity,
+        operation=operation,
+        sourced_id=sourced_id,
+        date_last_modified=date_last_modified,
+        content_hash=content_hash(payload),
+        origin=origin,
+        payload=payload,
+    )

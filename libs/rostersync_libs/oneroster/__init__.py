@@ -1,0 +1,1 @@
+"""OneRoster definitions shared by the services."""

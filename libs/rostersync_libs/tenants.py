@@ -1,0 +1,81 @@
+"""Tenants (districts) and their roster sources, declared in a TOML file until an admin API exists.
+
+Example::
+
+    [[tenants]]
+    id = "springfield"
+    name = "Springfield Public Schools"
+
+    [[tenants.sources]]
+    id = "sis-csv"
+    kind = "csv"
+    path = "examples/springfield"
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+
+class CsvSource(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    kind: Literal["csv"] = "csv"
+    path: Path
+
+
+class Tenant(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    name: str
+    sources: list[CsvSource] = Field(min_length=1)
+
+    def source(self, source_id: str | None = None) -> CsvSource:
+        if source_id is None:
+            return self.sources[0]
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        raise KeyError(f"tenant {self.id} has no source {source_id!r}")
+
+
+class TenantsConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenants: list[Tenant]
+
+    def get(self, tenant_id: str) -> Tenant:
+        for tenant in self.tenants:
+            if tenant.id == tenant_id:
+                return tenant
+        known = ", ".join(t.id for t in self.tenants) or "none"
+        raise KeyError(f"unknown tenant {tenant_id!r} (configured: {known})")
+
+
+def load_tenants(path: Path) -> TenantsConfig:
+    """Read the tenants file; relative source paths are relative to the file's folder."""
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    config = TenantsConfig.model_validate(raw)
+    base = path.resolve().parent
+    return TenantsConfig(
+        tenants=[
+            tenant.model_copy(
+                update={
+                    "sources": [
+                        s.model_copy(update={"path": (base / s.path).resolve()})
+                        for s in tenant.sources
+                    ]
+                }
+            )
+            for tenant in config.tenants
+        ]
+    )

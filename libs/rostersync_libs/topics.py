@@ -1,0 +1,64 @@
+"""Every topic name, in one place.
+
+One topic per stage (not per entity) keeps the flow easy to see. Names are versioned (``.v1``) and
+can carry a prefix, so several deployments, or several tests, can share one broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FETCHED = "rostersync.records.fetched.v1"
+VALIDATED = "rostersync.records.validated.v1"
+MAPPED = "rostersync.records.mapped.v1"
+VALIDATOR_DLQ = "rostersync.dlq.validator.v1"
+MAPPER_DLQ = "rostersync.dlq.mapper.v1"
+COMMANDS = "rostersync.commands.v1"
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names with the deployment's prefix applied."""
+
+    prefix: str = ""
+
+    def _name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def fetched(self) -> str:
+        return self._name(FETCHED)
+
+    @property
+    def validated(self) -> str:
+        return self._name(VALIDATED)
+
+    @property
+    def mapped(self) -> str:
+        return self._name(MAPPED)
+
+    @property
+    def validator_dlq(self) -> str:
+        return self._name(VALIDATOR_DLQ)
+
+    @property
+    def mapper_dlq(self) -> str:
+        return self._name(MAPPER_DLQ)
+
+    @property
+    def commands(self) -> str:
+        return self._name(COMMANDS)
+
+    def all(self) -> list[str]:
+        return [
+            self.fetched,
+            self.validated,
+            self.mapped,
+            self.validator_dlq,
+            self.mapper_dlq,
+            self.commands,
+        ]
+
+    def record_topics(self) -> list[str]:
+        """Topics that carry roster state and must be kept for replay."""
+        return [self.fetched, self.validated, self.mapped, self.validator_dlq, self.mapper_dlq]

@@ -1,0 +1,1 @@
+"""The mapper: gives every record its stable internal id and resolves its references."""

@@ -1,0 +1,25 @@
+"""The validator's composition root."""
+
+from __future__ import annotations
+
+import asyncio
+
+from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.stage import Stage
+
+from rostersync_validator.rules import validate
+from rostersync_validator.settings import ValidatorSettings
+
+
+async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
+    await ensure_topics(settings)
+    topics = settings.topics
+    stage = Stage(
+        name="validator",
+        settings=settings,
+        input_topic=topics.fetched,
+        output_topic=topics.validated,
+        dlq_topic=topics.validator_dlq,
+        handler=validate,
+    )
+    await stage.run(stop)

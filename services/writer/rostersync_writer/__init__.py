@@ -1,0 +1,1 @@
+"""The writer: upserts mapped records into PostgreSQL with an exactly-once effect."""

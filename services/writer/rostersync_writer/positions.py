@@ -1,0 +1,49 @@
+"""The writer's consumer positions, kept in Postgres beside the rows they produced.
+
+On assignment the consumer seeks to the stored positions, so a crash between the database commit
+and a Kafka commit can never apply a batch twice or skip one.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+SAVE_SQL = (
+    "INSERT INTO consumer_positions (consumer_group, topic, partition, next_offset)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (consumer_group, topic, partition)"
+    " DO UPDATE SET next_offset = excluded.next_offset"
+)
+
+
+async def save_positions(
+    conn: asyncpg.Connection, group: str, positions: dict[TopicPartition, int]
+) -> None:
+    await conn.executemany(
+        SAVE_SQL, [(group, tp.topic, tp.partition, offset) for tp, offset in positions.items()]
+    )
+
+
+class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Seek each newly assigned partition to the position stored in Postgres."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, pool: asyncpg.Pool, group: str) -> None:
+        self._consumer = consumer
+        self._pool = pool
+        self._group = group
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        rows = await self._pool.fetch(
+            "SELECT topic, partition, next_offset FROM consumer_positions WHERE consumer_group = $1",
+            self._group,
+        )
+        stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        for tp in assigned:
+            if tp in stored:
+                self._consumer.seek(tp, stored[tp])
+            else:
+                await self._consumer.seek_to_beginning(tp)

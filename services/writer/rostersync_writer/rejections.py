@@ -1,0 +1,52 @@
+"""Dead letters from the validator and the mapper, kept where an operator can read them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+from rostersync_libs.dlq import DeadLetter
+from rostersync_libs.envelope import Envelope
+
+INSERT_SQL = (
+    "INSERT INTO rejected_records (tenant_id, run_id, stage, entity, sourced_id, origin_file,"
+    " origin_row, findings, event, source_topic, source_partition, source_offset)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)"
+    " ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING"
+)
+
+
+def rejection_row(message: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
+    letter = DeadLetter.from_headers(message.headers)
+    findings = orjson.dumps([f.model_dump(mode="json", exclude_none=True) for f in letter.findings])
+    assert message.value is not None
+    try:
+        event: Envelope | None = Envelope.from_bytes(message.value)
+    except ValidationError:
+        event = None
+    tenant = event.tenant if event else (message.key or b"?").decode(errors="replace").split(":")[0]
+    origin = event.origin if event else None
+    return (
+        tenant,
+        event.run_id if event else None,
+        letter.stage,
+        event.entity.value if event and event.entity else None,
+        event.sourced_id if event else None,
+        origin.file if origin else None,
+        origin.row if origin else None,
+        findings.decode(),
+        event.model_dump_json() if event else None,
+        letter.topic,
+        letter.partition,
+        letter.offset,
+    )
+
+
+async def store_rejections(
+    conn: asyncpg.Connection, messages: list[ConsumerRecord[bytes, bytes]]
+) -> None:
+    if messages:
+        await conn.executemany(INSERT_SQL, [rejection_row(m) for m in messages])

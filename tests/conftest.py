@@ -1,0 +1,48 @@
+"""Fixtures shared by the test suites: real servers once per session, isolation per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from pydantic import SecretStr
+from rostersync_libs.settings import ServiceSettings
+
+from tests.servers import Servers, provide_servers
+
+
+@pytest.fixture(scope="session")
+def servers() -> Iterator[Servers]:
+    with provide_servers() as found:
+        yield found
+
+
+@pytest.fixture
+async def settings(servers: Servers) -> AsyncIterator[ServiceSettings]:
+    """Settings with a topic prefix and a database schema of this test's own."""
+    tag = uuid.uuid4().hex[:10]
+    test_settings = ServiceSettings(
+        kafka_bootstrap_servers=servers.kafka_bootstrap,
+        database_url=SecretStr(servers.database_url),
+        topic_prefix=f"test-{tag}.",
+        db_schema=f"test_{tag}",
+        topic_partitions=3,
+    )
+    yield test_settings
+    conn = await asyncpg.connect(servers.database_url)
+    try:
+        await conn.execute(f'DROP SCHEMA IF EXISTS "{test_settings.db_schema}" CASCADE')
+    finally:
+        await conn.close()
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka_bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        mine = [t for t in test_settings.topics.all() if t in existing]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()

@@ -1,0 +1,64 @@
+"""Running the four services as asyncio tasks against real servers, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from uuid import UUID
+
+import asyncpg
+from rostersync_fetcher.app import FetcherService
+from rostersync_fetcher.settings import FetcherSettings
+from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.settings import ServiceSettings
+from rostersync_mapper import app as mapper_app
+from rostersync_mapper.settings import MapperSettings
+from rostersync_validator import app as validator_app
+from rostersync_validator.settings import ValidatorSettings
+from rostersync_writer import app as writer_app
+from rostersync_writer.settings import WriterSettings
+
+
+@contextlib.asynccontextmanager
+async def running_pipeline(settings: ServiceSettings, tenants_file: Path) -> AsyncIterator[None]:
+    """All four services, each with its own settings object, until the block ends."""
+    values = {**settings.model_dump(), "tenants_file": tenants_file}
+    await ensure_topics(settings)
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(FetcherService(FetcherSettings(**values)).run(stop)),
+        asyncio.create_task(validator_app.run(ValidatorSettings(**values), stop)),
+        asyncio.create_task(mapper_app.run(MapperSettings(**values), stop)),
+        asyncio.create_task(writer_app.run(WriterSettings(**values), stop)),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [d for d in done if isinstance(d, BaseException)]
+        if errors:
+            raise errors[0]
+
+
+async def wait_for_run(settings: ServiceSettings, tenant: str, run_id: UUID, timeout: float = 60) -> None:
+    """Until the writer marks the run complete (fails the test on time-out)."""
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(), server_settings={"search_path": settings.db_schema}
+    )
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                with contextlib.suppress(asyncpg.UndefinedTableError):
+                    status = await conn.fetchval(
+                        "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id = $2",
+                        tenant,
+                        run_id,
+                    )
+                    if status == "completed":
+                        return
+                await asyncio.sleep(0.2)
+    finally:
+        await conn.close()

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import load_tenants
+from rostersync_writer.migrate import migration_files
+
+
+def test_conventional_connection_variables_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "broker:9092")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u:pw@db/x")
+    monkeypatch.setenv("ROSTERSYNC_TOPIC_PREFIX", "staging.")
+    settings = ServiceSettings()
+    assert settings.kafka_bootstrap_servers == "broker:9092"
+    assert "pw" not in repr(settings)  # the URL may hold a password: never printed
+    assert settings.topics.fetched == "staging.rostersync.records.fetched.v1"
+
+
+def test_schema_names_are_checked_because_they_are_put_into_sql() -> None:
+    with pytest.raises(ValidationError):
+        ServiceSettings(db_schema='x"; DROP TABLE users; --')
+
+
+def test_tenant_source_paths_are_relative_to_the_tenants_file(tmp_path: Path) -> None:
+    config = tmp_path / "tenants.toml"
+    config.write_text(
+        '[[tenants]]\nid = "d1"\nname = "D"\n[[tenants.sources]]\nid = "csv"\npath = "b"\n'
+    )
+    tenant = load_tenants(config).get("d1")
+    assert tenant.source().path == (tmp_path / "b").resolve()
+    with pytest.raises(KeyError, match="unknown tenant 'zz'"):
+        load_tenants(config).get("zz")
+
+
+def test_migrations_are_numbered_and_ordered() -> None:
+    versions = [version for version, _, _ in migration_files()]
+    assert versions == sorted(set(versions))
+    assert versions[0] == 1

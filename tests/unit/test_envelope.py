@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from uuid import uuid4
+
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, content_hash, record_event
+from rostersync_libs.ids import internal_id
+from rostersync_libs.markers import run_end_event
+
+
+def test_record_key_keeps_one_record_in_one_partition() -> None:
+    event = record_event(
+        tenant="t1", source="csv", run_id=uuid4(), entity=EntityType.USER, sourced_id="u-1", payload={}
+    )
+    assert event.key() == b"t1:users:u-1"
+
+
+def test_markers_of_one_run_have_distinct_keys_from_records() -> None:
+    marker = run_end_event(tenant="t1", source="csv", run_id=uuid4(), fanout=3, counts={"users": 2})
+    assert marker.kind is EventKind.RUN_END
+    assert marker.key().startswith(b"t1:run:")
+
+
+def test_envelope_round_trips_through_bytes() -> None:
+    event = record_event(
+        tenant="t1",
+        source="csv",
+        run_id=uuid4(),
+        entity=EntityType.ORG,
+        sourced_id="o-1",
+        payload={"name": "A", "grades": ["01", "02"]},
+    )
+    assert Envelope.from_bytes(event.to_bytes()) == event
+
+
+def test_content_hash_ignores_key_order_but_not_values() -> None:
+    assert content_hash({"a": "1", "b": "2"}) == content_hash({"b": "2", "a": "1"})
+    assert content_hash({"a": "1"}) != content_hash({"a": "2"})
+
+
+def test_internal_ids_are_deterministic_and_scoped_by_tenant_and_entity() -> None:
+    assert internal_id("t1", EntityType.USER, "x") == internal_id("t1", EntityType.USER, "x")
+    assert internal_id("t1", EntityType.USER, "x") != internal_id("t2", EntityType.USER, "x")
+    assert internal_id("t1", EntityType.USER, "x") != internal_id("t1", EntityType.ORG, "x")
