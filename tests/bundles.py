@@ -7,10 +7,21 @@ from pathlib import Path
 
 from rostersync_libs.oneroster.columns import ORGS_1_1, USERS_1_1
 
-ALL_FILES = (
-    "academicSessions categories classes classResources courses courseResources demographics"
-    " enrollments lineItems orgs resources results users"
-).split()
+ALL_FILES = [
+    "academicSessions",
+    "categories",
+    "classes",
+    "classResources",
+    "courses",
+    "courseResources",
+    "demographics",
+    "enrollments",
+    "lineItems",
+    "orgs",
+    "resources",
+    "results",
+    "users",
+]
 
 
 def write_bundle(

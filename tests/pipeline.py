@@ -43,10 +43,13 @@ async def running_pipeline(settings: ServiceSettings, tenants_file: Path) -> Asy
             raise errors[0]
 
 
-async def wait_for_run(settings: ServiceSettings, tenant: str, run_id: UUID, timeout: float = 60) -> None:
+async def wait_for_run(
+    settings: ServiceSettings, tenant: str, run_id: UUID, timeout: float = 60
+) -> None:
     """Until the writer marks the run complete (fails the test on time-out)."""
     conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(), server_settings={"search_path": settings.db_schema}
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.db_schema},
     )
     try:
         async with asyncio.timeout(timeout):

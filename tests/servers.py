@@ -54,5 +54,15 @@ def provide_servers() -> Iterator[Servers]:
     else:
         import rostersync_localstack
 
+        # Leave the machine as we found it: stop the stack afterwards only if we started it.
+        was_running = all(
+            state.startswith("running")
+            for name, state in rostersync_localstack.status().items()
+            if name in ("kafka", "postgres")
+        )
         info = rostersync_localstack.up()
-        yield Servers(info.kafka_bootstrap, info.database_url, "local stack")
+        try:
+            yield Servers(info.kafka_bootstrap, info.database_url, "local stack")
+        finally:
+            if not was_running:
+                rostersync_localstack.down()

@@ -45,7 +45,8 @@ def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:
 @pytest.fixture
 async def db(settings: ServiceSettings) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(), server_settings={"search_path": settings.db_schema}
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.db_schema},
     )
     yield conn
     await conn.close()

@@ -60,6 +60,8 @@ def test_rows_become_events_with_lists_split_passwords_dropped_and_inactive_dele
     assert first.payload["grades"] == ["09", "10"]
     assert "password" not in first.payload
     assert first.operation is Operation.UPSERT
-    assert first.origin is not None and (first.origin.file, first.origin.row) == ("users.csv", 2)
+    assert first.origin is not None
+    assert (first.origin.file, first.origin.row) == ("users.csv", 2)
     assert second.operation is Operation.DELETE
-    assert second.date_last_modified is not None and second.date_last_modified.tzinfo is not None
+    assert second.date_last_modified is not None
+    assert second.date_last_modified.tzinfo is not None

@@ -9,7 +9,12 @@ from rostersync_libs.markers import run_end_event
 
 def test_record_key_keeps_one_record_in_one_partition() -> None:
     event = record_event(
-        tenant="t1", source="csv", run_id=uuid4(), entity=EntityType.USER, sourced_id="u-1", payload={}
+        tenant="t1",
+        source="csv",
+        run_id=uuid4(),
+        entity=EntityType.USER,
+        sourced_id="u-1",
+        payload={},
     )
     assert event.key() == b"t1:users:u-1"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from typing import Any
 from uuid import uuid4
 
 from rostersync_libs.envelope import EntityType, Envelope, Operation, Origin, record_event
@@ -8,7 +9,7 @@ from rostersync_libs.stage import Rejected
 from rostersync_mapper.mapping import map_event
 from rostersync_validator.rules import validate
 
-GOOD_USER = {
+GOOD_USER: dict[str, Any] = {
     "sourcedId": "u1",
     "enabledUser": "true",
     "orgSourcedIds": ["o1"],
@@ -20,7 +21,7 @@ GOOD_USER = {
 }
 
 
-def _user(payload: dict[str, object], operation: Operation = Operation.UPSERT) -> Envelope:
+def _user(payload: dict[str, Any], operation: Operation = Operation.UPSERT) -> Envelope:
     return record_event(
         tenant="t",
         source="csv",
