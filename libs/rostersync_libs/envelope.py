@@ -40,7 +40,8 @@ class Operation(StrEnum):
 
 class EventKind(StrEnum):
     RECORD = "record"
-    RUN_END = "run_end"
+    FILE = "file"  # facts about one file of a run, sent to every partition before its records
+    RUN_END = "run_end"  # end-of-run marker, sent to every partition after the last record
 
 
 class SourceKind(StrEnum):
@@ -55,6 +56,35 @@ class Origin(BaseModel):
 
     file: str | None = None
     row: int | None = None
+
+
+class FileFacts(BaseModel):
+    """What the fetcher found out about one file of a bundle; the validator judges it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    entity: EntityType | None = None
+    oneroster_version: str = "1.1"
+    mode: str = "absent"  # the manifest's word: bulk, delta or absent
+    present: bool = True
+    header: list[str] = Field(default_factory=list)  # as found in the file
+    has_rows: bool = True
+    encoding_error: str | None = None
+    profile: str = "lenient"  # the tenant's validation profile
+
+
+class RecordFacts(BaseModel):
+    """What only the whole bundle can tell about one record (the fetcher sees the whole bundle)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    # References not found in this bundle, by column: the validator looks them up in the tenant.
+    unresolved: dict[str, list[str]] = Field(default_factory=dict)
+    duplicate_of_row: int | None = None  # an earlier row of the same file has this sourcedId
+    in_cycle: bool = False  # the org's parent chain comes back to it
+    unknown_columns: list[str] = Field(default_factory=list)
+    bad_values: dict[str, str] = Field(default_factory=dict)  # column → raw value kept aside
 
 
 class RunMarker(BaseModel):
@@ -93,12 +123,19 @@ class Envelope(BaseModel):
     produced_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     payload: dict[str, Any] = Field(default_factory=dict)
     internal_id: UUID | None = None
+    oneroster_version: str | None = None
+    mode: str | None = None  # bulk or delta: how the record's file was declared
+    facts: RecordFacts | None = None
+    file: FileFacts | None = None
     marker: RunMarker | None = None
 
     def key(self) -> bytes:
         """The Kafka key: keeps all events of one record in one partition, in order."""
         if self.kind is EventKind.RECORD:
             return f"{self.tenant}:{self.entity}:{self.sourced_id}".encode()
+        if self.kind is EventKind.FILE:
+            assert self.file is not None
+            return f"{self.tenant}:run:{self.run_id}:file:{self.file.file}".encode()
         assert self.marker is not None
         return f"{self.tenant}:run:{self.run_id}:{self.marker.origin_partition}".encode()
 
@@ -128,6 +165,9 @@ def record_event(
     date_last_modified: datetime | None = None,
     origin: Origin | None = None,
     source_kind: SourceKind = SourceKind.CSV,
+    oneroster_version: str | None = None,
+    mode: str | None = None,
+    facts: RecordFacts | None = None,
 ) -> Envelope:
     """Build a record event with its content hash."""
     return Envelope(
@@ -142,4 +182,7 @@ def record_event(
         content_hash=content_hash(payload),
         origin=origin,
         payload=payload,
+        oneroster_version=oneroster_version,
+        mode=mode,
+        facts=facts,
     )

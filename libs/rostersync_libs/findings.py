@@ -41,3 +41,24 @@ def findings_to_json(findings: list[Finding]) -> bytes:
 
 def findings_from_json(data: bytes) -> list[Finding]:
     return FINDINGS.validate_json(data)
+
+
+class FindingsEvent(BaseModel):
+    """The findings a stage made about one record or one file, on the findings topic.
+
+    Every finding, warning or error, is published here (the run report is built from them);
+    rejected records also go, whole, to the stage's dead-letter topic.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    run_id: str
+    stage: str
+    entity: str | None = None
+    sourced_id: str | None = None
+    rejected: bool = False
+    findings: list[Finding]
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:run:{self.run_id}".encode()

@@ -32,6 +32,18 @@ class MarkerTracker:
     def __init__(self) -> None:
         self._pending: dict[int, dict[UUID, _PendingRun]] = {}
 
+    def hold(self, partition: int, offset: int, run_id: UUID) -> None:
+        """Keep commits of a partition at or before ``offset`` until the run ends there.
+
+        Used for run-scoped facts (file events) that a restarted stage must read again.
+        """
+        runs = self._pending.setdefault(partition, {})
+        pending = runs.get(run_id)
+        if pending is None:
+            runs[run_id] = _PendingRun(first_offset=offset, expected=0)
+        elif offset < pending.first_offset:
+            pending.first_offset = offset
+
     def observe(self, partition: int, offset: int, event: Envelope) -> bool:
         """Record a marker; True when the partition now holds every record of the run."""
         assert event.kind is EventKind.RUN_END
@@ -40,6 +52,7 @@ class MarkerTracker:
         pending = runs.setdefault(
             event.run_id, _PendingRun(first_offset=offset, expected=event.marker.origin_count)
         )
+        pending.expected = event.marker.origin_count
         pending.origins.add(event.marker.origin_partition)
         if len(pending.origins) < pending.expected:
             return False

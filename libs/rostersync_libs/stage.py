@@ -1,8 +1,10 @@
 """The consume-transform-produce loop shared by the middle stages (validator, mapper).
 
-A stage reads events in batches, hands each record to its handler, sends the result downstream or
-to its dead-letter topic, forwards end-of-run markers (see :mod:`rostersync_libs.markers`), waits
-until everything sent is acknowledged, and only then commits its input offsets.
+A stage reads events in batches and hands the records to its handler, which decides, per record,
+what goes on and what it found. The stage sends what goes on downstream, rejected records to its
+dead-letter topic, every finding to the findings topic, forwards end-of-run markers (see
+:mod:`rostersync_libs.markers`), waits until Kafka has acknowledged all of it, and only then
+commits its input offsets.
 """
 
 from __future__ import annotations
@@ -10,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -18,22 +21,47 @@ from pydantic import ValidationError
 
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope, EventKind
-from rostersync_libs.findings import Finding, Severity
+from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
 from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+Message = ConsumerRecord[bytes, bytes]
+
 
 @dataclass(frozen=True)
-class Rejected:
-    """A handler's verdict that a record must not go on."""
+class Outcome:
+    """A handler's verdict on one record: what goes on (None: rejected) and what it found."""
 
-    findings: list[Finding]
+    forward: Envelope | None
+    findings: list[Finding] = field(default_factory=list)
 
 
-Handler = Callable[[Envelope], Envelope | Rejected]
+class StageHandler:
+    """What a stage does with events; override ``handle`` (and the hooks it needs)."""
+
+    async def handle(self, events: list[Envelope]) -> list[Outcome]:
+        """One outcome per record event, in order."""
+        raise NotImplementedError
+
+    def on_file(self, event: Envelope, partition: int) -> list[Finding]:
+        """Facts about a file of a run, seen once on every partition before its records."""
+        return []
+
+    def on_run_end(self, run_id: UUID) -> None:
+        """Every record of the run on one of this instance's partitions has been handled."""
+
+
+class PerRecord(StageHandler):
+    """A handler made of a plain function of one record."""
+
+    def __init__(self, function: Callable[[Envelope], Outcome]) -> None:
+        self._function = function
+
+    async def handle(self, events: list[Envelope]) -> list[Outcome]:
+        return [self._function(event) for event in events]
 
 
 class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -58,15 +86,17 @@ class Stage:
         input_topic: str,
         output_topic: str,
         dlq_topic: str,
-        handler: Handler,
+        handler: StageHandler,
     ) -> None:
         self.name = name
         self._settings = settings
         self._input = input_topic
         self._output = output_topic
         self._dlq = dlq_topic
+        self._findings = settings.topics.findings
         self._handler = handler
         self._tracker = MarkerTracker()
+        self._out_partitions: list[int] = []
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(self._settings, self._settings.consumer_group(self.name))
@@ -76,11 +106,11 @@ class Stage:
         await consumer.start()
         log.info("%s: reading %s, writing %s", self.name, self._input, self._output)
         try:
-            out_partitions = await partitions_of(producer, self._output)
+            self._out_partitions = await partitions_of(producer, self._output)
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 if batches:
-                    await self._process(consumer, producer, batches, out_partitions)
+                    await self._process(consumer, producer, batches)
         finally:
             await consumer.stop()
             await producer.stop()
@@ -89,15 +119,32 @@ class Stage:
         self,
         consumer: AIOKafkaConsumer,
         producer: AIOKafkaProducer,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-        out_partitions: list[int],
+        batches: dict[TopicPartition, list[Message]],
     ) -> None:
         in_count = len(consumer.partitions_for_topic(self._input) or ())
-        pending: list[asyncio.Future[object]] = []
+        sent: list[asyncio.Future[object]] = []
+        records: list[tuple[TopicPartition, Message, Envelope]] = []
+        markers: list[tuple[TopicPartition, Message, Envelope]] = []
         for tp, messages in batches.items():
             for message in messages:
-                pending.extend(await self._handle(producer, tp, message, in_count, out_partitions))
-        await asyncio.gather(*pending)
+                event = await self._decode(producer, tp, message, sent)
+                if event is None:
+                    continue
+                if event.kind is EventKind.RECORD:
+                    records.append((tp, message, event))
+                elif event.kind is EventKind.FILE:
+                    self._tracker.hold(tp.partition, message.offset, event.run_id)
+                    found = self._handler.on_file(event, tp.partition)
+                    if found:
+                        sent.append(await self._send_findings(producer, event, found, False))
+                else:
+                    markers.append((tp, message, event))
+        outcomes = await self._handler.handle([event for _, _, event in records])
+        for (tp, message, event), outcome in zip(records, outcomes, strict=True):
+            sent.extend(await self._send_outcome(producer, tp, message, event, outcome))
+        for tp, message, event in markers:
+            sent.extend(await self._forward_marker(producer, tp, message, event, in_count))
+        await asyncio.gather(*sent)
         await consumer.commit(
             {
                 tp: self._tracker.commit_offset(tp.partition, messages[-1].offset + 1)
@@ -105,57 +152,92 @@ class Stage:
             }
         )
 
-    async def _handle(
+    async def _decode(
         self,
         producer: AIOKafkaProducer,
         tp: TopicPartition,
-        message: ConsumerRecord[bytes, bytes],
-        in_count: int,
-        out_partitions: list[int],
-    ) -> list[asyncio.Future[object]]:
+        message: Message,
+        sent: list[asyncio.Future[object]],
+    ) -> Envelope | None:
         assert message.value is not None
         try:
-            event = Envelope.from_bytes(message.value)
+            return Envelope.from_bytes(message.value)
         except ValidationError as exc:
             finding = Finding(
-                code="envelope.undecodable",
+                code="envelope_undecodable",
                 severity=Severity.ERROR,
                 message=f"not a rostersync event: {exc.error_count()} schema error(s)",
             )
-            return [await self._dead_letter(producer, tp, message, [finding])]
-        if event.kind is EventKind.RUN_END:
-            if not self._tracker.observe(tp.partition, message.offset, event):
-                return []
-            marker = marker_event(
-                event,
-                origin_partition=tp.partition,
-                origin_count=in_count,
-                fanout=len(out_partitions),
-            )
-            return [
-                await producer.send(
-                    self._output, marker.to_bytes(), key=marker.key(), partition=partition
-                )
-                for partition in out_partitions
-            ]
-        result = self._handler(event)
-        if isinstance(result, Rejected):
-            return [await self._dead_letter(producer, tp, message, result.findings)]
-        return [await producer.send(self._output, result.to_bytes(), key=result.key())]
+            sent.append(await self._dead_letter(producer, tp, message, [finding]))
+            return None
 
-    async def _dead_letter(
+    async def _send_outcome(
         self,
         producer: AIOKafkaProducer,
         tp: TopicPartition,
-        message: ConsumerRecord[bytes, bytes],
-        findings: list[Finding],
+        message: Message,
+        event: Envelope,
+        outcome: Outcome,
+    ) -> list[asyncio.Future[object]]:
+        sent: list[asyncio.Future[object]] = []
+        if outcome.forward is None:
+            sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
+        else:
+            forward = outcome.forward
+            sent.append(await producer.send(self._output, forward.to_bytes(), key=forward.key()))
+        if outcome.findings:
+            rejected = outcome.forward is None
+            sent.append(await self._send_findings(producer, event, outcome.findings, rejected))
+        return sent
+
+    async def _forward_marker(
+        self,
+        producer: AIOKafkaProducer,
+        tp: TopicPartition,
+        message: Message,
+        event: Envelope,
+        in_count: int,
+    ) -> list[asyncio.Future[object]]:
+        if not self._tracker.observe(tp.partition, message.offset, event):
+            return []
+        self._handler.on_run_end(event.run_id)
+        marker = marker_event(
+            event,
+            origin_partition=tp.partition,
+            origin_count=in_count,
+            fanout=len(self._out_partitions),
+        )
+        return [
+            await producer.send(self._output, marker.to_bytes(), key=marker.key(), partition=p)
+            for p in self._out_partitions
+        ]
+
+    async def _send_findings(
+        self, producer: AIOKafkaProducer, event: Envelope, found: list[Finding], rejected: bool
+    ) -> asyncio.Future[object]:
+        report = FindingsEvent(
+            tenant=event.tenant,
+            run_id=str(event.run_id),
+            stage=self.name,
+            entity=event.entity.value if event.entity else None,
+            sourced_id=event.sourced_id,
+            rejected=rejected,
+            findings=found,
+        )
+        fut: asyncio.Future[object] = await producer.send(
+            self._findings, report.model_dump_json(exclude_none=True).encode(), key=report.key()
+        )
+        return fut
+
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, found: list[Finding]
     ) -> asyncio.Future[object]:
         letter = DeadLetter(
             stage=self.name,
             topic=tp.topic,
             partition=tp.partition,
             offset=message.offset,
-            findings=findings,
+            findings=found,
         )
         fut: asyncio.Future[object] = await producer.send(
             self._dlq, message.value, key=message.key, headers=letter.headers()

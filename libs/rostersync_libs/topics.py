@@ -13,6 +13,8 @@ VALIDATED = "rostersync.records.validated.v1"
 MAPPED = "rostersync.records.mapped.v1"
 VALIDATOR_DLQ = "rostersync.dlq.validator.v1"
 MAPPER_DLQ = "rostersync.dlq.mapper.v1"
+FINDINGS = "rostersync.findings.v1"
+RUNS = "rostersync.runs.v1"
 COMMANDS = "rostersync.commands.v1"
 
 
@@ -46,6 +48,14 @@ class Topics:
         return self._name(MAPPER_DLQ)
 
     @property
+    def findings(self) -> str:
+        return self._name(FINDINGS)
+
+    @property
+    def runs(self) -> str:
+        return self._name(RUNS)
+
+    @property
     def commands(self) -> str:
         return self._name(COMMANDS)
 
@@ -56,9 +66,19 @@ class Topics:
             self.mapped,
             self.validator_dlq,
             self.mapper_dlq,
+            self.findings,
+            self.runs,
             self.commands,
         ]
 
     def record_topics(self) -> list[str]:
         """Topics that carry roster state and must be kept for replay."""
-        return [self.fetched, self.validated, self.mapped, self.validator_dlq, self.mapper_dlq]
+        return [
+            self.fetched,
+            self.validated,
+            self.mapped,
+            self.validator_dlq,
+            self.mapper_dlq,
+            self.findings,
+            self.runs,
+        ]

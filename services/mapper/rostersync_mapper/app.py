@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from rostersync_libs.kafka import ensure_topics
-from rostersync_libs.stage import Stage
+from rostersync_libs.stage import PerRecord, Stage
 
 from rostersync_mapper.mapping import map_event
 from rostersync_mapper.settings import MapperSettings
@@ -20,6 +20,6 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
         input_topic=topics.validated,
         output_topic=topics.mapped,
         dlq_topic=topics.mapper_dlq,
-        handler=map_event,
+        handler=PerRecord(map_event),
     )
     await stage.run(stop)

@@ -1,7 +1,8 @@
 """Deterministic mapping of OneRoster sourcedIds to internal ids.
 
 Ids are uuid5 over (tenant, entity, sourcedId): no lookup, and a replay gives the same ids.
-References are resolved the same way, so a reference needs no state either.
+References are resolved the same way, so a reference needs no state either: every reference
+column ``xSourcedId`` gains ``xInternalId`` (``xSourcedIds`` gains ``xInternalIds``).
 """
 
 from __future__ import annotations
@@ -10,33 +11,40 @@ from typing import Any
 
 from rostersync_libs.envelope import EntityType, Envelope
 from rostersync_libs.ids import internal_id
-from rostersync_libs.stage import Rejected
-
-# column holding sourcedIds → (entity they point at, key of the resolved ids in the payload)
-REFERENCES: dict[str, tuple[EntityType, str]] = {
-    "parentSourcedId": (EntityType.ORG, "parentInternalId"),
-    "orgSourcedIds": (EntityType.ORG, "orgInternalIds"),
-    "agentSourcedIds": (EntityType.USER, "agentInternalIds"),
-}
+from rostersync_libs.oneroster.columns import Column, spec_for
+from rostersync_libs.stage import Outcome
 
 
-def _resolve(tenant: str, entity: EntityType, value: Any) -> Any:
+def resolved_key(column: str) -> str:
+    """``orgSourcedIds`` → ``orgInternalIds``, ``parentSourcedId`` → ``parentInternalId``."""
+    return column.replace("SourcedId", "InternalId")
+
+
+def _resolve(tenant: str, column: Column, value: Any) -> Any:
+    target = column.target
+    assert target is not None
     if isinstance(value, list):
-        return [str(internal_id(tenant, entity, str(v))) for v in value]
-    return str(internal_id(tenant, entity, str(value)))
+        return [str(internal_id(tenant, target, str(v))) for v in value]
+    return str(internal_id(tenant, target, str(value)))
 
 
-def map_event(event: Envelope) -> Envelope | Rejected:
+def map_event(event: Envelope) -> Outcome:
     """The mapper's handler: the event with its internal id and resolved references."""
     assert event.entity is not None
     assert event.sourced_id is not None
+    spec = spec_for(event.oneroster_version or "1.1", event.entity)
     payload = dict(event.payload)
-    for column, (target, key) in REFERENCES.items():
-        if column in payload:
-            payload[key] = _resolve(event.tenant, target, payload[column])
-    return event.model_copy(
-        update={
-            "internal_id": internal_id(event.tenant, event.entity, event.sourced_id),
-            "payload": payload,
-        }
+    for column in spec.references:
+        if column.name in payload:
+            payload[resolved_key(column.name)] = _resolve(event.tenant, column, payload[column.name])
+    # demographics.sourcedId is the user's sourcedId: link it to the user's internal id.
+    if event.entity is EntityType.DEMOGRAPHIC:
+        payload["userInternalId"] = str(internal_id(event.tenant, EntityType.USER, event.sourced_id))
+    return Outcome(
+        forward=event.model_copy(
+            update={
+                "internal_id": internal_id(event.tenant, event.entity, event.sourced_id),
+                "payload": payload,
+            }
+        )
     )

@@ -1,0 +1,37 @@
+"""Run lifecycle events on the runs topic: a sync run is explicit, from start to finish."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class RunPhase(StrEnum):
+    STARTED = "started"  # the fetcher began reading the source
+    FETCHED = "fetched"  # every record and marker is published; counts are final
+    FAILED = "failed"  # the source could not be read at all (the reason says why)
+
+
+class RunEvent(BaseModel):
+    """One step of a sync run as the fetcher saw it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tenant: str
+    run_id: UUID
+    source: str
+    phase: RunPhase
+    at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    oneroster_version: str | None = None
+    manifest: dict[str, str] = Field(default_factory=dict)
+    # file name → rows published (FETCHED)
+    file_counts: dict[str, int] = Field(default_factory=dict)
+    # files present but not ingested (gradebook, resources...), and why
+    skipped_files: dict[str, str] = Field(default_factory=dict)
+    reason: str | None = None  # FAILED
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:run:{self.run_id}".encode()
