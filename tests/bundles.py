@@ -5,53 +5,55 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from rostersync_libs.oneroster.columns import ORGS_1_1, USERS_1_1
+from rostersync_libs.envelope import EntityType
+from rostersync_libs.oneroster.columns import files_for, spec_for
 
-ALL_FILES = [
-    "academicSessions",
-    "categories",
-    "classes",
-    "classResources",
-    "courses",
-    "courseResources",
-    "demographics",
-    "enrollments",
-    "lineItems",
-    "orgs",
-    "resources",
-    "results",
-    "users",
-]
+MANIFEST_FILES_1_1 = (
+    "academicSessions categories classes classResources courses courseResources demographics"
+    " enrollments lineItems orgs resources results users"
+).split()
+MANIFEST_FILES_1_2 = [*MANIFEST_FILES_1_1, "roles", "userProfiles", "userResources"]
 
 
 def write_bundle(
     folder: Path,
+    files: dict[str, list[dict[str, str]]],
     *,
-    orgs: list[dict[str, str]],
-    users: list[dict[str, str]],
+    version: str = "1.1",
     mode: str = "bulk",
+    modes: dict[str, str] | None = None,
+    headers: dict[str, list[str]] | None = None,
 ) -> Path:
-    """A 1.1 bundle with orgs.csv and users.csv in ``mode``; other files absent."""
+    """A bundle with one CSV per entry of ``files`` (keyed by entity, e.g. "users").
+
+    Columns are the specification's, in its order, unless ``headers`` says otherwise; every other
+    rostering file is declared absent in the manifest.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    modes = {name: mode for name in files} | (modes or {})
+    listed = MANIFEST_FILES_1_2 if version.startswith("1.2") else MANIFEST_FILES_1_1
     with (folder / "manifest.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["propertyName", "value"])
         writer.writerow(["manifest.version", "1.0"])
-        writer.writerow(["oneroster.version", "1.1"])
-        for name in ALL_FILES:
-            writer.writerow([f"file.{name}", mode if name in ("orgs", "users") else "absent"])
-    for spec, rows in ((ORGS_1_1, orgs), (USERS_1_1, users)):
-        with (folder / spec.file_name).open("w", newline="") as handle:
-            dict_writer = csv.DictWriter(handle, fieldnames=list(spec.columns))
+        writer.writerow(["oneroster.version", version])
+        for name in listed:
+            writer.writerow([f"file.{name}", modes.get(name, "absent")])
+    for name, rows in files.items():
+        columns = (headers or {}).get(name) or list(spec_for(version, EntityType(name)).names)
+        with (folder / f"{name}.csv").open("w", newline="") as handle:
+            dict_writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
             dict_writer.writeheader()
-            for row in rows:
-                dict_writer.writerow(row)
+            dict_writer.writerows(rows)
     return folder
 
 
-def write_tenants(path: Path, tenant: str, bundle: Path) -> Path:
+def write_tenants(path: Path, tenant: str, bundle: Path, validation: str = "lenient") -> Path:
     path.write_text(
-        f'[[tenants]]\nid = "{tenant}"\nname = "Test district"\n\n'
+        f'[[tenants]]\nid = "{tenant}"\nname = "Test district"\nvalidation = "{validation}"\n\n'
         f'[[tenants.sources]]\nid = "csv"\nkind = "csv"\npath = "{bundle}"\n'
     )
     return path
+
+
+__all__ = ["files_for", "write_bundle", "write_tenants"]

@@ -26,3 +26,17 @@ async def create_pool(settings: ServiceSettings, *, max_size: int = 4) -> asyncp
         server_settings={"search_path": settings.db_schema, "application_name": "rostersync"},
     )
     return pool
+
+
+# The writer's table of each entity: what other services may look up (e.g. known sourcedIds).
+ENTITY_TABLES = {
+    "orgs": "orgs",
+    "academicSessions": "academic_sessions",
+    "courses": "courses",
+    "classes": "classes",
+    "users": "users",
+    "enrollments": "enrollments",
+    "demographics": "demographics",
+    "roles": "user_roles",
+    "userProfiles": "user_profiles",
+}

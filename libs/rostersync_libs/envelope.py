@@ -70,7 +70,9 @@ class FileFacts(BaseModel):
     present: bool = True
     header: list[str] = Field(default_factory=list)  # as found in the file
     has_rows: bool = True
-    encoding_error: str | None = None
+    encoding: str = "utf-8"
+    encoding_error: str | None = None  # the file is not UTF-8; what it was read as instead
+    parse_error: str | None = None  # the CSV could not be read past this point
     profile: str = "lenient"  # the tenant's validation profile
 
 
@@ -79,12 +81,13 @@ class RecordFacts(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    # References not found in this bundle, by column: the validator looks them up in the tenant.
+    # References whose target file is in this bundle (bulk) but lacks them, by column.
+    dangling: dict[str, list[str]] = Field(default_factory=dict)
+    # References whose target is not in this bundle: the validator looks them up in the tenant.
     unresolved: dict[str, list[str]] = Field(default_factory=dict)
     duplicate_of_row: int | None = None  # an earlier row of the same file has this sourcedId
     in_cycle: bool = False  # the org's parent chain comes back to it
-    unknown_columns: list[str] = Field(default_factory=list)
-    bad_values: dict[str, str] = Field(default_factory=dict)  # column → raw value kept aside
+    field_count: int | None = None  # set when the row's field count differs from the header's
 
 
 class RunMarker(BaseModel):

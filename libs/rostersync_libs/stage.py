@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeAlias
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -28,7 +29,7 @@ from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Message = ConsumerRecord[bytes, bytes]
+Message: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ class Tenant(BaseModel):
 
     id: str = Field(pattern=TENANT_ID_PATTERN)
     name: str
+    # strict: the OneRoster specification; lenient: common real-world slips pass as warnings.
+    validation: Literal["strict", "lenient"] = "lenient"
     sources: list[CsvSource] = Field(min_length=1)
 
     def source(self, source_id: str | None = None) -> CsvSource:

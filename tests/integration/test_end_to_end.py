@@ -61,7 +61,7 @@ async def sync(settings: ServiceSettings, tenants: Path, tenant: str) -> Any:
 async def test_bundle_lands_in_postgres_through_all_four_services(
     settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    bundle = write_bundle(tmp_path / "bundle", orgs=ORGS, users=USERS)
+    bundle = write_bundle(tmp_path / "bundle", {"orgs": ORGS, "users": USERS})
     tenants = write_tenants(tmp_path / "tenants.toml", "district-a", bundle)
     async with running_pipeline(settings, tenants):
         run_id = await sync(settings, tenants, "district-a")
@@ -108,21 +108,20 @@ async def test_bundle_lands_in_postgres_through_all_four_services(
 
     run = await db.fetchrow("SELECT * FROM sync_runs WHERE run_id = $1", run_id)
     assert run["status"] == "completed"
-    assert orjson.loads(run["published_counts"]) == {"orgs": 2, "users": 4}
+    assert orjson.loads(run["published_counts"]) == {"orgs.csv": 2, "users.csv": 4}
 
 
 async def test_resync_is_idempotent_deltas_archive_and_tenants_stay_apart(
     settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
-    bulk = write_bundle(tmp_path / "bulk", orgs=ORGS, users=USERS[:3])
+    bulk = write_bundle(tmp_path / "bulk", {"orgs": ORGS, "users": USERS[:3]})
     delta = write_bundle(
         tmp_path / "delta",
-        orgs=[],
-        users=[
+        {"users": [
             {**USERS[1], "status": "tobedeleted", "dateLastModified": "2026-11-20T10:00:00Z"},
             {**USERS[0], "status": "active", "dateLastModified": "2026-11-20T10:00:00Z",
              "givenName": "Christina"},
-        ],
+        ]},
         mode="delta",
     )  # fmt: skip
     tenants_a = write_tenants(tmp_path / "a.toml", "district-a", bulk)

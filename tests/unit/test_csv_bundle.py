@@ -6,7 +6,9 @@ from uuid import uuid4
 
 import pytest
 from rostersync_fetcher.csv_bundle import Bundle, BundleError
-from rostersync_fetcher.records import event_of_row
+from rostersync_fetcher.headers import HeaderMap
+from rostersync_fetcher.index import BundleIndex, find_cycles
+from rostersync_fetcher.records import FileContext, event_of_row
 from rostersync_libs.envelope import Operation
 from rostersync_libs.oneroster.columns import USERS_1_1
 
@@ -19,15 +21,33 @@ USERS = (
 )
 
 
+def _rows(bundle: Bundle, name: str) -> tuple[list[str], list[list[str]], list[int]]:
+    with bundle.reader(name, bundle.encoding(name)) as (header, rows):
+        read = list(rows)
+    return header, [r.values for r in read], [r.number for r in read]
+
+
 def test_folder_bundle_with_bom_streams_rows_with_their_line_numbers(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text(MANIFEST)
     (tmp_path / "users.csv").write_bytes(b"\xef\xbb\xbf" + USERS.encode())
     bundle = Bundle(tmp_path)
     assert bundle.manifest()["file.users"] == "bulk"
-    rows = list(bundle.rows("users.csv"))
-    assert [r.number for r in rows] == [2, 3]
-    assert rows[0].values["sourcedId"] == "u1"  # the BOM is not part of the first header
-    assert rows[0].values["familyName"] == "Smith, Jr"
+    assert bundle.encoding("users.csv").problem is None
+    header, values, numbers = _rows(bundle, "users.csv")
+    assert header[0] == "sourcedId"  # the BOM is not part of the first header
+    assert numbers == [2, 3]
+    assert values[0][9] == "Smith, Jr"
+
+
+def test_a_latin1_file_is_detected_read_and_reported(tmp_path: Path) -> None:
+    (tmp_path / "manifest.csv").write_text(MANIFEST)
+    (tmp_path / "users.csv").write_bytes(USERS.replace("Tina", "Tiña").encode("latin-1"))
+    bundle = Bundle(tmp_path)
+    encoding = bundle.encoding("users.csv")
+    assert encoding.problem is not None
+    assert "0xf1" in encoding.problem
+    _, values, _ = _rows(bundle, "users.csv")
+    assert values[1][8] == "Tiña"
 
 
 def test_zip_bundle_one_folder_down(tmp_path: Path) -> None:
@@ -35,8 +55,11 @@ def test_zip_bundle_one_folder_down(tmp_path: Path) -> None:
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("export/manifest.csv", MANIFEST)
         zf.writestr("export/users.csv", USERS)
+        zf.writestr("export/results.csv", "sourcedId\n")
     bundle = Bundle(archive)
-    assert [r.values["sourcedId"] for r in bundle.rows("users.csv")] == ["u1", "u2"]
+    _, values, _ = _rows(bundle, "users.csv")
+    assert [v[0] for v in values] == ["u1", "u2"]
+    assert bundle.files() == ["manifest.csv", "results.csv", "users.csv"]
     bundle.close()
 
 
@@ -46,22 +69,45 @@ def test_a_bundle_without_manifest_is_refused_with_a_reason(tmp_path: Path) -> N
         Bundle(tmp_path)
 
 
-def test_rows_become_events_with_lists_split_passwords_dropped_and_inactive_deleted(
-    tmp_path: Path,
-) -> None:
+def test_headers_match_by_name_in_any_order_and_case_and_never_copy_passwords() -> None:
+    header = ["SOURCEDID", "givenName", "password", "metadata.house", "shoeSize"]
+    mapped = HeaderMap.build(header, USERS_1_1)
+    assert mapped.values(["u1", "Sam", "pw", "Gryffindor", "42"]) == {
+        "sourcedId": "u1",
+        "givenName": "Sam",
+        "metadata.house": "Gryffindor",
+    }
+
+
+def test_rows_become_events_with_lists_split_and_inactive_deleted(tmp_path: Path) -> None:
     (tmp_path / "manifest.csv").write_text(MANIFEST)
     (tmp_path / "users.csv").write_text(USERS)
-    rows = list(Bundle(tmp_path).rows("users.csv"))
-    run = uuid4()
-    first, second = (
-        event_of_row(tenant="t", source="csv", run_id=run, spec=USERS_1_1, row=row) for row in rows
-    )
+    bundle = Bundle(tmp_path)
+    with bundle.reader("users.csv", bundle.encoding("users.csv")) as (header, rows):
+        ctx = FileContext(
+            tenant="t",
+            source="csv",
+            run_id=uuid4(),
+            spec=USERS_1_1,
+            mode="delta",
+            version="1.1",
+            header=HeaderMap.build(header, USERS_1_1),
+            index=BundleIndex(),
+        )
+        first, second = (event_of_row(ctx, row, {}) for row in rows)
     assert first.payload["orgSourcedIds"] == ["o1", "o2"]
     assert first.payload["grades"] == ["09", "10"]
     assert "password" not in first.payload
     assert first.operation is Operation.UPSERT
     assert first.origin is not None
     assert (first.origin.file, first.origin.row) == ("users.csv", 2)
+    assert first.facts is not None
+    assert first.facts.unresolved == {"orgSourcedIds": ["o1", "o2"]}  # no orgs.csv here
     assert second.operation is Operation.DELETE
     assert second.date_last_modified is not None
     assert second.date_last_modified.tzinfo is not None
+
+
+def test_org_cycles_are_found_with_what_hangs_below_them() -> None:
+    parents = {"a": "b", "b": "a", "c": "a", "d": "e"}
+    assert find_cycles(parents) == {"a", "b", "c"}

@@ -109,7 +109,29 @@ RACE_COLUMNS = (
 
 # CEDS Entry Grade Level codes.
 GRADE_CODES = frozenset(
-    "IT PR PK TK KG 01 02 03 04 05 06 07 08 09 10 11 12 13 PS UG Other".split()
+    [
+        "IT",
+        "PR",
+        "PK",
+        "TK",
+        "KG",
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+        "06",
+        "07",
+        "08",
+        "09",
+        "10",
+        "11",
+        "12",
+        "13",
+        "PS",
+        "UG",
+        "Other",
+    ]
 )
 
 

@@ -15,9 +15,8 @@ from rostersync_libs.commands import SyncRequested
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.tenants import load_tenants
 
-from rostersync_fetcher.csv_bundle import BundleError
 from rostersync_fetcher.settings import FetcherSettings
-from rostersync_fetcher.sync import sync_csv_bundle
+from rostersync_fetcher.sync import CsvRun
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +55,14 @@ class FetcherService:
         try:
             tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
             source = tenant.source(command.source)
-            await sync_csv_bundle(
+            await CsvRun(
                 producer=producer,
-                topic=self.settings.topics.fetched,
+                topics=self.settings.topics,
                 tenant=tenant,
                 source=source,
                 run_id=command.run_id,
                 send_batch=self.settings.send_batch,
-            )
-        except (KeyError, BundleError, OSError, UnicodeDecodeError) as exc:
+            ).run()
+        except (KeyError, OSError) as exc:
             # The run cannot start; say why, and keep serving other tenants.
             log.error("tenant %s: sync %s failed: %s", command.tenant, command.run_id, exc)

@@ -1,56 +1,98 @@
-"""Turning CSV rows into record events."""
+"""Turning CSV rows into record events, with what only the whole bundle can tell about them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, Operation, Origin, record_event
-from rostersync_libs.oneroster.columns import DROPPED_COLUMNS, LIST_COLUMNS, FileSpec
+from rostersync_libs.envelope import Envelope, Operation, Origin, RecordFacts, record_event
+from rostersync_libs.oneroster.columns import FileSpec
+from rostersync_libs.timestamps import parse_utc_datetime
 
 from rostersync_fetcher.csv_bundle import Row
+from rostersync_fetcher.headers import HeaderMap
+from rostersync_fetcher.index import BundleIndex
 
 DELETE_STATUSES = frozenset({"tobedeleted", "inactive"})
 
 
-def payload_of(values: dict[str, str]) -> dict[str, Any]:
-    """The record's non-blank values; list columns split into lists; passwords never copied."""
+@dataclass(frozen=True)
+class FileContext:
+    """Everything the rows of one file share."""
+
+    tenant: str
+    source: str
+    run_id: UUID
+    spec: FileSpec
+    mode: str
+    version: str
+    header: HeaderMap
+    index: BundleIndex
+
+
+def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
+    """The record's non-blank values; list columns split into lists."""
     payload: dict[str, Any] = {}
-    for column, raw in values.items():
+    for name, raw in values.items():
         value = raw.strip()
-        if not value or column in DROPPED_COLUMNS:
+        if not value:
             continue
-        if column in LIST_COLUMNS:
-            payload[column] = [item.strip() for item in value.split(",") if item.strip()]
+        column = spec.by_name.get(name)
+        if column is not None and column.is_list:
+            payload[name] = [item.strip() for item in value.split(",") if item.strip()]
         else:
-            payload[column] = value
+            payload[name] = value
     return payload
 
 
-def parse_datetime(value: str | None) -> datetime | None:
-    """The source's dateLastModified, if it parses; the validator reports it when it does not."""
-    if not value:
+def facts_of(
+    ctx: FileContext, payload: dict[str, Any], row: Row, first_rows: dict[str, int]
+) -> RecordFacts | None:
+    dangling: dict[str, list[str]] = {}
+    unresolved: dict[str, list[str]] = {}
+    for column in ctx.spec.references:
+        value = payload.get(column.name)
+        if value is None or column.target is None:
+            continue
+        for ref in value if isinstance(value, list) else [value]:
+            if ctx.index.contains(column.target, ref):
+                continue
+            missing = dangling if ctx.index.is_bulk(column.target) else unresolved
+            missing.setdefault(column.name, []).append(ref)
+    sourced_id = str(payload.get("sourcedId", ""))
+    duplicate_of: int | None = None
+    if ctx.index.is_duplicate(ctx.spec.entity, sourced_id):
+        duplicate_of = first_rows.setdefault(sourced_id, row.number)
+        if duplicate_of == row.number:
+            duplicate_of = None
+    in_cycle = ctx.spec.entity.value == "orgs" and sourced_id in ctx.index.cyclic_orgs
+    field_count = len(row.values) if len(row.values) != ctx.header.width else None
+    if not (dangling or unresolved or duplicate_of or in_cycle or field_count is not None):
         return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    # A date without a zone is read as UTC, the only zone OneRoster allows.
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return RecordFacts(
+        dangling=dangling,
+        unresolved=unresolved,
+        duplicate_of_row=duplicate_of,
+        in_cycle=in_cycle,
+        field_count=field_count,
+    )
 
 
-def event_of_row(*, tenant: str, source: str, run_id: UUID, spec: FileSpec, row: Row) -> Envelope:
-    payload = payload_of(row.values)
+def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Envelope:
+    payload = payload_of(ctx.header.values(row.values), ctx.spec)
     status = str(payload.get("status", "")).lower()
     return record_event(
-        tenant=tenant,
-        source=source,
-        run_id=run_id,
-        entity=spec.entity,
-        sourced_id=row.values.get("sourcedId", "").strip(),
+        tenant=ctx.tenant,
+        source=ctx.source,
+        run_id=ctx.run_id,
+        entity=ctx.spec.entity,
+        sourced_id=str(payload.get("sourcedId", "")),
         payload=payload,
         operation=Operation.DELETE if status in DELETE_STATUSES else Operation.UPSERT,
-        date_last_modified=parse_datetime(row.values.get("dateLastModified")),
+        date_last_modified=parse_utc_datetime(payload.get("dateLastModified")),
         origin=Origin(file=row.file, row=row.number),
+        oneroster_version=ctx.version,
+        mode=ctx.mode,
+        facts=facts_of(ctx, payload, row, first_rows),
     )

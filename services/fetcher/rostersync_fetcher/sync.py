@@ -1,87 +1,183 @@
-"""One sync run of a CSV bundle: every record as an event, then the end-of-run markers."""
+"""One sync run of a CSV bundle.
+
+1. A ``started`` run event; the bundle's plan (manifest vs files) and an index of its ids.
+2. For every rostering file, its facts (header, mode, encoding) on every partition.
+3. Every row as a record event, in dependency order (orgs before the users that point at them).
+4. An end-of-run marker on every partition, and a ``fetched`` run event with per-file counts.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import csv
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
 from rostersync_libs.kafka import partitions_of
 from rostersync_libs.markers import run_end_event
-from rostersync_libs.oneroster.columns import FILES_1_1
+from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
+from rostersync_libs.topics import Topics
 
-from rostersync_fetcher.csv_bundle import Bundle
-from rostersync_fetcher.records import event_of_row
+from rostersync_fetcher.csv_bundle import Bundle, BundleError
+from rostersync_fetcher.headers import HeaderMap
+from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_file
+from rostersync_fetcher.plan import BundlePlan, PlannedFile, plan_bundle
+from rostersync_fetcher.records import FileContext, event_of_row
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_MODES = frozenset({"bulk", "delta"})
 
+class CsvRun:
+    """Publishes one bundle as one run."""
 
-@dataclass
-class RunSummary:
-    run_id: UUID
-    tenant: str
-    source: str
-    counts: Counter[str] = field(default_factory=Counter)
-    skipped_files: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        *,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        tenant: Tenant,
+        source: CsvSource,
+        run_id: UUID,
+        send_batch: int = 5000,
+    ) -> None:
+        self._producer = producer
+        self._topics = topics
+        self._tenant = tenant
+        self._source = source
+        self._run_id = run_id
+        self._send_batch = send_batch
+        self._pending: list[asyncio.Future[object]] = []
+        self.counts: Counter[str] = Counter()
 
-
-async def sync_csv_bundle(
-    *,
-    producer: AIOKafkaProducer,
-    topic: str,
-    tenant: Tenant,
-    source: CsvSource,
-    run_id: UUID,
-    send_batch: int = 5000,
-) -> RunSummary:
-    """Publish every record of the source's bundle, then a marker on every partition."""
-    summary = RunSummary(run_id=run_id, tenant=tenant.id, source=source.id)
-    bundle = Bundle(source.path)
-    try:
-        manifest = bundle.manifest()
-        pending: list[asyncio.Future[object]] = []
-        for spec in FILES_1_1:
-            mode = manifest.get(f"file.{spec.entity.value}", "absent").strip().lower()
-            if mode not in PUBLISHED_MODES or not bundle.exists(spec.file_name):
-                summary.skipped_files.append(spec.file_name)
-                continue
-            for row in bundle.rows(spec.file_name):
-                event = event_of_row(
-                    tenant=tenant.id, source=source.id, run_id=run_id, spec=spec, row=row
-                )
-                pending.append(await producer.send(topic, event.to_bytes(), key=event.key()))
-                summary.counts[spec.entity.value] += 1
-                if len(pending) >= send_batch:
-                    await asyncio.gather(*pending)
-                    pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        bundle.close()
-    partitions = await partitions_of(producer, topic)
-    markers = [
-        await producer.send(
-            topic,
-            marker.to_bytes(),
-            key=marker.key(),
-            partition=partition,
+    async def run(self) -> RunEvent:
+        """Publish the bundle; a bundle that cannot be read ends in a ``failed`` run event."""
+        await self._run_event(RunPhase.STARTED)
+        try:
+            bundle = Bundle(self._source.path)
+        except (BundleError, OSError) as exc:
+            return await self._run_event(RunPhase.FAILED, reason=str(exc))
+        try:
+            plan = plan_bundle(bundle, self._tenant.validation)
+            partitions = await partitions_of(self._producer, self._topics.fetched)
+            index = self._index(bundle, plan)
+            for planned in plan.files:
+                await self._broadcast(self._file_event(planned.facts), partitions)
+            for planned in plan.files:
+                if planned.published:
+                    await self._publish_file(bundle, plan, planned, index, partitions)
+        except (BundleError, OSError, UnicodeDecodeError) as exc:
+            await self._flush()
+            return await self._run_event(RunPhase.FAILED, reason=str(exc))
+        finally:
+            bundle.close()
+        await self._flush()
+        marker = run_end_event(
+            tenant=self._tenant.id,
+            source=self._source.id,
+            run_id=self._run_id,
+            fanout=len(partitions),
+            counts=dict(self.counts),
         )
-        for partition in partitions
-        for marker in [
-            run_end_event(
-                tenant=tenant.id,
-                source=source.id,
-                run_id=run_id,
-                fanout=len(partitions),
-                counts=dict(summary.counts),
+        await self._broadcast(marker, partitions)
+        await self._flush()
+        log.info("tenant %s run %s: published %s", self._tenant.id, self._run_id, dict(self.counts))
+        return await self._run_event(RunPhase.FETCHED, plan=plan)
+
+    def _index(self, bundle: Bundle, plan: BundlePlan) -> BundleIndex:
+        index = BundleIndex()
+        for planned in plan.files:
+            entity = planned.spec.entity
+            if planned.published and planned.encoding is not None and entity in INDEXED:
+                index.files[entity] = index_file(
+                    bundle, planned.facts.file, entity, planned.facts.mode, planned.encoding
+                )
+        orgs = index.files.get(EntityType.ORG)
+        if orgs is not None:
+            index.cyclic_orgs = find_cycles(orgs.parents)
+        return index
+
+    async def _publish_file(
+        self,
+        bundle: Bundle,
+        plan: BundlePlan,
+        planned: PlannedFile,
+        index: BundleIndex,
+        partitions: list[int],
+    ) -> None:
+        assert planned.encoding is not None
+        first_rows: dict[str, int] = {}
+        last_row = 1
+        try:
+            with bundle.reader(planned.facts.file, planned.encoding) as (header, rows):
+                ctx = FileContext(
+                    tenant=self._tenant.id,
+                    source=self._source.id,
+                    run_id=self._run_id,
+                    spec=planned.spec,
+                    mode=planned.facts.mode,
+                    version=plan.version,
+                    header=HeaderMap.build(header, planned.spec),
+                    index=index,
+                )
+                for row in rows:
+                    last_row = row.number
+                    await self._send(event_of_row(ctx, row, first_rows))
+                    self.counts[planned.facts.file] += 1
+        except csv.Error as exc:
+            # The rest of the file cannot be read reliably: say where, keep what was read.
+            facts = planned.facts.model_copy(
+                update={"parse_error": f"after line {last_row}: {exc}"}
             )
-        ]
-    ]
-    await asyncio.gather(*markers)
-    log.info("tenant %s run %s: published %s", tenant.id, run_id, dict(summary.counts) or "nothing")
-    return summary
+            await self._broadcast(self._file_event(facts), partitions)
+
+    def _file_event(self, facts: FileFacts) -> Envelope:
+        return Envelope(
+            kind=EventKind.FILE,
+            tenant=self._tenant.id,
+            source=self._source.id,
+            run_id=self._run_id,
+            entity=facts.entity,
+            file=facts,
+        )
+
+    async def _send(self, event: Envelope) -> None:
+        fut = await self._producer.send(self._topics.fetched, event.to_bytes(), key=event.key())
+        self._pending.append(fut)
+        if len(self._pending) >= self._send_batch:
+            await self._flush()
+
+    async def _broadcast(self, event: Envelope, partitions: list[int]) -> None:
+        data, key = event.to_bytes(), event.key()
+        for partition in partitions:
+            self._pending.append(
+                await self._producer.send(self._topics.fetched, data, key=key, partition=partition)
+            )
+
+    async def _flush(self) -> None:
+        await asyncio.gather(*self._pending)
+        self._pending.clear()
+
+    async def _run_event(
+        self, phase: RunPhase, *, plan: BundlePlan | None = None, reason: str | None = None
+    ) -> RunEvent:
+        event = RunEvent(
+            tenant=self._tenant.id,
+            run_id=self._run_id,
+            source=self._source.id,
+            phase=phase,
+            oneroster_version=plan.version if plan else None,
+            manifest=plan.manifest if plan else {},
+            file_counts=dict(self.counts),
+            skipped_files=plan.skipped if plan else {},
+            reason=reason,
+        )
+        await self._producer.send_and_wait(
+            self._topics.runs, event.model_dump_json().encode(), key=event.key()
+        )
+        if phase is RunPhase.FAILED:
+            log.error("tenant %s run %s failed: %s", self._tenant.id, self._run_id, reason)
+        return event

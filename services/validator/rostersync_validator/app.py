@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 
+from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
 
-from rostersync_validator.rules import validate
+from rostersync_validator.handler import ValidatorHandler
+from rostersync_validator.known import KnownKeys
 from rostersync_validator.settings import ValidatorSettings
 
 
 async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
     await ensure_topics(settings)
+    pool = await create_pool(settings, max_size=2)
     topics = settings.topics
     stage = Stage(
         name="validator",
@@ -20,6 +23,9 @@ async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
         input_topic=topics.fetched,
         output_topic=topics.validated,
         dlq_topic=topics.validator_dlq,
-        handler=validate,
+        handler=ValidatorHandler(KnownKeys(pool)),
     )
-    await stage.run(stop)
+    try:
+        await stage.run(stop)
+    finally:
+        await pool.close()

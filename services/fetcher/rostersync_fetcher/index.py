@@ -1,0 +1,94 @@
+"""A first pass over the bundle: which sourcedIds each file holds, so references can be checked.
+
+Only ids are kept (no records), and only for files other records point at or that are small
+(enrollments, the largest file by far, is never indexed): memory grows with the number of users,
+not with the size of the bundle.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+
+from rostersync_libs.envelope import EntityType
+
+from rostersync_fetcher.csv_bundle import Bundle, Encoding
+
+# Files whose ids are collected: every reference target, plus the files small enough to check
+# for duplicate sourcedIds here.
+INDEXED = frozenset(EntityType) - {EntityType.ENROLLMENT}
+
+
+@dataclass
+class FileIndex:
+    mode: str
+    ids: set[str] = field(default_factory=set)
+    duplicates: set[str] = field(default_factory=set)
+    parents: dict[str, str] = field(default_factory=dict)  # orgs only
+
+
+@dataclass
+class BundleIndex:
+    files: dict[EntityType, FileIndex] = field(default_factory=dict)
+    cyclic_orgs: set[str] = field(default_factory=set)
+
+    def has_file(self, entity: EntityType) -> bool:
+        return entity in self.files
+
+    def is_bulk(self, entity: EntityType) -> bool:
+        index = self.files.get(entity)
+        return index is not None and index.mode == "bulk"
+
+    def contains(self, entity: EntityType, sourced_id: str) -> bool:
+        index = self.files.get(entity)
+        return index is not None and sourced_id in index.ids
+
+    def is_duplicate(self, entity: EntityType, sourced_id: str) -> bool:
+        index = self.files.get(entity)
+        return index is not None and sourced_id in index.duplicates
+
+
+def _position(header: list[str], name: str) -> int | None:
+    lowered = [h.strip().lower() for h in header]
+    return lowered.index(name.lower()) if name.lower() in lowered else None
+
+
+def index_file(
+    bundle: Bundle, file_name: str, entity: EntityType, mode: str, encoding: Encoding
+) -> FileIndex:
+    index = FileIndex(mode=mode)
+    try:
+        with bundle.reader(file_name, encoding) as (header, rows):
+            id_at = _position(header, "sourcedId")
+            parent_at = _position(header, "parentSourcedId") if entity is EntityType.ORG else None
+            if id_at is None:
+                return index
+            for row in rows:
+                values = row.values
+                sourced_id = values[id_at].strip() if id_at < len(values) else ""
+                if sourced_id in index.ids:
+                    index.duplicates.add(sourced_id)
+                index.ids.add(sourced_id)
+                if parent_at is not None and parent_at < len(values) and values[parent_at].strip():
+                    index.parents[sourced_id] = values[parent_at].strip()
+    except csv.Error:
+        pass  # the publishing pass meets the same error and reports it with its line
+    return index
+
+
+def find_cycles(parents: dict[str, str]) -> set[str]:
+    """Every id whose parent chain loops (the loop's members and what hangs below it)."""
+    cyclic: set[str] = set()
+    settled: set[str] = set()
+    for start in parents:
+        path: list[str] = []
+        on_path: set[str] = set()
+        node: str | None = start
+        while node is not None and node not in settled and node not in on_path:
+            path.append(node)
+            on_path.add(node)
+            node = parents.get(node)
+        if node is not None and (node in on_path or node in cyclic):
+            cyclic.update(path)
+        settled.update(path)
+    return cyclic

@@ -1,0 +1,93 @@
+"""The validator's handler: file facts, record checks, and the verdict on each record."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from uuid import UUID
+
+from rostersync_libs.envelope import Envelope, content_hash
+from rostersync_libs.findings import Finding, Severity
+from rostersync_libs.oneroster.columns import spec_for
+from rostersync_libs.stage import Outcome, StageHandler
+from rostersync_libs.timestamps import parse_utc_datetime
+
+from rostersync_validator.files import file_findings, rejects_rows
+from rostersync_validator.known import Key, KnownKeys
+from rostersync_validator.records import RecordCheck
+
+# File facts are tiny; keep those of recent runs (a run's files arrive before its records).
+MAX_FILES = 10_000
+
+
+class ValidatorHandler(StageHandler):
+    def __init__(self, known: KnownKeys) -> None:
+        self._known = known
+        self._files: OrderedDict[tuple[UUID, str], tuple[str, list[Finding]]] = OrderedDict()
+
+    def on_file(self, event: Envelope, partition: int) -> list[Finding]:
+        facts = event.file
+        assert facts is not None
+        found = file_findings(facts)
+        self._files[(event.run_id, facts.file)] = (facts.profile, rejects_rows(found))
+        while len(self._files) > MAX_FILES:
+            self._files.popitem(last=False)
+        # Every partition receives the file's facts; report them once.
+        return found if partition == 0 else []
+
+    async def handle(self, events: list[Envelope]) -> list[Outcome]:
+        known = await self._known.known(self._wanted(events))
+        return [self._judge(event, known) for event in events]
+
+    @staticmethod
+    def _wanted(events: list[Envelope]) -> set[Key]:
+        wanted: set[Key] = set()
+        for event in events:
+            if event.facts is None or event.entity is None:
+                continue
+            spec = spec_for(event.oneroster_version or "1.1", event.entity)
+            for column_name, ids in event.facts.unresolved.items():
+                target = spec.by_name[column_name].target
+                if target is not None:
+                    wanted.update((event.tenant, target.value, i) for i in ids)
+        return wanted
+
+    def _judge(self, event: Envelope, known: set[Key]) -> Outcome:
+        if event.entity is None:
+            return Outcome(
+                None,
+                [
+                    Finding(
+                        code="unsupported_entity",
+                        severity=Severity.ERROR,
+                        message="a record without an entity type",
+                    )
+                ],
+            )
+        file_name = event.origin.file if event.origin and event.origin.file else ""
+        profile, file_errors = self._files.get((event.run_id, file_name), ("lenient", []))
+        check = RecordCheck(event, profile)
+        check.run()
+        check.bundle_facts({(k[1], k[2]) for k in known if k[0] == event.tenant})
+        if file_errors:
+            codes = ", ".join(sorted({f.code for f in file_errors}))
+            check.add(
+                "file_rejected",
+                f"the strict profile rejects every row of a file with file-level errors ({codes})",
+            )
+        if any(f.severity is Severity.ERROR for f in check.findings):
+            return Outcome(None, check.findings)
+        if check.payload == event.payload and check.operation is event.operation:
+            return Outcome(event, check.findings)
+        return Outcome(self._corrected(event, check), check.findings)
+
+    @staticmethod
+    def _corrected(event: Envelope, check: RecordCheck) -> Envelope:
+        """The record as the lenient profile reads it, with its hash recomputed."""
+        return event.model_copy(
+            update={
+                "payload": check.payload,
+                "operation": check.operation,
+                "content_hash": content_hash(check.payload),
+                "date_last_modified": parse_utc_datetime(check.payload.get("dateLastModified")),
+            }
+        )

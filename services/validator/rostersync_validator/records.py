@@ -1,0 +1,181 @@
+"""Record-level checks: required values, value types, bulk/delta rules, and bundle facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rostersync_libs.envelope import Envelope, Operation
+from rostersync_libs.findings import Finding
+from rostersync_libs.oneroster.columns import spec_for
+
+from rostersync_validator.profiles import severity
+from rostersync_validator.values import check_value
+
+
+class RecordCheck:
+    """Checks one record; ``payload`` holds the corrections the profile allows."""
+
+    def __init__(self, event: Envelope, profile: str) -> None:
+        assert event.entity is not None
+        self.event = event
+        self.profile = profile
+        self.version = event.oneroster_version or "1.1"
+        self.spec = spec_for(self.version, event.entity)
+        self.payload: dict[str, Any] = dict(event.payload)
+        self.operation = event.operation
+        self.findings: list[Finding] = []
+
+    def add(
+        self, code: str, message: str, column: str | None = None, value: str | None = None
+    ) -> None:
+        origin = self.event.origin
+        self.findings.append(
+            Finding(
+                code=code,
+                severity=severity(code, self.profile),
+                message=message,
+                file=origin.file if origin else None,
+                row=origin.row if origin else None,
+                column=column,
+                value=value,
+            )
+        )
+
+    def run(self) -> None:
+        self._status_rules()
+        if self.operation is Operation.UPSERT:
+            self._required()
+        self._values()
+        self._cardinality()
+
+    def _required(self) -> None:
+        for column in self.spec.columns:
+            if column.required and column.name not in self.payload:
+                self.add(
+                    "missing_required_data",
+                    f"{self.spec.file_name} requires a value in {column.name}",
+                    column.name,
+                )
+
+    def _values(self) -> None:
+        for column in self.spec.columns:
+            raw = self.payload.get(column.name)
+            if raw is None or column.name == "status":
+                continue
+            values = raw if isinstance(raw, list) else [raw]
+            corrected = []
+            for value in values:
+                fixed, code, message = check_value(value, column, self.version)
+                if code is not None:
+                    self.add(code, message, column.name, value)
+                corrected.append(fixed if fixed is not None else value)
+            self.payload[column.name] = corrected if isinstance(raw, list) else corrected[0]
+
+    def _status_rules(self) -> None:
+        status = self.payload.get("status")
+        modified = self.payload.get("dateLastModified")
+        if self.event.mode == "bulk":
+            if status or modified:
+                self.add(
+                    "bulk_status_filled",
+                    "status and dateLastModified must be blank in a bulk file",
+                    "status" if status else "dateLastModified",
+                    status or modified,
+                )
+            return
+        if status is None:
+            self.add(
+                "delta_status_missing",
+                "a delta file needs status (active or tobedeleted); read as active",
+                "status",
+            )
+        elif status.lower() == "inactive":
+            self.add(
+                "legacy_inactive_status",
+                "'inactive' was removed in OneRoster 1.1; read as tobedeleted",
+                "status",
+                status,
+            )
+            self.payload["status"] = "tobedeleted"
+            self.operation = Operation.DELETE
+        elif status not in ("active", "tobedeleted"):
+            fixed = status.lower()
+            if fixed in ("active", "tobedeleted"):
+                self.add(
+                    "enumeration_case", f"{status!r} must be written {fixed!r}", "status", status
+                )
+                self.payload["status"] = fixed
+            else:
+                self.add(
+                    "invalid_enumeration",
+                    f"{status!r} is not one of active, tobedeleted",
+                    "status",
+                    status,
+                )
+        if modified is None:
+            self.add(
+                "delta_date_missing", "a delta file needs dateLastModified", "dateLastModified"
+            )
+
+    def _cardinality(self) -> None:
+        subjects, codes = self.payload.get("subjects"), self.payload.get("subjectCodes")
+        if isinstance(subjects, list) and isinstance(codes, list) and len(subjects) != len(codes):
+            self.add(
+                "list_cardinality",
+                f"{len(subjects)} subjects but {len(codes)} subjectCodes",
+                "subjectCodes",
+            )
+
+    def bundle_facts(self, known: set[tuple[str, str]]) -> None:
+        """Findings from what the fetcher saw in the whole bundle (and the tenant's records)."""
+        facts = self.event.facts
+        if facts is None or self.operation is Operation.DELETE:
+            return
+        if facts.duplicate_of_row is not None:
+            self.add(
+                "duplicate_sourced_id",
+                f"sourcedId already used on row {facts.duplicate_of_row}",
+                "sourcedId",
+                self.event.sourced_id,
+            )
+        if facts.in_cycle:
+            self.add(
+                "org_cycle",
+                "the org's parentSourcedId chain loops back to it",
+                "parentSourcedId",
+                self.payload.get("parentSourcedId"),
+            )
+        if facts.field_count is not None:
+            self.add(
+                "field_count",
+                f"the row has {facts.field_count} fields, the header has a different number",
+                None,
+            )
+        for column_name, ids in facts.dangling.items():
+            self._dangling(column_name, ids, "is not in this bulk file")
+        for column_name, ids in facts.unresolved.items():
+            target = self.spec.by_name[column_name].target
+            assert target is not None
+            missing = [i for i in ids if (target.value, i) not in known]
+            if missing:
+                self._dangling(
+                    column_name, missing, "is neither in this bundle nor known for this tenant"
+                )
+
+    def _dangling(self, column_name: str, ids: list[str], why: str) -> None:
+        column = self.spec.by_name[column_name]
+        code = "dangling_reference" if column.required else "dangling_optional_reference"
+        for ref in ids:
+            target = column.target.value if column.target else "?"
+            self.add(code, f"{target} {ref!r} {why}", column_name, ref)
+        if code == "dangling_optional_reference":
+            # Lenient: keep the record, drop the reference that leads nowhere.
+            kept = [v for v in self._as_list(column_name) if v not in ids]
+            if isinstance(self.payload.get(column_name), list):
+                self.payload[column_name] = kept
+            elif not kept:
+                self.payload.pop(column_name, None)
+
+    def _as_list(self, column_name: str) -> list[str]:
+        value = self.payload.get(column_name)
+        return value if isinstance(value, list) else [value] if value else []
