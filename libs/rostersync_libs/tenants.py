@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,11 +24,28 @@ TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
 class CsvSource(BaseModel):
+    """A bundle (zip or folder) at a fixed path, read whenever a sync is requested."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     id: str = Field(pattern=TENANT_ID_PATTERN)
     kind: Literal["csv"] = "csv"
     path: Path
+
+
+class InboxSource(BaseModel):
+    """A drop folder (as an SFTP server fills it): each complete bundle dropped is one run."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    kind: Literal["inbox"]
+    path: Path
+    # A bundle is taken once nothing in it has changed for this long (uploads are not atomic).
+    settle_seconds: float = Field(default=10.0, ge=0)
+
+
+Source = Annotated[CsvSource | InboxSource, Field(discriminator="kind")]
 
 
 class Tenant(BaseModel):
@@ -38,9 +55,9 @@ class Tenant(BaseModel):
     name: str
     # strict: the OneRoster specification; lenient: common real-world slips pass as warnings.
     validation: Literal["strict", "lenient"] = "lenient"
-    sources: list[CsvSource] = Field(min_length=1)
+    sources: list[Source] = Field(min_length=1)
 
-    def source(self, source_id: str | None = None) -> CsvSource:
+    def source(self, source_id: str | None = None) -> CsvSource | InboxSource:
         if source_id is None:
             return self.sources[0]
         for source in self.sources:

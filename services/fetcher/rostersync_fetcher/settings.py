@@ -10,3 +10,6 @@ class FetcherSettings(ServiceSettings):
     """Settings of the fetcher service (environment prefix ``ROSTERSYNC_``)."""
 
     send_batch: int = Field(default=5000, ge=1, description="records sent before awaiting acks")
+    inbox_poll_seconds: float = Field(
+        default=5.0, gt=0, description="how often inboxes are scanned"
+    )
