@@ -1,0 +1,80 @@
+"""Malformed CSV never crashes the fetcher or the validator, and every record is accounted for."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, cast
+from uuid import uuid4
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rostersync_fetcher.sync import CsvRun
+from rostersync_libs.envelope import EventKind
+from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.tenants import CsvSource, Tenant
+from rostersync_libs.topics import Topics
+from rostersync_validator.handler import ValidatorHandler
+
+from tests.fakes import FakeKnown, RecordingProducer
+
+HEADER = (
+    "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,"
+    "familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,password\n"
+)
+MANIFEST = "propertyName,value\noneroster.version,{version}\nfile.users,{mode}\nfile.orgs,absent\n"
+
+cells = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        ["true", "TRUE", "", "student", "2026-01-02", '"', '""', "a,b", "\x00", "\r\n"]
+    ),
+)
+rows = st.lists(st.lists(cells, max_size=22), max_size=12)
+raw_tail = st.binary(max_size=200)
+
+
+async def _run(bundle: Path) -> tuple[RunEvent, RecordingProducer]:
+    producer = RecordingProducer()
+    tenant = Tenant(id="t", name="T", sources=[CsvSource(id="csv", path=bundle)])
+    run = CsvRun(
+        producer=cast(Any, producer),
+        topics=Topics(),
+        tenant=tenant,
+        source=tenant.sources[0],  # type: ignore[arg-type]
+        run_id=uuid4(),
+    )
+    return await run.run(), producer
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=rows,
+    tail=raw_tail,
+    version=st.sampled_from(["1.1", "1.2", "9.9", ""]),
+    mode=st.sampled_from(["bulk", "delta", "BULK", "nonsense"]),
+)
+async def test_malformed_users_csv_never_crashes_fetcher_or_validator(
+    body: list[list[str]], tail: bytes, version: str, mode: str
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        bundle = Path(folder)
+        (bundle / "manifest.csv").write_text(MANIFEST.format(version=version, mode=mode))
+        text = HEADER + "".join(",".join(cell for cell in row) + "\n" for row in body)
+        (bundle / "users.csv").write_bytes(text.encode("utf-8", "surrogatepass") + tail)
+        outcome, producer = await _run(bundle)
+
+    assert outcome.phase in (RunPhase.FETCHED, RunPhase.FAILED)
+    events = producer.events(Topics().fetched)
+    records = [e for e in events if e.kind is EventKind.RECORD]
+    if outcome.phase is RunPhase.FETCHED:
+        assert sum(outcome.file_counts.values()) == len(records)
+        assert sum(1 for e in events if e.kind is EventKind.RUN_END) == 3  # one per partition
+    handler = ValidatorHandler(FakeKnown())
+    for event in events:
+        if event.kind is EventKind.FILE:
+            handler.on_file(event, 0)
+    outcomes = await handler.handle(records)
+    for event, result in zip(records, outcomes, strict=True):
+        # a record goes on, or is rejected with at least one reason: never silently dropped
+        assert result.forward is not None or result.findings, event
