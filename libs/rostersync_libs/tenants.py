@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,7 +45,8 @@ class InboxSource(BaseModel):
     settle_seconds: float = Field(default=10.0, ge=0)
 
 
-Source = Annotated[CsvSource | InboxSource, Field(discriminator="kind")]
+# No discriminator: `kind` may be left out for a plain CSV source.
+Source = CsvSource | InboxSource
 
 
 class Tenant(BaseModel):
