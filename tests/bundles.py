@@ -8,10 +8,21 @@ from pathlib import Path
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.oneroster.columns import files_for, spec_for
 
-MANIFEST_FILES_1_1 = (
-    "academicSessions categories classes classResources courses courseResources demographics"
-    " enrollments lineItems orgs resources results users"
-).split()
+MANIFEST_FILES_1_1 = [
+    "academicSessions",
+    "categories",
+    "classes",
+    "classResources",
+    "courses",
+    "courseResources",
+    "demographics",
+    "enrollments",
+    "lineItems",
+    "orgs",
+    "resources",
+    "results",
+    "users",
+]
 MANIFEST_FILES_1_2 = [*MANIFEST_FILES_1_1, "roles", "userProfiles", "userResources"]
 
 

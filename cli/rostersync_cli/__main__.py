@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from pathlib import Path
 from uuid import UUID
 
 import rostersync_localstack as localstack
@@ -41,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rows landed and rejections of one run")
     report.add_argument("tenant")
     report.add_argument("run_id", type=UUID)
-    report.add_argument("--limit", type=int, default=50)
+    report.add_argument("--limit", type=int, default=5, help="findings shown per code")
+    report.add_argument("--csv", type=Path, default=None, help="write every finding to this CSV")
     return parser
 
 
@@ -90,7 +92,7 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "runs":
         asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
         return 0
-    asyncio.run(actions.print_run_report(settings, args.tenant, args.run_id, args.limit))
+    asyncio.run(actions.print_run_report(settings, args.tenant, args.run_id, args.limit, args.csv))
     return 0
 
 

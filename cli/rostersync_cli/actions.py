@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
+import orjson
 import rostersync_localstack as localstack
 from pydantic import SecretStr
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
-from rostersync_libs.findings import findings_from_json
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.tenants import load_tenants
 from rostersync_localstack.stack import info as stack_info
 
-from rostersync_cli import reports
+from rostersync_cli import reports, validation_report
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
 
@@ -50,26 +52,59 @@ async def request_sync(settings: CliSettings, tenant: str, source: str | None) -
     return command
 
 
-async def print_run_report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -> None:
+async def print_run_report(
+    settings: CliSettings, tenant: str, run_id: UUID, limit: int, csv_path: Path | None = None
+) -> None:
+    """What a run fetched, what it found wrong, and what is in PostgreSQL now."""
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
+            run = await validation_report.run_summary(conn, tenant, run_id)
+            if run is None:
+                print(f"no run {run_id} for tenant {tenant}")
+                return
+            _print_run_header(run_id, tenant, run)
+            files = await validation_report.by_file(conn, tenant, run_id)
+            counts = orjson.loads(run["file_counts"] or "{}")
+            print("\n" + reports.format_table(
+                ["file", "rows", "errors", "warnings", "rejected records"],
+                [[f["file"] or "(run)", str(counts.get(f["file"], "")), str(f["errors"]),
+                  str(f["warnings"]), str(f["rejected"])] for f in files]
+                + [[name, str(n), "0", "0", "0"] for name, n in counts.items()
+                   if name not in {f["file"] for f in files}],
+            ))  # fmt: skip
+            codes = await validation_report.by_code(conn, tenant, run_id)
+            if codes:
+                print("\n" + reports.format_table(
+                    ["finding", "severity", "count"],
+                    [[c["code"], c["severity"], str(c["n"])] for c in codes],
+                ))  # fmt: skip
+                print(f"\nFirst {limit} of each finding:")
+                for finding in await validation_report.first_of_each_code(
+                    conn, tenant, run_id, limit
+                ):
+                    print("  " + validation_report.describe(finding))
+            if csv_path is not None:
+                await validation_report.export_csv(conn, tenant, run_id, csv_path)
+                print(f"\nall findings written to {csv_path}")
             rows = await reports.landed(conn, tenant)
             print(f"\nRows in PostgreSQL for tenant {tenant} (schema {settings.db_schema}):")
-            print(
-                reports.format_table(
-                    ["table", "active", "archived"],
-                    [[r["entity"], str(r["active"]), str(r["archived"])] for r in rows],
-                )
-            )
-            rejected = await reports.rejections(conn, tenant, run_id, limit)
-            if rejected:
-                print(f"\nRejected records of run {run_id} (first {limit}):")
-                for r in rejected:
-                    for finding in findings_from_json(r["findings"].encode()):
-                        print(f"  [{r['stage']}] {finding.describe()}")
+            print(reports.format_table(
+                ["table", "active", "archived"],
+                [[r["entity"], str(r["active"]), str(r["archived"])] for r in rows],
+            ))  # fmt: skip
     finally:
         await pool.close()
+
+
+def _print_run_header(run_id: UUID, tenant: str, run: Any) -> None:
+    version = run["oneroster_version"] or "?"
+    print(f"Run {run_id} of tenant {tenant}: {run['status']} (fetch {run['fetch_status'] or '?'},"
+          f" OneRoster {version})")  # fmt: skip
+    if run["fetch_error"]:
+        print(f"  the source could not be read: {run['fetch_error']}")
+    for name, why in orjson.loads(run["skipped_files"] or "{}").items():
+        print(f"  skipped {name}: {why}")
 
 
 async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
+from rostersync_libs.db import ENTITY_TABLES
 
 RUNS_SQL = """
 SELECT r.run_id, r.tenant_id, r.source, r.status, r.first_event_at, r.completed_at,
@@ -20,17 +21,9 @@ ORDER BY r.first_event_at DESC
 LIMIT $2
 """
 
-LANDED_SQL = """
-SELECT 'orgs' AS entity, count(*) FILTER (WHERE archived_at IS NULL) AS active,
-       count(*) FILTER (WHERE archived_at IS NOT NULL) AS archived
-FROM orgs WHERE tenant_id = $1
-UNION ALL
-SELECT 'users', count(*) FILTER (WHERE archived_at IS NULL),
-       count(*) FILTER (WHERE archived_at IS NOT NULL)
-FROM users WHERE tenant_id = $1
-UNION ALL
-SELECT 'user_orgs', count(*), 0 FROM user_orgs WHERE tenant_id = $1
-"""
+# Tables with an archived state, then the link tables (no archived state of their own).
+ROSTER_TABLES = (*ENTITY_TABLES.values(),)
+LINK_TABLES = ("user_orgs", "guardian_links", "class_terms")
 
 REJECTIONS_SQL = """
 SELECT stage, entity, sourced_id, origin_file, origin_row, findings
@@ -44,7 +37,13 @@ async def list_runs(conn: asyncpg.Connection, tenant: str | None, limit: int = 2
 
 
 async def landed(conn: asyncpg.Connection, tenant: str) -> list[Any]:
-    return list(await conn.fetch(LANDED_SQL, tenant))
+    """Active and archived rows of each table for one tenant."""
+    parts = [
+        f"SELECT '{t}' AS entity, count(*) FILTER (WHERE archived_at IS NULL) AS active,"
+        f" count(*) FILTER (WHERE archived_at IS NOT NULL) AS archived FROM {t} WHERE tenant_id = $1"
+        for t in ROSTER_TABLES
+    ] + [f"SELECT '{t}', count(*), 0 FROM {t} WHERE tenant_id = $1" for t in LINK_TABLES]
+    return list(await conn.fetch(" UNION ALL ".join(parts), tenant))
 
 
 async def rejections(conn: asyncpg.Connection, tenant: str, run_id: UUID, limit: int) -> list[Any]:

@@ -12,6 +12,8 @@ async def ensure_schema(settings: ServiceSettings) -> None:
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+    except asyncpg.UniqueViolationError:
+        pass  # another service created it at the same moment: IF NOT EXISTS does not serialise
     finally:
         await conn.close()
 

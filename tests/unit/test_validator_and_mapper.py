@@ -123,7 +123,10 @@ async def test_references_resolve_in_the_bundle_or_against_the_tenant() -> None:
     assert outcome.forward.payload["agentSourcedIds"] == []
     outcome = await _judge(_user(GOOD_USER, facts=facts), known=set())
     assert outcome.forward is None  # orgSourcedIds is required
-    assert {f.code for f in outcome.findings} == {"dangling_reference", "dangling_optional_reference"}
+    assert {f.code for f in outcome.findings} == {
+        "dangling_reference",
+        "dangling_optional_reference",
+    }
 
 
 async def test_bulk_files_must_leave_status_blank_and_duplicates_are_rejected() -> None:

@@ -36,10 +36,14 @@ def map_event(event: Envelope) -> Outcome:
     payload = dict(event.payload)
     for column in spec.references:
         if column.name in payload:
-            payload[resolved_key(column.name)] = _resolve(event.tenant, column, payload[column.name])
+            payload[resolved_key(column.name)] = _resolve(
+                event.tenant, column, payload[column.name]
+            )
     # demographics.sourcedId is the user's sourcedId: link it to the user's internal id.
     if event.entity is EntityType.DEMOGRAPHIC:
-        payload["userInternalId"] = str(internal_id(event.tenant, EntityType.USER, event.sourced_id))
+        payload["userInternalId"] = str(
+            internal_id(event.tenant, EntityType.USER, event.sourced_id)
+        )
     return Outcome(
         forward=event.model_copy(
             update={

@@ -1,31 +1,66 @@
 """The writer's composition root and its consume loop.
 
-Each batch from Kafka is applied in ONE Postgres transaction together with the consumer
-positions it advances to: killing the writer at any moment leaves exactly the rows a clean run
-leaves (exactly-once effect, see docs/architecture.md).
+Each batch from Kafka (mapped records and markers, dead letters, findings, run events) is applied
+in ONE Postgres transaction together with the consumer positions it advances to: killing the
+writer at any moment leaves exactly the rows a clean run leaves (exactly-once effect, see
+docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
+from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
+from rostersync_writer.findings import store_findings
 from rostersync_writer.migrate import migrate
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.rejections import store_rejections
+from rostersync_writer.run_events import apply_run_events
 from rostersync_writer.runs import note_runs, record_markers
 from rostersync_writer.settings import WriterSettings
 
 log = logging.getLogger(__name__)
 
-Batches = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+Message: TypeAlias = ConsumerRecord[bytes, bytes]
+Batches: TypeAlias = dict[TopicPartition, list[Message]]
+
+
+@dataclass
+class Inbox:
+    """One batch, sorted by what it is."""
+
+    records: list[Envelope] = field(default_factory=list)
+    markers: list[tuple[int, Envelope]] = field(default_factory=list)
+    dead: list[Message] = field(default_factory=list)
+    findings: list[Message] = field(default_factory=list)
+    runs: list[Message] = field(default_factory=list)
+
+    @classmethod
+    def sort(cls, topics: Topics, batches: Batches) -> Inbox:
+        inbox = cls()
+        side = {topics.findings: inbox.findings, topics.runs: inbox.runs}
+        for tp, messages in batches.items():
+            if tp.topic != topics.mapped:
+                side.get(tp.topic, inbox.dead).extend(messages)
+                continue
+            for message in messages:
+                assert message.value is not None
+                event = Envelope.from_bytes(message.value)
+                if event.kind is EventKind.RUN_END:
+                    inbox.markers.append((tp.partition, event))
+                elif event.kind is EventKind.RECORD:
+                    inbox.records.append(event)
+        return inbox
 
 
 async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
@@ -37,7 +72,7 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     group = settings.consumer_group("writer")
     consumer = make_consumer(settings, group)
     consumer.subscribe(
-        [topics.mapped, topics.validator_dlq, topics.mapper_dlq],
+        [topics.mapped, topics.validator_dlq, topics.mapper_dlq, topics.findings, topics.runs],
         listener=SeekToStoredPositions(consumer, pool, group),
     )
     await consumer.start()
@@ -46,39 +81,34 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
-                await apply_batch(pool, consumer, group, topics.mapped, batches)
+                await apply_batch(pool, consumer, group, topics, batches)
     finally:
         await consumer.stop()
         await pool.close()
 
 
 async def apply_batch(
-    pool: asyncpg.Pool, consumer: AIOKafkaConsumer, group: str, mapped_topic: str, batches: Batches
+    pool: asyncpg.Pool, consumer: AIOKafkaConsumer, group: str, topics: Topics, batches: Batches
 ) -> None:
-    records: list[Envelope] = []
-    markers: list[tuple[int, Envelope]] = []
-    dead: list[ConsumerRecord[bytes, bytes]] = []
-    for tp, messages in batches.items():
-        for message in messages:
-            if tp.topic != mapped_topic:
-                dead.append(message)
-                continue
-            assert message.value is not None
-            event = Envelope.from_bytes(message.value)
-            if event.kind is EventKind.RUN_END:
-                markers.append((tp.partition, event))
-            else:
-                records.append(event)
+    inbox = Inbox.sort(topics, batches)
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     async with pool.acquire() as conn, conn.transaction():
-        await note_runs(conn, records + [e for _, e in markers])
-        changed = await apply_records(conn, records)
-        await store_rejections(conn, dead)
-        completed = await record_markers(conn, markers)
+        await apply_run_events(conn, inbox.runs)
+        await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
+        changed = await apply_records(conn, inbox.records)
+        await store_rejections(conn, inbox.dead)
+        found = await store_findings(conn, inbox.findings)
+        completed = await record_markers(conn, inbox.markers)
         await save_positions(conn, group, positions)
     # Kafka's copy of the positions only feeds lag monitoring; Postgres holds the truth.
     await consumer.commit(positions)
-    if records or dead:
-        log.info("wrote %d records (%d changed), %d rejections", len(records), changed, len(dead))
+    if inbox.records or inbox.dead or found:
+        log.info(
+            "wrote %d records (%d changed), %d rejections, %d findings",
+            len(inbox.records),
+            changed,
+            len(inbox.dead),
+            found,
+        )
     for tenant, run_id in completed:
         log.info("tenant %s run %s complete", tenant, run_id)

@@ -8,17 +8,12 @@ partition, so the batch holds them in order); rows go through COPY into a tempor
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
 
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, Operation
 
-from rostersync_writer.tables import (
-    REPLACE_USER_ORGS_DELETE,
-    REPLACE_USER_ORGS_INSERT,
-    TABLES,
-    user_org_rows,
-)
+from rostersync_writer.memberships import replace_links
+from rostersync_writer.tables import TABLES
 
 
 def latest_per_record(events: list[Envelope]) -> dict[EntityType, list[Envelope]]:
@@ -52,19 +47,9 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             applied = {r["internal_id"] for r in await conn.fetch(table.upsert_sql(stage))}
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)
-            if entity is EntityType.USER:
-                await _replace_memberships(conn, [e for e in upserts if e.internal_id in applied])
+            await replace_links(conn, entity, [e for e in upserts if e.internal_id in applied])
         if deletes:
             rows = [(e.tenant, e.sourced_id, e.run_id, e.date_last_modified) for e in deletes]
             await conn.executemany(table.archive_sql(), rows)
             changed += len(deletes)
     return changed
-
-
-async def _replace_memberships(conn: asyncpg.Connection, users: list[Envelope]) -> None:
-    if not users:
-        return
-    await conn.executemany(REPLACE_USER_ORGS_DELETE, [(u.tenant, u.internal_id) for u in users])
-    rows: list[tuple[Any, ...]] = [row for u in users for row in user_org_rows(u)]
-    if rows:
-        await conn.executemany(REPLACE_USER_ORGS_INSERT, rows)

@@ -2,18 +2,28 @@
 
 An upsert changes a row only when its content differs (or it was archived), and never lets an
 older source version overwrite a newer one, so redelivered and replayed events have no effect.
+Typed columns are pulled from the payload (keyed by OneRoster CSV column names, references
+resolved by the mapper to ``…InternalId(s)``); the whole payload is kept as jsonb.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from rostersync_libs.envelope import EntityType, Envelope
 
-RowOf = Callable[[Envelope], tuple[Any, ...]]
+from rostersync_writer.convert import (
+    Convert,
+    boolean,
+    day,
+    payload_json,
+    text,
+    text_list,
+    uuid,
+    year,
+)
 
 # Columns every roster table has, after the entity's own ones.
 COMMON_COLUMNS = (
@@ -26,14 +36,30 @@ COMMON_COLUMNS = (
 
 
 @dataclass(frozen=True)
+class Field:
+    """One typed column and the payload value it is converted from."""
+
+    column: str
+    key: str
+    convert: Convert = text
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
-    columns: tuple[str, ...]  # after tenant_id, sourced_id, internal_id, source
-    row_of: RowOf
+    fields: tuple[Field, ...]  # after tenant_id, sourced_id, internal_id, source
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.column for f in self.fields)
 
     @property
     def all_columns(self) -> tuple[str, ...]:
         return ("tenant_id", "sourced_id", "internal_id", "source", *self.columns, *COMMON_COLUMNS)
+
+    def typed_row(self, payload: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The typed columns of one record; what does not convert is NULL."""
+        return tuple(f.convert(payload.get(f.key)) for f in self.fields)
 
     def upsert_sql(self, stage: str) -> str:
         """Move staged rows into the table; returns the internal ids of rows that changed."""
@@ -71,67 +97,122 @@ class Table:
             event.sourced_id,
             event.internal_id,
             event.source,
-            *self.row_of(event),
+            *self.typed_row(event.payload),
             event.date_last_modified,
             event.content_hash,
             event.run_id,
             event.run_id,
-            orjson.dumps(event.payload).decode(),
+            payload_json(event.payload),
         )
 
 
-def _org_row(event: Envelope) -> tuple[Any, ...]:
-    p = event.payload
-    return (p["name"], p["type"], p.get("identifier"), p.get("parentInternalId"))
-
-
-def _user_row(event: Envelope) -> tuple[Any, ...]:
-    p = event.payload
-    return (
-        p["enabledUser"] == "true",
-        p["role"],
-        p["username"],
-        p["givenName"],
-        p["familyName"],
-        p.get("middleName"),
-        p.get("identifier"),
-        p.get("email"),
-        p.get("grades", []),
-    )
-
+F = Field
 
 TABLES: dict[EntityType, Table] = {
     EntityType.ORG: Table(
-        "orgs", ("name", "org_type", "identifier", "parent_internal_id"), _org_row
+        "orgs",
+        (
+            F("name", "name"),
+            F("org_type", "type"),
+            F("identifier", "identifier"),
+            F("parent_internal_id", "parentInternalId", uuid),
+        ),
+    ),
+    EntityType.ACADEMIC_SESSION: Table(
+        "academic_sessions",
+        (
+            F("title", "title"),
+            F("session_type", "type"),
+            F("start_date", "startDate", day),
+            F("end_date", "endDate", day),
+            F("parent_internal_id", "parentInternalId", uuid),
+            F("school_year", "schoolYear", year),
+        ),
+    ),
+    EntityType.COURSE: Table(
+        "courses",
+        (
+            F("title", "title"),
+            F("course_code", "courseCode"),
+            F("grades", "grades", text_list),
+            F("org_internal_id", "orgInternalId", uuid),
+            F("school_year_internal_id", "schoolYearInternalId", uuid),
+            F("subjects", "subjects", text_list),
+        ),
+    ),
+    EntityType.CLASS: Table(
+        "classes",
+        (
+            F("title", "title"),
+            F("class_code", "classCode"),
+            F("class_type", "classType"),
+            F("location", "location"),
+            F("course_internal_id", "courseInternalId", uuid),
+            F("school_internal_id", "schoolInternalId", uuid),
+            F("grades", "grades", text_list),
+            F("subjects", "subjects", text_list),
+            F("periods", "periods", text_list),
+        ),
     ),
     EntityType.USER: Table(
         "users",
         (
-            "enabled",
-            "role",
-            "username",
-            "given_name",
-            "family_name",
-            "middle_name",
-            "identifier",
-            "email",
-            "grades",
+            F("enabled", "enabledUser", boolean),
+            F("role", "role"),  # 1.1 only: 1.2 roles come as roles.csv records
+            F("username", "username"),
+            F("given_name", "givenName"),
+            F("family_name", "familyName"),
+            F("middle_name", "middleName"),
+            F("identifier", "identifier"),
+            F("email", "email"),
+            F("grades", "grades", text_list),
+            F("user_master_identifier", "userMasterIdentifier"),
+            F("preferred_given_name", "preferredGivenName"),
+            F("preferred_family_name", "preferredFamilyName"),
+            F("primary_org_internal_id", "primaryOrgInternalId", uuid),
         ),
-        _user_row,
+    ),
+    EntityType.ENROLLMENT: Table(
+        "enrollments",
+        (
+            F("class_internal_id", "classInternalId", uuid),
+            F("school_internal_id", "schoolInternalId", uuid),
+            F("user_internal_id", "userInternalId", uuid),
+            F("role", "role"),
+            F("is_primary", "primary", boolean),
+            F("begin_date", "beginDate", day),
+            F("end_date", "endDate", day),
+        ),
+    ),
+    EntityType.DEMOGRAPHIC: Table(
+        "demographics",
+        (
+            F("user_internal_id", "userInternalId", uuid),
+            F("birth_date", "birthDate", day),
+            F("sex", "sex"),
+        ),
+    ),
+    EntityType.USER_PROFILE: Table(
+        "user_profiles",
+        (
+            F("user_internal_id", "userInternalId", uuid),
+            F("profile_type", "profileType"),
+            F("vendor_id", "vendorId"),
+            F("application_id", "applicationId"),
+            F("credential_type", "credentialType"),
+            F("username", "username"),
+        ),
+    ),
+    EntityType.ROLE: Table(
+        "user_roles",
+        (
+            F("user_internal_id", "userInternalId", uuid),
+            F("org_internal_id", "orgInternalId", uuid),
+            F("role_type", "roleType"),
+            F("role", "role"),
+            F("begin_date", "beginDate", day),
+            F("end_date", "endDate", day),
+            F("user_profile_internal_id", "userProfileInternalId", uuid),
+        ),
     ),
 }
-
-REPLACE_USER_ORGS_DELETE = "DELETE FROM user_orgs WHERE tenant_id = $1 AND user_internal_id = $2"
-REPLACE_USER_ORGS_INSERT = (
-    "INSERT INTO user_orgs (tenant_id, user_internal_id, org_internal_id, role)"
-    " VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
-)
-
-
-def user_org_rows(event: Envelope) -> list[tuple[Any, ...]]:
-    """The user's (org, role) memberships, from 1.1 ``orgSourcedIds`` and ``role``."""
-    role = event.payload.get("role")
-    return [
-        (event.tenant, event.internal_id, org_id, role)
-        for org_id in event.payload.get("orgInternalIds", [])
-    ]

@@ -1,0 +1,74 @@
+"""The validation report of a run: totals per file and code, the first findings of each code,
+and every finding as CSV (streamed by PostgreSQL's COPY, whatever the number)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+RUN_SQL = """
+SELECT status, fetch_status, fetch_error, oneroster_version, file_counts, skipped_files,
+       first_event_at, completed_at
+FROM sync_runs WHERE tenant_id = $1 AND run_id = $2
+"""
+
+BY_FILE_SQL = """
+SELECT coalesce(file, '') AS file,
+       count(*) FILTER (WHERE severity = 'error') AS errors,
+       count(*) FILTER (WHERE severity = 'warning') AS warnings,
+       count(DISTINCT (entity, sourced_id, row)) FILTER (WHERE rejected) AS rejected
+FROM findings WHERE tenant_id = $1 AND run_id = $2
+GROUP BY 1 ORDER BY 1
+"""
+
+BY_CODE_SQL = """
+SELECT code, severity, count(*) AS n
+FROM findings WHERE tenant_id = $1 AND run_id = $2
+GROUP BY code, severity ORDER BY severity, n DESC, code
+"""
+
+FIRST_SQL = """
+SELECT code, severity, file, row, column_name, value, message FROM (
+    SELECT f.*, row_number() OVER (PARTITION BY code ORDER BY file, row NULLS FIRST) AS k
+    FROM findings f WHERE tenant_id = $1 AND run_id = $2
+) ranked WHERE k <= $3 ORDER BY severity, code, file, row NULLS FIRST
+"""
+
+CSV_SQL = """
+SELECT severity, code, file, row, column_name AS column, value, message, entity, sourced_id,
+       rejected, stage
+FROM findings WHERE tenant_id = $1 AND run_id = $2
+ORDER BY file, row NULLS FIRST, code
+"""
+
+
+async def run_summary(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> Any:
+    return await conn.fetchrow(RUN_SQL, tenant, run_id)
+
+
+async def by_file(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> list[Any]:
+    return list(await conn.fetch(BY_FILE_SQL, tenant, run_id))
+
+
+async def by_code(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> list[Any]:
+    return list(await conn.fetch(BY_CODE_SQL, tenant, run_id))
+
+
+async def first_of_each_code(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, limit: int
+) -> list[Any]:
+    return list(await conn.fetch(FIRST_SQL, tenant, run_id, limit))
+
+
+async def export_csv(conn: asyncpg.Connection, tenant: str, run_id: UUID, path: Path) -> None:
+    """Every finding of the run, as CSV with a header row."""
+    await conn.copy_from_query(CSV_SQL, tenant, run_id, output=str(path), format="csv", header=True)
+
+
+def describe(finding: Any) -> str:
+    where = ":".join(str(p) for p in (finding["file"], finding["row"]) if p is not None)
+    column = f" column {finding['column_name']}" if finding["column_name"] else ""
+    return f"{finding['severity']:<7} [{finding['code']}] {where}{column}: {finding['message']}"

@@ -1,0 +1,93 @@
+"""The fetcher's run lifecycle (runs topic) on ``sync_runs``.
+
+A run event may arrive before or after the run's first record, and may be redelivered: every
+event is an upsert, and a ``started`` never undoes a ``fetched`` or ``failed``. A failed fetch
+sends no end-of-run markers, so the writer marks such a run ``failed`` itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from aiokafka import ConsumerRecord
+from pydantic import ValidationError
+from rostersync_libs.runs import RunEvent, RunPhase
+
+log = logging.getLogger(__name__)
+
+_INSERT = (
+    "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
+    " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11)"
+    " ON CONFLICT (tenant_id, run_id) DO UPDATE SET "
+)
+STARTED_SQL = _INSERT + (
+    "fetch_status = coalesce(r.fetch_status, excluded.fetch_status),"
+    " oneroster_version = coalesce(r.oneroster_version, excluded.oneroster_version),"
+    " manifest = coalesce(r.manifest, excluded.manifest),"
+    " fetch_started_at = coalesce(r.fetch_started_at, excluded.fetch_started_at)"
+)
+ENDED_SQL = _INSERT + (
+    "fetch_status = excluded.fetch_status,"
+    " oneroster_version = coalesce(excluded.oneroster_version, r.oneroster_version),"
+    " manifest = coalesce(excluded.manifest, r.manifest),"
+    " file_counts = excluded.file_counts, skipped_files = excluded.skipped_files,"
+    " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at"
+)
+FAILED_SQL = (
+    "UPDATE sync_runs SET status = 'failed', completed_at = $3"
+    " WHERE tenant_id = $1 AND run_id = $2 AND status = 'running'"
+)
+
+
+def _json(value: dict[str, Any]) -> str | None:
+    """Empty maps are "not known yet" (a started event has no counts), stored as NULL."""
+    return orjson.dumps(value).decode() if value else None
+
+
+def run_event_row(event: RunEvent) -> tuple[Any, ...]:
+    """The arguments of STARTED_SQL / ENDED_SQL for one event."""
+    started = event.phase is RunPhase.STARTED
+    return (
+        event.tenant,
+        event.run_id,
+        event.source,
+        event.phase.value,
+        event.oneroster_version,
+        _json(event.manifest),
+        None if started else orjson.dumps(event.file_counts).decode(),
+        None if started else orjson.dumps(event.skipped_files).decode(),
+        event.reason if event.phase is RunPhase.FAILED else None,
+        event.at if started else None,
+        None if started else event.at,
+    )
+
+
+def decode_run_event(message: ConsumerRecord[bytes, bytes]) -> RunEvent | None:
+    try:
+        return RunEvent.model_validate_json(message.value or b"")
+    except ValidationError:
+        log.warning(
+            "skipped an undecodable run event at %s[%d]@%d",
+            message.topic,
+            message.partition,
+            message.offset,
+        )
+        return None
+
+
+async def apply_run_events(
+    conn: asyncpg.Connection, messages: list[ConsumerRecord[bytes, bytes]]
+) -> None:
+    """Apply run events in the order they arrived (one run's events share a partition)."""
+    for message in messages:
+        event = decode_run_event(message)
+        if event is None:
+            continue
+        sql = STARTED_SQL if event.phase is RunPhase.STARTED else ENDED_SQL
+        await conn.execute(sql, *run_event_row(event))
+        if event.phase is RunPhase.FAILED:
+            await conn.execute(FAILED_SQL, event.tenant, event.run_id, event.at)
