@@ -143,9 +143,8 @@ async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout
     if status is None:
         print(f"run {command.run_id} did not complete within {timeout:.0f} s", file=sys.stderr)
         return 1
-    print(f"run {command.run_id} of tenant {command.tenant}: {status}")
-    await print_run_report(settings, command.tenant, command.run_id, limit=20)
-    return 0
+    await print_run_report(settings, command.tenant, command.run_id, limit=5)
+    return 0 if status == "completed" else 1
 
 
 def demo(timeout: float) -> int:

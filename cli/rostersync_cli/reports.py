@@ -53,7 +53,7 @@ async def rejections(conn: asyncpg.Connection, tenant: str, run_id: UUID, limit:
 async def wait_for_run(
     conn: asyncpg.Connection, tenant: str, run_id: UUID, timeout: float
 ) -> str | None:
-    """Poll until the writer marks the run complete; the final status, or None on time-out."""
+    """Poll until the run is completed or failed; the final status, or None on time-out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -62,7 +62,7 @@ async def wait_for_run(
             )
         except asyncpg.UndefinedTableError:
             status = None  # the writer has not created its schema yet
-        if status == "completed":
+        if status in ("completed", "failed"):
             return status
         await asyncio.sleep(0.5)
     return None

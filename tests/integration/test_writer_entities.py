@@ -531,3 +531,21 @@ async def test_redelivery_changes_nothing_older_versions_lose_and_deletes_archiv
 
 async def _count(db: asyncpg.Connection, table_and_filter: str, expected: int) -> bool:
     return bool(await db.fetchval(f"SELECT count(*) FROM {table_and_filter}") == expected)
+
+
+async def test_garbage_on_the_mapped_topic_is_kept_as_a_rejection_and_never_blocks_the_writer(
+    send: Sender, settings: ServiceSettings, db: asyncpg.Connection
+) -> None:
+    run_id = uuid4()
+    await send.producer.send(settings.topics.mapped, b"\x00not json", key=b"d1:users:junk")
+    await send.records([e for e in bundle_1_1(run_id) if e.entity is EntityType.ORG])
+
+    async def landed() -> bool:
+        return bool(await db.fetchval("SELECT count(*) FROM orgs")) and bool(
+            await db.fetchval("SELECT count(*) FROM rejected_records")
+        )
+
+    await eventually(landed)
+    rejected = await db.fetchrow("SELECT tenant_id, stage, findings FROM rejected_records")
+    assert (rejected["tenant_id"], rejected["stage"]) == ("d1", "writer")
+    assert orjson.loads(rejected["findings"])[0]["code"] == "envelope_undecodable"

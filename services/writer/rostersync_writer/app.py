@@ -15,6 +15,7 @@ from typing import TypeAlias
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import ValidationError
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
@@ -24,7 +25,7 @@ from rostersync_writer.batch import apply_records
 from rostersync_writer.findings import store_findings
 from rostersync_writer.migrate import migrate
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
-from rostersync_writer.rejections import store_rejections
+from rostersync_writer.rejections import store_rejections, store_undecodable
 from rostersync_writer.run_events import apply_run_events
 from rostersync_writer.runs import note_runs, record_markers
 from rostersync_writer.settings import WriterSettings
@@ -42,6 +43,7 @@ class Inbox:
     records: list[Envelope] = field(default_factory=list)
     markers: list[tuple[int, Envelope]] = field(default_factory=list)
     dead: list[Message] = field(default_factory=list)
+    undecodable: list[Message] = field(default_factory=list)  # on mapped: kept, never retried
     findings: list[Message] = field(default_factory=list)
     runs: list[Message] = field(default_factory=list)
 
@@ -54,8 +56,11 @@ class Inbox:
                 side.get(tp.topic, inbox.dead).extend(messages)
                 continue
             for message in messages:
-                assert message.value is not None
-                event = Envelope.from_bytes(message.value)
+                try:
+                    event = Envelope.from_bytes(message.value or b"")
+                except ValidationError:
+                    inbox.undecodable.append(message)
+                    continue
                 if event.kind is EventKind.RUN_END:
                     inbox.markers.append((tp.partition, event))
                 elif event.kind is EventKind.RECORD:
@@ -97,6 +102,7 @@ async def apply_batch(
         await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
         changed = await apply_records(conn, inbox.records)
         await store_rejections(conn, inbox.dead)
+        await store_undecodable(conn, inbox.undecodable)
         found = await store_findings(conn, inbox.findings)
         completed = await record_markers(conn, inbox.markers)
         await save_positions(conn, group, positions)

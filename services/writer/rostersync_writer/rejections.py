@@ -10,6 +10,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope
+from rostersync_libs.findings import Finding, Severity
 
 INSERT_SQL = (
     "INSERT INTO rejected_records (tenant_id, run_id, stage, entity, sourced_id, origin_file,"
@@ -19,12 +20,50 @@ INSERT_SQL = (
 )
 
 
-def rejection_row(message: ConsumerRecord[bytes, bytes]) -> tuple[Any, ...]:
-    letter = DeadLetter.from_headers(message.headers)
-    findings = orjson.dumps([f.model_dump(mode="json", exclude_none=True) for f in letter.findings])
-    assert message.value is not None
+def _letter(message: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    """The dead letter's reasons; a message without them is kept all the same, and says so."""
     try:
-        event: Envelope | None = Envelope.from_bytes(message.value)
+        return DeadLetter.from_headers(message.headers)
+    except (KeyError, ValueError):
+        return DeadLetter(
+            stage="unknown",
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
+            findings=[
+                Finding(
+                    code="dead_letter_without_reasons",
+                    severity=Severity.ERROR,
+                    message="a dead letter without rostersync's error headers",
+                )
+            ],
+        )
+
+
+def undecodable_letter(message: ConsumerRecord[bytes, bytes]) -> DeadLetter:
+    """A message on the mapped topic that is not a rostersync event: the writer's own rejection."""
+    return DeadLetter(
+        stage="writer",
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        findings=[
+            Finding(
+                code="envelope_undecodable",
+                severity=Severity.ERROR,
+                message="not a rostersync event; kept here, not written",
+            )
+        ],
+    )
+
+
+def rejection_row(
+    message: ConsumerRecord[bytes, bytes], letter: DeadLetter | None = None
+) -> tuple[Any, ...]:
+    letter = letter or _letter(message)
+    findings = orjson.dumps([f.model_dump(mode="json", exclude_none=True) for f in letter.findings])
+    try:
+        event: Envelope | None = Envelope.from_bytes(message.value or b"")
     except ValidationError:
         event = None
     tenant = event.tenant if event else (message.key or b"?").decode(errors="replace").split(":")[0]
@@ -50,3 +89,11 @@ async def store_rejections(
 ) -> None:
     if messages:
         await conn.executemany(INSERT_SQL, [rejection_row(m) for m in messages])
+
+
+async def store_undecodable(
+    conn: asyncpg.Connection, messages: list[ConsumerRecord[bytes, bytes]]
+) -> None:
+    if messages:
+        rows = [rejection_row(m, undecodable_letter(m)) for m in messages]
+        await conn.executemany(INSERT_SQL, rows)
