@@ -20,6 +20,7 @@ from uuid import UUID
 import rostersync_localstack as localstack
 
 from rostersync_cli import actions
+from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.processes import running_services
 
 
@@ -39,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list recent sync runs")
     runs.add_argument("--tenant", default=None)
     runs.add_argument("--limit", type=int, default=20)
+    gen = sub.add_parser("generate", help="write a synthetic district as a OneRoster bundle")
+    gen.add_argument("out", type=Path, help="folder to write the bundle into")
+    gen.add_argument("--students", type=int, default=1000)
+    gen.add_argument("--version", choices=["1.1", "1.2"], default="1.1")
+    gen.add_argument("--seed", type=int, default=1)
     report = sub.add_parser("report", help="rows landed and rejections of one run")
     report.add_argument("tenant")
     report.add_argument("run_id", type=UUID)
@@ -82,6 +88,11 @@ def run(argv: list[str] | None = None) -> int:
         return _stack(args.action)
     if args.command == "serve":
         return _serve()
+    if args.command == "generate":
+        shape = DistrictShape(students=args.students, seed=args.seed, version=args.version)
+        for name, rows in generate(args.out, shape).items():
+            print(f"{name:<22}{rows:>12,}")
+        return 0
     settings = actions.resolve_settings(start_stack=False)
     if args.command == "sync":
         command = asyncio.run(actions.request_sync(settings, args.tenant, args.source))
