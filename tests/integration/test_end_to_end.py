@@ -161,7 +161,18 @@ async def test_services_run_as_processes_and_load_the_sample_district(
         await wait_for_run(settings, "springfield", command.run_id, timeout=120)
     counts = await db.fetchrow(
         "SELECT (SELECT count(*) FROM orgs) AS orgs, (SELECT count(*) FROM users) AS users,"
+        " (SELECT count(*) FROM enrollments) AS enrollments,"
         " (SELECT count(*) FROM rejected_records) AS rejected"
     )
-    csv_users = (SAMPLE_TENANTS.parent / "springfield" / "users.csv").read_text().count("\n") - 1
-    assert (counts["orgs"], counts["users"], counts["rejected"]) == (4, csv_users - 1, 1)
+    folder = SAMPLE_TENANTS.parent / "springfield"
+
+    def data_rows(name: str) -> int:
+        return (folder / name).read_text().count("\n") - 1
+
+    # examples/README.md: one user and one enrollment of the sample are deliberately broken
+    assert (counts["orgs"], counts["users"], counts["enrollments"], counts["rejected"]) == (
+        data_rows("orgs.csv"),
+        data_rows("users.csv") - 1,
+        data_rows("enrollments.csv") - 1,
+        2,
+    )
