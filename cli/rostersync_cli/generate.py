@@ -1,6 +1,6 @@
 """A deterministic generator of OneRoster bundles (1.1 or 1.2) for a district of N students.
 
-Realistic shape: elementary (KG–05), middle (06–08) and high (09–12) schools, a school year with
+Realistic shape: elementary (KG-05), middle (06-08) and high (09-12) schools, a school year with
 two terms, ~25 students per class, one homeroom class per elementary student and 7 scheduled
 classes per secondary student, a teacher per class (a co-teacher for some, primary flag on the
 first), guardians for 60% of students, and about 1% of students attending two schools.
@@ -25,8 +25,48 @@ BANDS = (("es", ("KG", "01", "02", "03", "04", "05")), ("ms", ("06", "07", "08")
 GRADE_YEARS = ("KG", "01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "11", "12")
 SUBJECTS = ("Math", "English", "Science", "History", "Art", "PE", "Music")
 CLASS_SIZE = 25
-GIVEN = "Ada Ben Cleo Dev Eli Fay Gus Hana Ivo Jae Kai Lea Max Nia Oli Pia Quin Rae Sam Tao".split()
-FAMILY = "Abe Bose Cruz Diaz Eng Fox Gray Hale Ito Jain Khan Lund Mora Ngo Ortiz Park Ruiz Shah".split()
+GIVEN = [
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dev",
+    "Eli",
+    "Fay",
+    "Gus",
+    "Hana",
+    "Ivo",
+    "Jae",
+    "Kai",
+    "Lea",
+    "Max",
+    "Nia",
+    "Oli",
+    "Pia",
+    "Quin",
+    "Rae",
+    "Sam",
+    "Tao",
+]
+FAMILY = [
+    "Abe",
+    "Bose",
+    "Cruz",
+    "Diaz",
+    "Eng",
+    "Fox",
+    "Gray",
+    "Hale",
+    "Ito",
+    "Jain",
+    "Khan",
+    "Lund",
+    "Mora",
+    "Ngo",
+    "Ortiz",
+    "Park",
+    "Ruiz",
+    "Shah",
+]
 
 
 @dataclass(frozen=True)
@@ -71,7 +111,7 @@ class DistrictGenerator:
     def __init__(self, shape: DistrictShape, out: Writers) -> None:
         self.shape = shape
         self.out = out
-        self.rand = random.Random(shape.seed)
+        self.rand = random.Random(shape.seed)  # noqa: S311  (synthetic data, not secrets)
         self.p = shape.tenant_prefix
         self.is_1_2 = shape.version.startswith("1.2")
         self.next_user = 0
@@ -102,11 +142,16 @@ class DistrictGenerator:
     def run(self) -> None:
         p, out = self.p, self.out
         district = f"{p}org-district"
-        out.row(EntityType.ORG, {"sourcedId": district, "name": "Generated District", "type": "district"})
+        out.row(
+            EntityType.ORG,
+            {"sourcedId": district, "name": "Generated District", "type": "district"},
+        )
         year, terms = f"{p}as-2026", [f"{p}as-2026-fall", f"{p}as-2026-spring"]
         out.row(EntityType.ACADEMIC_SESSION, {"sourcedId": year, "title": "2025-2026", "type": "schoolYear",
                 "startDate": "2025-08-15", "endDate": "2026-06-20", "schoolYear": "2026"})  # fmt: skip
-        for term, (start, end) in zip(terms, (("2025-08-15", "2026-01-10"), ("2026-01-10", "2026-06-20")), strict=True):
+        for term, (start, end) in zip(
+            terms, (("2025-08-15", "2026-01-10"), ("2026-01-10", "2026-06-20")), strict=True
+        ):
             out.row(EntityType.ACADEMIC_SESSION, {"sourcedId": term, "title": term.rsplit("-", 1)[-1].title(),
                     "type": "semester", "startDate": start, "endDate": end, "parentSourcedId": year,
                     "schoolYear": "2026"})  # fmt: skip
@@ -121,12 +166,16 @@ class DistrictGenerator:
                     cohort = per_grade // schools + (1 if s < per_grade % schools else 0)
                     self.cohort(school, grade, cohort, band, year, terms)
 
-    def cohort(self, school: str, grade: str, size: int, band: str, year: str, terms: list[str]) -> None:
+    def cohort(
+        self, school: str, grade: str, size: int, band: str, year: str, terms: list[str]
+    ) -> None:
         out, rand = self.out, self.rand
         students = []
         for _ in range(size):
             # ~1% also attend the district's high school (a course taken ahead of their grade).
-            orgs = [school] + ([f"{self.p}org-hs1"] if rand.random() < 0.01 and band != "hs" else [])
+            orgs = [school] + (
+                [f"{self.p}org-hs1"] if rand.random() < 0.01 and band != "hs" else []
+            )
             student = self.new_id()
             guardian = self.new_id() if rand.random() < 0.6 else None
             self.user("student", orgs, student, grades=grade, agentSourcedIds=guardian or "")
