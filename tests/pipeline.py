@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -22,9 +23,11 @@ from rostersync_writer.settings import WriterSettings
 
 
 @contextlib.asynccontextmanager
-async def running_pipeline(settings: ServiceSettings, tenants_file: Path) -> AsyncIterator[None]:
+async def running_pipeline(
+    settings: ServiceSettings, tenants_file: Path, **overrides: Any
+) -> AsyncIterator[None]:
     """All four services, each with its own settings object, until the block ends."""
-    values = {**settings.model_dump(), "tenants_file": tenants_file}
+    values = {**settings.model_dump(), "tenants_file": tenants_file, **overrides}
     await ensure_topics(settings)
     stop = asyncio.Event()
     tasks = [

@@ -4,6 +4,8 @@ PostgreSQL. Each test asserts exactly which findings appear and which rows reach
 from __future__ import annotations
 
 import asyncio
+import csv
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 import pytest
-from rostersync_cli.actions import request_sync
+from rostersync_cli.actions import print_run_report, request_sync
 from rostersync_cli.settings import CliSettings
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.ids import internal_id
@@ -285,3 +287,58 @@ async def test_an_unreadable_bundle_fails_its_run_with_the_reason(
                     break
                 await asyncio.sleep(0.2)
     assert "no manifest.csv" in row["fetch_error"]
+
+
+async def test_the_run_report_prints_totals_and_exports_every_finding_as_csv(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tenants = write_tenants(tmp_path / "t.toml", "d1", broken_bundle(tmp_path / "broken"))
+    run_id = await sync(settings, tenants, "d1")
+    export = tmp_path / "findings.csv"
+    cli = CliSettings(**{**settings.model_dump(), "tenants_file": tenants})
+    await print_run_report(cli, "d1", run_id, limit=1, csv_path=export)
+
+    printed = capsys.readouterr().out
+    assert "completed (fetch fetched, OneRoster 1.1)" in printed
+    assert "skipped results.csv: gradebook/resource data" in printed
+    assert "error   [org_cycle] orgs.csv:4 column parentSourcedId" in printed
+    assert "orgs.csv:5" not in printed  # --limit 1: the first finding of each code only
+    with export.open() as handle:
+        exported = list(csv.DictReader(handle))
+    assert len(exported) == await db.fetchval(
+        "SELECT count(*) FROM findings WHERE run_id = $1", run_id
+    )
+    assert {"severity", "code", "file", "row", "column", "value", "message"} <= set(exported[0])
+
+
+async def test_a_bundle_dropped_in_an_inbox_is_synced_once_and_moved_with_its_report(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "sftp"
+    inbox.mkdir()
+    tenants = tmp_path / "t.toml"
+    tenants.write_text(
+        '[[tenants]]\nid = "d1"\nname = "D"\n[[tenants.sources]]\nid = "sftp"\nkind = "inbox"\n'
+        f'path = "{inbox}"\nsettle_seconds = 0\n'
+    )
+    staging = write_bundle(tmp_path / "staging", districts.bundle_1_1())
+    archive = Path(shutil.make_archive(str(tmp_path / "nightly"), "zip", staging))
+    async with running_pipeline(settings, tenants, inbox_poll_seconds=0.2):
+        archive.rename(inbox / "nightly.zip")  # the drop: an atomic rename, as SFTP servers do
+        async with asyncio.timeout(90):
+            while not list(inbox.glob("processed/*_nightly.zip.report.json")):
+                await asyncio.sleep(0.2)
+        (report_path,) = inbox.glob("processed/*.report.json")
+        report = orjson.loads(report_path.read_text())
+        await wait_for_run(settings, "d1", UUID(report["run_id"]))
+        await asyncio.sleep(1)  # a few more scans: the bundle must not be taken again
+
+    assert report["phase"] == "fetched"
+    assert report["file_counts"]["users.csv"] == 4
+    assert list(inbox.glob("processed/*_nightly.zip"))
+    assert list((inbox / ".processing").iterdir()) == []
+    assert await ids(db, "users") == {"u-t1", "u-s1", "u-s2", "u-p1"}
+    assert await db.fetchval("SELECT count(*) FROM sync_runs") == 1
