@@ -36,6 +36,9 @@ class EntityType(StrEnum):
 class Operation(StrEnum):
     UPSERT = "upsert"
     DELETE = "delete"
+    # The record was in the run but rejected: it is not changed, but it was seen, so a bulk run's
+    # sweep must not archive it (a typo must not delete a student).
+    SEEN = "seen"
 
 
 class EventKind(StrEnum):

@@ -49,6 +49,26 @@ class InboxSource(BaseModel):
 Source = CsvSource | InboxSource
 
 
+class MatchRules(BaseModel):
+    """How the mapper finds the application's existing record for a new OneRoster record.
+
+    Off by default: a match is a guess unless the district confirms it. Ambiguous matches are
+    never taken; they are reported for an operator.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    teacher_by_email: bool = False
+    user_by_username: bool = False
+    user_by_identifier: bool = False
+    school_by_nces: bool = False  # orgs.identifier holds the NCES id
+    # When a district's SIS issues new sourcedIds (e.g. on a 1.1 → 1.2 upgrade), a person keeps
+    # their internal id if one of these keys matches a user the tenant already has.
+    rekey_users_by: list[Literal["userMasterIdentifier", "username", "identifier"]] = Field(
+        default_factory=lambda: ["userMasterIdentifier"]
+    )
+
+
 class Tenant(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -56,6 +76,12 @@ class Tenant(BaseModel):
     name: str
     # strict: the OneRoster specification; lenient: common real-world slips pass as warnings.
     validation: Literal["strict", "lenient"] = "lenient"
+    # A run that would archive more than this share of the tenant's records of one entity is
+    # held until an operator approves it (rostersync holds approve …).
+    hold_threshold: float = Field(default=0.10, ge=0, le=1)
+    # Below this many records of an entity the share is not meaningful: never hold.
+    hold_min_records: int = Field(default=20, ge=0)
+    matching: MatchRules = Field(default_factory=MatchRules)
     sources: list[Source] = Field(min_length=1)
 
     def source(self, source_id: str | None = None) -> CsvSource | InboxSource:
