@@ -49,6 +49,9 @@ class InboxSource(BaseModel):
 Source = CsvSource | InboxSource
 
 
+RekeyKey = Literal["userMasterIdentifier", "username", "identifier"]
+
+
 class MatchRules(BaseModel):
     """How the mapper finds the application's existing record for a new OneRoster record.
 
@@ -64,9 +67,7 @@ class MatchRules(BaseModel):
     school_by_nces: bool = False  # orgs.identifier holds the NCES id
     # When a district's SIS issues new sourcedIds (e.g. on a 1.1 → 1.2 upgrade), a person keeps
     # their internal id if one of these keys matches a user the tenant already has.
-    rekey_users_by: list[Literal["userMasterIdentifier", "username", "identifier"]] = Field(
-        default_factory=lambda: ["userMasterIdentifier"]
-    )
+    rekey_users_by: tuple[RekeyKey, ...] = ("userMasterIdentifier",)
 
 
 class Tenant(BaseModel):
