@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from rostersync_libs.ids import new_run_id
 
 
 class SyncRequested(BaseModel):
@@ -18,8 +20,32 @@ class SyncRequested(BaseModel):
     command_id: UUID = Field(default_factory=uuid4)
     tenant: str
     source: str | None = None
-    run_id: UUID = Field(default_factory=uuid4)
+    run_id: UUID = Field(default_factory=new_run_id)
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def key(self) -> bytes:
         return f"{self.tenant}:sync".encode()
+
+
+class HoldDecision(BaseModel):
+    """An operator's decision on a run held by the safety threshold (read by the writer).
+
+    Kept on the retained command topic, so a replay takes the same decision at the same point.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    command: Literal["hold_decision"] = "hold_decision"
+    command_id: UUID = Field(default_factory=uuid4)
+    tenant: str
+    run_id: UUID
+    approve: bool
+    decided_by: str = "operator"
+    decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:hold:{self.run_id}".encode()
+
+
+Command = Annotated[SyncRequested | HoldDecision, Field(discriminator="command")]
+COMMAND = TypeAdapter(Command)

@@ -106,6 +106,12 @@ class RunMarker(BaseModel):
     origin_count: int
     fanout: int
     counts: dict[str, int] = Field(default_factory=dict)
+    # Entities whose file was a complete bulk snapshot in this run (read to its end): records of
+    # these the run did not see are archived when it completes.
+    bulk_entities: list[EntityType] = Field(default_factory=list)
+    # The tenant's safety threshold when the run was fetched (a replay decides the same way).
+    hold_threshold: float = 0.10
+    hold_min_records: int = 20
 
 
 class Envelope(BaseModel):

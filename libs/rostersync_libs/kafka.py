@@ -20,6 +20,8 @@ TOPIC_ALREADY_EXISTS = 36
 
 # Record topics are the source of truth for replay: keep them forever (see docs/architecture.md).
 RETAINED_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
+# Keyed state (identity decisions): compaction keeps the latest event of every key, forever.
+COMPACTED_TOPIC_CONFIG = {"cleanup.policy": "compact", "retention.bytes": "-1"}
 
 
 def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
@@ -60,6 +62,7 @@ async def ensure_topics(settings: ServiceSettings, names: list[str] | None = Non
     topics = settings.topics
     wanted = names or topics.all()
     retained = set(topics.record_topics())
+    compacted = set(topics.compacted_topics())
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
@@ -69,7 +72,13 @@ async def ensure_topics(settings: ServiceSettings, names: list[str] | None = Non
                 name=name,
                 num_partitions=1 if name == topics.commands else settings.topic_partitions,
                 replication_factor=settings.topic_replication,
-                topic_configs=RETAINED_TOPIC_CONFIG if name in retained else {},
+                topic_configs=(
+                    COMPACTED_TOPIC_CONFIG
+                    if name in compacted
+                    else RETAINED_TOPIC_CONFIG
+                    if name in retained
+                    else {}
+                ),
             )
             for name in wanted
             if name not in existing

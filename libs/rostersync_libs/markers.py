@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, EventKind, RunMarker
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, RunMarker
 
 
 @dataclass
@@ -77,18 +77,27 @@ def marker_event(
     assert upstream.marker is not None
     return upstream.model_copy(
         update={
-            "marker": RunMarker(
-                origin_partition=origin_partition,
-                origin_count=origin_count,
-                fanout=fanout,
-                counts=upstream.marker.counts,
+            "marker": upstream.marker.model_copy(
+                update={
+                    "origin_partition": origin_partition,
+                    "origin_count": origin_count,
+                    "fanout": fanout,
+                }
             )
         }
     )
 
 
 def run_end_event(
-    *, tenant: str, source: str, run_id: UUID, fanout: int, counts: dict[str, int]
+    *,
+    tenant: str,
+    source: str,
+    run_id: UUID,
+    fanout: int,
+    counts: dict[str, int],
+    bulk_entities: list[EntityType] | None = None,
+    hold_threshold: float = 0.10,
+    hold_min_records: int = 20,
 ) -> Envelope:
     """The fetcher's end-of-run marker for one partition of its output topic."""
     return Envelope(
@@ -96,5 +105,13 @@ def run_end_event(
         tenant=tenant,
         source=source,
         run_id=run_id,
-        marker=RunMarker(origin_partition=0, origin_count=1, fanout=fanout, counts=counts),
+        marker=RunMarker(
+            origin_partition=0,
+            origin_count=1,
+            fanout=fanout,
+            counts=counts,
+            bulk_entities=bulk_entities or [],
+            hold_threshold=hold_threshold,
+            hold_min_records=hold_min_records,
+        ),
     )

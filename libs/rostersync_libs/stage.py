@@ -21,7 +21,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
 from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import Envelope, EventKind
+from rostersync_libs.envelope import Envelope, EventKind, Operation
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
@@ -183,6 +183,12 @@ class Stage:
         sent: list[asyncio.Future[object]] = []
         if outcome.forward is None:
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
+            if event.sourced_id and event.entity is not None:
+                # Rejected, but it was in the run: the writer must not archive it as absent.
+                seen = event.model_copy(
+                    update={"operation": Operation.SEEN, "payload": {}, "facts": None}
+                )
+                sent.append(await producer.send(self._output, seen.to_bytes(), key=seen.key()))
         else:
             forward = outcome.forward
             sent.append(await producer.send(self._output, forward.to_bytes(), key=forward.key()))

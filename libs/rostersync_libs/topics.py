@@ -16,6 +16,8 @@ MAPPER_DLQ = "rostersync.dlq.mapper.v1"
 FINDINGS = "rostersync.findings.v1"
 RUNS = "rostersync.runs.v1"
 COMMANDS = "rostersync.commands.v1"
+# Identity decisions (crosswalk, re-key, match), compacted: the latest decision per record.
+IDENTITIES = "rostersync.identities.v1"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class Topics:
     def commands(self) -> str:
         return self._name(COMMANDS)
 
+    @property
+    def identities(self) -> str:
+        return self._name(IDENTITIES)
+
     def all(self) -> list[str]:
         return [
             self.fetched,
@@ -69,7 +75,12 @@ class Topics:
             self.findings,
             self.runs,
             self.commands,
+            self.identities,
         ]
+
+    def compacted_topics(self) -> list[str]:
+        """Topics keyed by what they describe, of which only the latest event per key matters."""
+        return [self.identities]
 
     def record_topics(self) -> list[str]:
         """Topics that carry roster state and must be kept for replay."""
@@ -81,4 +92,5 @@ class Topics:
             self.mapper_dlq,
             self.findings,
             self.runs,
+            self.commands,  # hold decisions: a replay must take them again
         ]

@@ -500,11 +500,16 @@ async def test_redelivery_changes_nothing_older_versions_lose_and_deletes_archiv
                               " source_date_last_modified FROM classes WHERE archived_at IS NOT NULL"
                               " UNION ALL SELECT 'enrollments', sourced_id, last_seen_run,"
                               " source_date_last_modified FROM enrollments"
-                              " WHERE archived_at IS NOT NULL ORDER BY 1")  # fmt: skip
-    assert archived == [("classes", "k1", run_3, newer), ("enrollments", "e2", run_3, newer)]
-    # Deletes archive only: the class keeps its terms, the rest stays as it was.
-    assert await _count(db, "class_terms", 2)
-    assert await _count(db, "enrollments WHERE archived_at IS NULL", 1)
+                              " WHERE archived_at IS NOT NULL ORDER BY 1, 2")  # fmt: skip
+    # Archiving keeps the run that last saw the record; a class's enrollments go with it.
+    assert archived == [
+        ("classes", "k1", run_1, newer),
+        ("enrollments", "e1", run_1, None),
+        ("enrollments", "e2", run_1, newer),
+    ]
+    # The class's link rows go; nothing else changes.
+    assert await _count(db, "class_terms", 0)
+    assert await _count(db, "enrollments WHERE archived_at IS NULL", 0)
     assert await _count(db, "users WHERE archived_at IS NULL", 4)
 
     # An archived record that comes back is live again.

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
-from rostersync_libs.commands import SyncRequested
+from rostersync_libs.commands import COMMAND, SyncRequested
+from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.runs import RunEvent
 from rostersync_libs.tenants import CsvSource, InboxSource, Tenant, load_tenants
@@ -63,10 +64,12 @@ class FetcherService:
 
     async def _handle_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
         try:
-            command = SyncRequested.model_validate_json(raw)
+            command = COMMAND.validate_json(raw)
         except ValidationError as exc:
             log.error("ignoring a malformed command (%d schema errors)", exc.error_count())
             return
+        if not isinstance(command, SyncRequested):
+            return  # meant for another service
         try:
             tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
             source = tenant.source(command.source)
@@ -121,7 +124,7 @@ class FetcherService:
         claims = inbox.pending_claims(folder)
         for bundle in inbox.ready_bundles(folder, source.settle_seconds):
             try:
-                claims.append(inbox.claim(folder, bundle, uuid4()))
+                claims.append(inbox.claim(folder, bundle, new_run_id()))
             except FileNotFoundError:
                 continue  # another fetcher took it first
         for claimed in claims:

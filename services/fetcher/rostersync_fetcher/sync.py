@@ -52,6 +52,7 @@ class CsvRun:
         self._send_batch = send_batch
         self._pending: list[asyncio.Future[object]] = []
         self.counts: Counter[str] = Counter()
+        self._incomplete: set[EntityType] = set()  # files that could not be read to their end
 
     async def run(self) -> RunEvent:
         """Publish the bundle; a bundle that cannot be read ends in a ``failed`` run event."""
@@ -81,6 +82,13 @@ class CsvRun:
             run_id=self._run_id,
             fanout=len(partitions),
             counts=dict(self.counts),
+            bulk_entities=[
+                f.spec.entity
+                for f in plan.files
+                if f.published and f.facts.mode == "bulk" and f.spec.entity not in self._incomplete
+            ],
+            hold_threshold=self._tenant.hold_threshold,
+            hold_min_records=self._tenant.hold_min_records,
         )
         await self._broadcast(marker, partitions)
         await self._flush()
@@ -129,6 +137,7 @@ class CsvRun:
                     self.counts[planned.facts.file] += 1
         except csv.Error as exc:
             # The rest of the file cannot be read reliably: say where, keep what was read.
+            self._incomplete.add(planned.spec.entity)
             facts = planned.facts.model_copy(
                 update={"parse_error": f"after line {last_row}: {exc}"}
             )

@@ -12,10 +12,12 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TypeAlias
+from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
+from rostersync_libs.commands import COMMAND, HoldDecision
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
@@ -23,6 +25,7 @@ from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
 from rostersync_writer.findings import store_findings
+from rostersync_writer.lifecycle import apply_decisions, complete_run
 from rostersync_writer.migrate import migrate
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.rejections import store_rejections, store_undecodable
@@ -46,11 +49,16 @@ class Inbox:
     undecodable: list[Message] = field(default_factory=list)  # on mapped: kept, never retried
     findings: list[Message] = field(default_factory=list)
     runs: list[Message] = field(default_factory=list)
+    commands: list[Message] = field(default_factory=list)
 
     @classmethod
     def sort(cls, topics: Topics, batches: Batches) -> Inbox:
         inbox = cls()
-        side = {topics.findings: inbox.findings, topics.runs: inbox.runs}
+        side = {
+            topics.findings: inbox.findings,
+            topics.runs: inbox.runs,
+            topics.commands: inbox.commands,
+        }
         for tp, messages in batches.items():
             if tp.topic != topics.mapped:
                 side.get(tp.topic, inbox.dead).extend(messages)
@@ -77,7 +85,14 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     group = settings.consumer_group("writer")
     consumer = make_consumer(settings, group)
     consumer.subscribe(
-        [topics.mapped, topics.validator_dlq, topics.mapper_dlq, topics.findings, topics.runs],
+        [
+            topics.mapped,
+            topics.validator_dlq,
+            topics.mapper_dlq,
+            topics.findings,
+            topics.runs,
+            topics.commands,  # hold decisions
+        ],
         listener=SeekToStoredPositions(consumer, pool, group),
     )
     await consumer.start()
@@ -105,6 +120,8 @@ async def apply_batch(
         await store_undecodable(conn, inbox.undecodable)
         found = await store_findings(conn, inbox.findings)
         completed = await record_markers(conn, inbox.markers)
+        outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
+        decided = await apply_decisions(conn, hold_decisions(inbox.commands))
         await save_positions(conn, group, positions)
     # Kafka's copy of the positions only feeds lag monitoring; Postgres holds the truth.
     await consumer.commit(positions)
@@ -116,5 +133,26 @@ async def apply_batch(
             len(inbox.dead),
             found,
         )
-    for tenant, run_id in completed:
-        log.info("tenant %s run %s complete", tenant, run_id)
+    for (tenant, run_id), outcome in zip(completed, outcomes, strict=True):
+        log.info("tenant %s run %s complete: removals %s", tenant, run_id, outcome)
+    for tenant, run_id, status in decided:
+        log.info("tenant %s run %s: hold %s", tenant, run_id, status)
+
+
+def marker_of(inbox: Inbox, run: tuple[str, UUID]) -> Envelope:
+    """One of the markers that completed the run (they all carry the run's facts)."""
+    return next(e for _, e in inbox.markers if (e.tenant, e.run_id) == run)
+
+
+def hold_decisions(messages: list[Message]) -> list[HoldDecision]:
+    """The hold decisions among the commands (sync commands are the fetcher's)."""
+    decisions = []
+    for message in messages:
+        try:
+            command = COMMAND.validate_json(message.value or b"")
+        except ValidationError:
+            log.warning("ignoring an undecodable command at offset %d", message.offset)
+            continue
+        if isinstance(command, HoldDecision):
+            decisions.append(command)
+    return decisions

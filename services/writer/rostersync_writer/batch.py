@@ -1,5 +1,8 @@
 """Applying one batch of mapped events to Postgres, inside the caller's transaction.
 
+Upserts are applied at once; deletes are staged until their run completes (lifecycle.py);
+records a stage rejected (``seen``) only mark that the run saw them.
+
 Within a batch only the last event of each record counts (all events of a record share a
 partition, so the batch holds them in order); rows go through COPY into a temporary stage and one
 ``INSERT … SELECT … ON CONFLICT`` per table.
@@ -12,6 +15,7 @@ from collections import defaultdict
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, Operation
 
+from rostersync_writer.lifecycle import cancel_staged, mark_seen, stage_deletes
 from rostersync_writer.memberships import replace_links
 from rostersync_writer.tables import TABLES
 
@@ -22,7 +26,10 @@ def latest_per_record(events: list[Envelope]) -> dict[EntityType, list[Envelope]
     for event in events:
         assert event.entity is not None
         assert event.sourced_id is not None
-        latest[(event.tenant, event.entity, event.sourced_id)] = event
+        key = (event.tenant, event.entity, event.sourced_id)
+        if event.operation is Operation.SEEN and key in latest:
+            continue  # a rejected duplicate must not undo the record's earlier upsert
+        latest[key] = event
     grouped: dict[EntityType, list[Envelope]] = defaultdict(list)
     for (_, entity, _), event in latest.items():
         grouped[entity].append(event)
@@ -36,6 +43,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
         table = TABLES[entity]
         upserts = [e for e in group if e.operation is Operation.UPSERT]
         deletes = [e for e in group if e.operation is Operation.DELETE]
+        await mark_seen(conn, entity, [e for e in group if e.operation is Operation.SEEN])
         if upserts:
             stage = f"stage_{table.name}"
             await conn.execute(
@@ -48,8 +56,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)
             await replace_links(conn, entity, [e for e in upserts if e.internal_id in applied])
-        if deletes:
-            rows = [(e.tenant, e.sourced_id, e.run_id, e.date_last_modified) for e in deletes]
-            await conn.executemany(table.archive_sql(), rows)
-            changed += len(deletes)
+            await cancel_staged(conn, upserts)
+        # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
+        await stage_deletes(conn, deletes)
     return changed

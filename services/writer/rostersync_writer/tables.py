@@ -82,15 +82,6 @@ class Table:
             " RETURNING t.internal_id"
         )
 
-    def archive_sql(self) -> str:
-        return (
-            f"UPDATE {self.name} SET archived_at = now(), updated_at = now(),"
-            " last_seen_run = $3, source_date_last_modified = COALESCE($4, source_date_last_modified)"
-            " WHERE tenant_id = $1 AND sourced_id = $2 AND archived_at IS NULL"
-            " AND ($4::timestamptz IS NULL OR source_date_last_modified IS NULL"
-            " OR $4::timestamptz >= source_date_last_modified)"
-        )
-
     def full_row(self, event: Envelope) -> tuple[Any, ...]:
         return (
             event.tenant,

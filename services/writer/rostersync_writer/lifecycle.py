@@ -1,0 +1,251 @@
+"""What a run removes: staged deletes, the bulk-absence sweep, cascades, and safety holds.
+
+- A ``tobedeleted`` record is staged in ``pending_archives``; a later upsert of the same record
+  cancels it. Nothing is archived while records of the run are still arriving.
+- When every record of a run is written (its markers are in), the run's destructive part is
+  computed: its staged deletes, and, for each entity whose file was a complete bulk snapshot,
+  the rows of that source last seen in an *earlier* run (run ids are time-ordered UUIDv7).
+- If that would archive more than the tenant's threshold of an entity's active rows, the run is
+  held: nothing is archived until an operator's decision arrives (approve or discard).
+- Archiving a user or a class archives its enrollments and removes its link rows; a record that
+  comes back is restored, with the same internal id, by its next upsert.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+from rostersync_libs.commands import HoldDecision
+from rostersync_libs.envelope import EntityType, Envelope, RunMarker
+
+from rostersync_writer.tables import TABLES
+
+STAGE_DELETE_SQL = (
+    "INSERT INTO pending_archives (tenant_id, run_id, entity, sourced_id, source_date_last_modified)"
+    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, entity, sourced_id, run_id)"
+    " DO UPDATE SET source_date_last_modified = excluded.source_date_last_modified"
+)
+CANCEL_SQL = (
+    "DELETE FROM pending_archives p USING unnest($1::text[], $2::text[], $3::text[], $4::uuid[])"
+    " AS u(tenant, entity, sourced_id, run_id) WHERE p.tenant_id = u.tenant"
+    " AND p.entity = u.entity AND p.sourced_id = u.sourced_id AND p.run_id <= u.run_id"
+)
+
+
+async def stage_deletes(conn: asyncpg.Connection, deletes: list[Envelope]) -> None:
+    rows = [
+        (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, e.date_last_modified)
+        for e in deletes
+    ]
+    if rows:
+        await conn.executemany(STAGE_DELETE_SQL, rows)
+
+
+async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> None:
+    """An upsert after a delete of the same record (in order, same partition) undoes the delete."""
+    if upserts:
+        columns = list(
+            zip(
+                *[
+                    (e.tenant, e.entity.value if e.entity else "", e.sourced_id, e.run_id)
+                    for e in upserts
+                ],
+                strict=True,
+            )
+        )
+        await conn.execute(CANCEL_SQL, *[list(c) for c in columns])
+
+
+async def mark_seen(conn: asyncpg.Connection, entity: EntityType, events: list[Envelope]) -> None:
+    """Rejected records were in the run: bump their last run so the sweep keeps them."""
+    if events:
+        await conn.executemany(
+            f"UPDATE {TABLES[entity].name} SET last_seen_run = $3"
+            " WHERE tenant_id = $1 AND sourced_id = $2 AND last_seen_run < $3",
+            [(e.tenant, e.sourced_id, e.run_id) for e in events],
+        )
+
+
+def _sweep_where(table: str) -> str:
+    return (
+        f"FROM {table} WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL"
+        " AND last_seen_run < $3"
+    )
+
+
+def _staged_where(table: str) -> str:
+    return (
+        f"FROM {table} t, pending_archives p WHERE p.tenant_id = $1 AND p.run_id = $2"
+        " AND p.entity = $3 AND t.tenant_id = p.tenant_id AND t.sourced_id = p.sourced_id"
+        " AND t.archived_at IS NULL AND (p.source_date_last_modified IS NULL"
+        " OR t.source_date_last_modified IS NULL"
+        " OR p.source_date_last_modified >= t.source_date_last_modified)"
+    )
+
+
+async def _numbers(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, source: str, bulk: list[EntityType]
+) -> dict[str, dict[str, Any]]:
+    numbers: dict[str, dict[str, Any]] = {}
+    for entity, table in TABLES.items():
+        staged = await conn.fetchval(
+            f"SELECT count(*) {_staged_where(table.name)}", tenant, run_id, entity.value
+        )
+        swept = 0
+        if entity in bulk:
+            swept = await conn.fetchval(
+                f"SELECT count(*) {_sweep_where(table.name)}", tenant, source, run_id
+            )
+        if staged or swept:
+            active = await conn.fetchval(
+                f"SELECT count(*) FROM {table.name} WHERE tenant_id = $1 AND archived_at IS NULL",
+                tenant,
+            )
+            numbers[entity.value] = {"active": active, "archive": staged + swept,
+                                     "share": round((staged + swept) / active, 4) if active else 1.0}  # fmt: skip
+    return numbers
+
+
+def _over(numbers: dict[str, dict[str, Any]], marker: RunMarker) -> bool:
+    return any(
+        n["active"] >= marker.hold_min_records and n["share"] > marker.hold_threshold
+        for n in numbers.values()
+    )
+
+
+async def _archive(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, source: str, bulk: list[EntityType]
+) -> None:
+    archived: dict[EntityType, list[UUID]] = {}
+    for entity, table in TABLES.items():
+        staged = await conn.fetch(
+            f"UPDATE {table.name} AS x SET archived_at = now(), updated_at = now(),"
+            " source_date_last_modified = coalesce(p.source_date_last_modified, x.source_date_last_modified)"
+            f" FROM pending_archives p WHERE p.tenant_id = $1 AND p.run_id = $2 AND p.entity = $3"
+            " AND x.tenant_id = p.tenant_id AND x.sourced_id = p.sourced_id AND x.archived_at IS NULL"
+            " AND (p.source_date_last_modified IS NULL OR x.source_date_last_modified IS NULL"
+            " OR p.source_date_last_modified >= x.source_date_last_modified) RETURNING x.internal_id",
+            tenant, run_id, entity.value,
+        )  # fmt: skip
+        ids = [r["internal_id"] for r in staged]
+        if entity in bulk:
+            swept = await conn.fetch(
+                f"UPDATE {table.name} SET archived_at = now(), updated_at = now()"
+                " WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL AND last_seen_run < $3"
+                " RETURNING internal_id",
+                tenant, source, run_id,
+            )  # fmt: skip
+            ids += [r["internal_id"] for r in swept]
+        archived[entity] = ids
+    # Cascades last, so a record the run deleted itself keeps the version its delete carried.
+    for entity, ids in archived.items():
+        await cascade(conn, tenant, entity, ids)
+    await conn.execute(
+        "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
+    )
+
+
+async def cascade(
+    conn: asyncpg.Connection, tenant: str, entity: EntityType, ids: list[UUID]
+) -> None:
+    """Archive what belongs to archived users and classes; drop their link rows."""
+    if not ids:
+        return
+    if entity is EntityType.USER:
+        await conn.execute(
+            "UPDATE enrollments SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
+            tenant,
+            ids,
+        )
+        await conn.execute(
+            "DELETE FROM user_orgs WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[])",
+            tenant,
+            ids,
+        )
+        await conn.execute(
+            "DELETE FROM guardian_links WHERE tenant_id = $1 AND (user_internal_id = ANY($2::uuid[]) OR agent_internal_id = ANY($2::uuid[]))",
+            tenant,
+            ids,
+        )
+        await conn.execute(
+            "UPDATE user_roles SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
+            tenant,
+            ids,
+        )
+    elif entity is EntityType.CLASS:
+        await conn.execute(
+            "UPDATE enrollments SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND class_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
+            tenant,
+            ids,
+        )
+        await conn.execute(
+            "DELETE FROM class_terms WHERE tenant_id = $1 AND class_internal_id = ANY($2::uuid[])",
+            tenant,
+            ids,
+        )
+
+
+async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
+    """Apply or hold a completed run's destructive part; returns the outcome's status."""
+    marker = event.marker
+    assert marker is not None
+    tenant, run_id, source, bulk = event.tenant, event.run_id, event.source, marker.bulk_entities
+    numbers = await _numbers(conn, tenant, run_id, source, bulk)
+    decision = await conn.fetchrow(
+        "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
+    )
+    if _over(numbers, marker) and decision is None:
+        status = "held"
+    elif _over(numbers, marker) and decision is not None and not decision["approve"]:
+        status = "discarded"
+        await conn.execute(
+            "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
+        )
+    else:
+        status = "approved" if _over(numbers, marker) else "applied"
+        await _archive(conn, tenant, run_id, source, bulk)
+    await conn.execute(
+        "INSERT INTO run_outcomes (tenant_id, run_id, source, status, bulk_entities, numbers, threshold)"
+        " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) ON CONFLICT (tenant_id, run_id) DO NOTHING",
+        tenant, run_id, source, status, orjson.dumps([e.value for e in bulk]).decode(),
+        orjson.dumps(numbers).decode(), marker.hold_threshold,
+    )  # fmt: skip
+    return status
+
+
+async def apply_decisions(
+    conn: asyncpg.Connection, decisions: list[HoldDecision]
+) -> list[tuple[str, UUID, str]]:
+    """Record operators' decisions and carry out those whose run is held."""
+    done = []
+    for d in decisions:
+        await conn.execute(
+            "INSERT INTO hold_decisions (tenant_id, run_id, approve, decided_by, decided_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, run_id) DO NOTHING",
+            d.tenant, d.run_id, d.approve, d.decided_by, d.decided_at,
+        )  # fmt: skip
+        held = await conn.fetchrow(
+            "SELECT source, bulk_entities FROM run_outcomes WHERE tenant_id = $1 AND run_id = $2 AND status = 'held'",
+            d.tenant, d.run_id,
+        )  # fmt: skip
+        if held is None:
+            continue
+        if d.approve:
+            bulk = [EntityType(e) for e in orjson.loads(held["bulk_entities"])]
+            await _archive(conn, d.tenant, d.run_id, held["source"], bulk)
+        else:
+            await conn.execute(
+                "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2",
+                d.tenant,
+                d.run_id,
+            )
+        status = "approved" if d.approve else "discarded"
+        await conn.execute(
+            "UPDATE run_outcomes SET status = $3, decided_at = $4 WHERE tenant_id = $1 AND run_id = $2",
+            d.tenant, d.run_id, status, d.decided_at,
+        )  # fmt: skip
+        done.append((d.tenant, d.run_id, status))
+    return done
