@@ -17,11 +17,15 @@ import sys
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 import rostersync_localstack as localstack
 
 from rostersync_cli import actions
 from rostersync_cli.generate import DistrictShape, generate
+from rostersync_cli.holds import decide, print_holds
 from rostersync_cli.processes import running_services
+from rostersync_cli.replay import compare, replay
+from rostersync_cli.settings import CliSettings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="list recent sync runs")
     runs.add_argument("--tenant", default=None)
     runs.add_argument("--limit", type=int, default=20)
+    rep = sub.add_parser("replay", help="rebuild a fresh schema from the retained topics")
+    rep.add_argument("schema", help="the new schema to write into (must not exist yet)")
+    rep.add_argument("--compare", action="store_true", help="compare it with the live schema")
+    holds = sub.add_parser("holds", help="runs held by the safety threshold; approve or discard")
+    holds.add_argument("action", nargs="?", choices=["list", "approve", "discard"], default="list")
+    holds.add_argument("tenant", nargs="?")
+    holds.add_argument("run_id", nargs="?", type=UUID)
+    holds.add_argument("--all", action="store_true", help="list every run outcome, not only holds")
     gen = sub.add_parser("generate", help="write a synthetic district as a OneRoster bundle")
     gen.add_argument("out", type=Path, help="folder to write the bundle into")
     gen.add_argument("--students", type=int, default=1000)
@@ -80,6 +92,44 @@ def _serve() -> int:
     return 0
 
 
+async def _replay(settings: CliSettings, schema: str, with_compare: bool) -> int:
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    try:
+        if await conn.fetchval("SELECT to_regnamespace($1)", schema) is not None:
+            print(
+                f"rostersync: schema {schema} exists; a replay needs a fresh one", file=sys.stderr
+            )
+            return 2
+        seconds = await replay(settings, schema)
+        print(f"replayed the topics into schema {schema} in {seconds:.1f} s")
+        if not with_compare:
+            return 0
+        differences = {
+            t: d
+            for t, d in (await compare(conn, settings.db_schema, schema)).items()
+            if d != (0, 0)
+        }
+    finally:
+        await conn.close()
+    for table, (live_only, replay_only) in differences.items():
+        print(f"  {table}: {live_only} rows only live, {replay_only} only replayed")
+    print("identical to the live schema" if not differences else "DIFFERENT from the live schema")
+    return 0 if not differences else 1
+
+
+def _holds(settings: CliSettings, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        asyncio.run(print_holds(settings, args.tenant, args.all))
+        return 0
+    if args.tenant is None or args.run_id is None:
+        print(f"rostersync holds {args.action} needs TENANT and RUN_ID", file=sys.stderr)
+        return 2
+    approve = args.action == "approve"
+    asyncio.run(decide(settings, args.tenant, args.run_id, approve))
+    print(f"run {args.run_id}: {args.action} sent; the writer applies it in order")
+    return 0
+
+
 def run(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "demo":
@@ -100,6 +150,10 @@ def run(argv: list[str] | None = None) -> int:
         if args.wait:
             return asyncio.run(actions.wait_and_report(settings, command, args.timeout))
         return 0
+    if args.command == "replay":
+        return asyncio.run(_replay(settings, args.schema, args.compare))
+    if args.command == "holds":
+        return _holds(settings, args)
     if args.command == "runs":
         asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
         return 0

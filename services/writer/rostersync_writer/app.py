@@ -82,7 +82,8 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     async with pool.acquire() as conn:
         await migrate(conn)
     topics = settings.topics
-    group = settings.consumer_group("writer")
+    # One group per database schema: a replay into a fresh schema is a second, independent writer.
+    group = settings.consumer_group(f"writer-{settings.db_schema}")
     consumer = make_consumer(settings, group)
     consumer.subscribe(
         [
