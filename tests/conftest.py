@@ -46,3 +46,14 @@ async def settings(servers: Servers) -> AsyncIterator[ServiceSettings]:
             await admin.delete_topics(mine)
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def db(settings: ServiceSettings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection working in the test's own schema."""
+    conn = await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        server_settings={"search_path": settings.db_schema},
+    )
+    yield conn
+    await conn.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -23,35 +22,10 @@ from rostersync_libs.settings import ServiceSettings
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants
+from tests.e2e import ids, sync
 from tests.pipeline import running_pipeline, wait_for_run
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def db(settings: ServiceSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.db_schema},
-    )
-    yield conn
-    await conn.close()
-
-
-async def sync(settings: ServiceSettings, tenants: Path, tenant: str) -> UUID:
-    """Run the whole pipeline over one tenant's source until the writer completes the run."""
-    cli = CliSettings(**{**settings.model_dump(), "tenants_file": tenants})
-    async with running_pipeline(settings, tenants):
-        command = await request_sync(cli, tenant, None)
-        await wait_for_run(settings, tenant, command.run_id)
-    return command.run_id
-
-
-async def ids(db: asyncpg.Connection, table: str, tenant: str = "d1") -> set[str]:
-    rows = await db.fetch(
-        f"SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND archived_at IS NULL", tenant
-    )
-    return {r["sourced_id"] for r in rows}
 
 
 async def findings(db: asyncpg.Connection, run_id: UUID) -> set[tuple[Any, ...]]:

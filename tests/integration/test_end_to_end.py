@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,12 +9,13 @@ import asyncpg
 import pytest
 from rostersync_cli.actions import request_sync
 from rostersync_cli.processes import running_services
-from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings
+from rostersync_cli.settings import SAMPLE_TENANTS
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 
 from tests.bundles import write_bundle, write_tenants
+from tests.e2e import cli_settings
 from tests.pipeline import running_pipeline, wait_for_run
 
 pytestmark = pytest.mark.integration
@@ -38,21 +38,8 @@ USERS = [
 ]  # fmt: skip
 
 
-def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:
-    return CliSettings(**{**settings.model_dump(), "tenants_file": tenants_file})
-
-
-@pytest.fixture
-async def db(settings: ServiceSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.db_schema},
-    )
-    yield conn
-    await conn.close()
-
-
-async def sync(settings: ServiceSettings, tenants: Path, tenant: str) -> Any:
+async def sync_now(settings: ServiceSettings, tenants: Path, tenant: str) -> Any:
+    """Request a sync from the running pipeline and wait for it."""
     command = await request_sync(cli_settings(settings, tenants), tenant, None)
     await wait_for_run(settings, tenant, command.run_id)
     return command.run_id
@@ -64,7 +51,7 @@ async def test_bundle_lands_in_postgres_through_all_four_services(
     bundle = write_bundle(tmp_path / "bundle", {"orgs": ORGS, "users": USERS})
     tenants = write_tenants(tmp_path / "tenants.toml", "district-a", bundle)
     async with running_pipeline(settings, tenants):
-        run_id = await sync(settings, tenants, "district-a")
+        run_id = await sync_now(settings, tenants, "district-a")
 
     orgs = await db.fetch("SELECT * FROM orgs ORDER BY sourced_id")
     assert [(o["sourced_id"], o["name"], o["org_type"]) for o in orgs] == [
@@ -128,12 +115,12 @@ async def test_resync_is_idempotent_deltas_archive_and_tenants_stay_apart(
     tenants_b = write_tenants(tmp_path / "b.toml", "district-b", bulk)
     tenants_delta = write_tenants(tmp_path / "delta.toml", "district-a", delta)
     async with running_pipeline(settings, tenants_a):
-        await sync(settings, tenants_a, "district-a")
-        await sync(settings, tenants_a, "district-a")  # the same snapshot again
+        await sync_now(settings, tenants_a, "district-a")
+        await sync_now(settings, tenants_a, "district-a")  # the same snapshot again
     async with running_pipeline(settings, tenants_b):
-        await sync(settings, tenants_b, "district-b")
+        await sync_now(settings, tenants_b, "district-b")
     async with running_pipeline(settings, tenants_delta):
-        await sync(settings, tenants_delta, "district-a")
+        await sync_now(settings, tenants_delta, "district-a")
 
     rows = await db.fetch(
         "SELECT tenant_id, sourced_id, given_name, archived_at IS NOT NULL AS archived FROM users"

@@ -176,16 +176,6 @@ class Sender:
 
 
 @pytest.fixture
-async def db(settings: ServiceSettings) -> AsyncIterator[asyncpg.Connection]:
-    conn = await asyncpg.connect(
-        settings.database_url.get_secret_value(),
-        server_settings={"search_path": settings.db_schema},
-    )
-    yield conn
-    await conn.close()
-
-
-@pytest.fixture
 async def send(settings: ServiceSettings) -> AsyncIterator[Sender]:
     """A running writer (and a producer): the writer stops, and must not have failed, at the end."""
     await ensure_topics(settings)

@@ -3,14 +3,14 @@
 Upserts are applied at once; deletes are staged until their run completes (lifecycle.py);
 records a stage rejected (``seen``) only mark that the run saw them.
 
-Within a batch only the last event of each record counts (all events of a record share a
-partition, so the batch holds them in order); rows go through COPY into a temporary stage and one
-``INSERT … SELECT … ON CONFLICT`` per table.
+Rows go through COPY into a temporary stage and one ``INSERT … SELECT … ON CONFLICT`` per table.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
+from uuid import UUID
 
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, Operation
@@ -20,43 +20,64 @@ from rostersync_writer.memberships import replace_links
 from rostersync_writer.tables import TABLES
 
 
-def latest_per_record(events: list[Envelope]) -> dict[EntityType, list[Envelope]]:
-    """The last event of each (tenant, entity, sourcedId), grouped by entity."""
-    latest: dict[tuple[str, EntityType, str], Envelope] = {}
+@dataclass
+class EntityBatch:
+    """One entity's events of a batch, collapsed per record without losing what a replay needs.
+
+    All events of a record share a partition, so the batch holds them in order. Per record: the
+    last upsert (with the run that first saw the record in this batch, so a replay that reads
+    several runs in one batch keeps the same ``first_seen_run``), a delete if the record's last
+    event is one (applied after that upsert), and whether a stage rejected it (``seen``).
+    """
+
+    upserts: dict[tuple[str, str], tuple[Envelope, UUID]] = field(default_factory=dict)
+    deletes: dict[tuple[str, str], Envelope] = field(default_factory=dict)
+    seen: dict[tuple[str, str], Envelope] = field(default_factory=dict)
+    first_run: dict[tuple[str, str], UUID] = field(default_factory=dict)
+
+    def add(self, event: Envelope) -> None:
+        assert event.sourced_id is not None
+        key = (event.tenant, event.sourced_id)
+        first = self.first_run.setdefault(key, event.run_id)
+        if event.operation is Operation.SEEN:
+            self.seen[key] = event
+        elif event.operation is Operation.UPSERT:
+            self.upserts[key] = (event, first)
+            self.deletes.pop(key, None)
+        else:
+            self.deletes[key] = event
+
+
+def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
+    batches: dict[EntityType, EntityBatch] = defaultdict(EntityBatch)
     for event in events:
         assert event.entity is not None
-        assert event.sourced_id is not None
-        key = (event.tenant, event.entity, event.sourced_id)
-        if event.operation is Operation.SEEN and key in latest:
-            continue  # a rejected duplicate must not undo the record's earlier upsert
-        latest[key] = event
-    grouped: dict[EntityType, list[Envelope]] = defaultdict(list)
-    for (_, entity, _), event in latest.items():
-        grouped[entity].append(event)
-    return grouped
+        batches[event.entity].add(event)
+    return batches
 
 
 async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int:
-    """Upsert or archive every record; returns how many rows changed."""
+    """Upsert every record, stage its deletes, note what was seen; returns rows changed."""
     changed = 0
-    for entity, group in latest_per_record(events).items():
+    for entity, batch in collapse(events).items():
         table = TABLES[entity]
-        upserts = [e for e in group if e.operation is Operation.UPSERT]
-        deletes = [e for e in group if e.operation is Operation.DELETE]
-        await mark_seen(conn, entity, [e for e in group if e.operation is Operation.SEEN])
+        upserts = list(batch.upserts.values())
         if upserts:
             stage = f"stage_{table.name}"
             await conn.execute(
                 f"CREATE TEMP TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
             )
             await conn.copy_records_to_table(
-                stage, records=[table.full_row(e) for e in upserts], columns=table.all_columns
+                stage,
+                records=[table.full_row(e, first) for e, first in upserts],
+                columns=table.all_columns,
             )
             applied = {r["internal_id"] for r in await conn.fetch(table.upsert_sql(stage))}
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)
-            await replace_links(conn, entity, [e for e in upserts if e.internal_id in applied])
-            await cancel_staged(conn, upserts)
+            await replace_links(conn, entity, [e for e, _ in upserts if e.internal_id in applied])
+            await cancel_staged(conn, [e for e, _ in upserts])
+        await mark_seen(conn, entity, list(batch.seen.values()))
         # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
-        await stage_deletes(conn, deletes)
+        await stage_deletes(conn, list(batch.deletes.values()))
     return changed

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from rostersync_libs.envelope import EntityType, Envelope
 
@@ -82,7 +83,7 @@ class Table:
             " RETURNING t.internal_id"
         )
 
-    def full_row(self, event: Envelope) -> tuple[Any, ...]:
+    def full_row(self, event: Envelope, first_seen_run: UUID | None = None) -> tuple[Any, ...]:
         return (
             event.tenant,
             event.sourced_id,
@@ -91,7 +92,7 @@ class Table:
             *self.typed_row(event.payload),
             event.date_last_modified,
             event.content_hash,
-            event.run_id,
+            first_seen_run or event.run_id,
             event.run_id,
             payload_json(event.payload),
         )

@@ -1,0 +1,34 @@
+"""Helpers of the end-to-end tests: one sync through the whole pipeline, and row queries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from rostersync_cli.actions import request_sync
+from rostersync_cli.settings import CliSettings
+from rostersync_libs.settings import ServiceSettings
+
+from tests.pipeline import running_pipeline, wait_for_run
+
+
+def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:
+    return CliSettings(**{**settings.model_dump(), "tenants_file": tenants_file})
+
+
+async def sync(settings: ServiceSettings, tenants: Path, tenant: str, **overrides: Any) -> UUID:
+    """Run the whole pipeline over one tenant's source until the writer completes the run."""
+    async with running_pipeline(settings, tenants, **overrides):
+        command = await request_sync(cli_settings(settings, tenants), tenant, None)
+        await wait_for_run(settings, tenant, command.run_id)
+    return command.run_id
+
+
+async def ids(db: asyncpg.Connection, table: str, tenant: str = "d1") -> set[str]:
+    """The sourcedIds of a tenant's active (not archived) rows of a table."""
+    rows = await db.fetch(
+        f"SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND archived_at IS NULL", tenant
+    )
+    return {r["sourced_id"] for r in rows}
