@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -20,32 +21,41 @@ def servers() -> Iterator[Servers]:
         yield found
 
 
-@pytest.fixture
-async def settings(servers: Servers) -> AsyncIterator[ServiceSettings]:
-    """Settings with a topic prefix and a database schema of this test's own."""
+@contextlib.asynccontextmanager
+async def isolated_settings(servers: Servers) -> AsyncIterator[ServiceSettings]:
+    """Settings with a topic prefix and a database schema of their own, removed afterwards."""
     tag = uuid.uuid4().hex[:10]
-    test_settings = ServiceSettings(
+    isolated = ServiceSettings(
         kafka_bootstrap_servers=servers.kafka_bootstrap,
         database_url=SecretStr(servers.database_url),
         topic_prefix=f"test-{tag}.",
         db_schema=f"test_{tag}",
         topic_partitions=3,
     )
-    yield test_settings
-    conn = await asyncpg.connect(servers.database_url)
     try:
-        await conn.execute(f'DROP SCHEMA IF EXISTS "{test_settings.db_schema}" CASCADE')
+        yield isolated
     finally:
-        await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka_bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        mine = [t for t in test_settings.topics.all() if t in existing]
-        if mine:
-            await admin.delete_topics(mine)
-    finally:
-        await admin.close()
+        conn = await asyncpg.connect(servers.database_url)
+        try:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{isolated.db_schema}" CASCADE')
+        finally:
+            await conn.close()
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka_bootstrap)
+        await admin.start()
+        try:
+            existing = set(await admin.list_topics())
+            mine = [t for t in isolated.topics.all() if t in existing]
+            if mine:
+                await admin.delete_topics(mine)
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def settings(servers: Servers) -> AsyncIterator[ServiceSettings]:
+    """Settings with a topic prefix and a database schema of this test's own."""
+    async with isolated_settings(servers) as test_settings:
+        yield test_settings
 
 
 @pytest.fixture
