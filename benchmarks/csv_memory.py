@@ -5,7 +5,7 @@ fetcher and validator as separate processes against Kafka (and PostgreSQL for th
 lookups), waits until every record has passed the validator, and prints each process's peak RSS
 (from the kernel's rusage of the child) and the throughput.
 
-    .venv/bin/python benchmarks/csv_memory.py [ROWS]
+    .venv/bin/python -m benchmarks.csv_memory [ROWS]
 
 Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL if set, else the local stack (started if needed).
 """
