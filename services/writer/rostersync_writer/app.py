@@ -16,6 +16,7 @@ from uuid import UUID
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, HoldDecision
 from rostersync_libs.db import create_pool
@@ -124,8 +125,7 @@ async def apply_batch(
         outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
         decided = await apply_decisions(conn, hold_decisions(inbox.commands))
         await save_positions(conn, group, positions)
-    # Kafka's copy of the positions only feeds lag monitoring; Postgres holds the truth.
-    await consumer.commit(positions)
+    await commit_for_monitoring(consumer, positions)
     if inbox.records or inbox.dead or found:
         log.info(
             "wrote %d records (%d changed), %d rejections, %d findings",
@@ -138,6 +138,19 @@ async def apply_batch(
         log.info("tenant %s run %s complete: removals %s", tenant, run_id, outcome)
     for tenant, run_id, status in decided:
         log.info("tenant %s run %s: hold %s", tenant, run_id, status)
+
+
+async def commit_for_monitoring(
+    consumer: AIOKafkaConsumer, positions: dict[TopicPartition, int]
+) -> None:
+    """Kafka's copy of the positions only feeds lag monitoring; Postgres holds the truth.
+
+    So it is best effort: a failed or slow commit must never stall the writer.
+    """
+    try:
+        await asyncio.wait_for(consumer.commit(positions), timeout=5)
+    except (KafkaError, TimeoutError) as exc:
+        log.warning("could not commit positions to Kafka (monitoring only): %s", type(exc).__name__)
 
 
 def marker_of(inbox: Inbox, run: tuple[str, UUID]) -> Envelope:
