@@ -72,6 +72,9 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
                 records=[table.full_row(e, first) for e, first in upserts],
                 columns=table.all_columns,
             )
+            # The internal id is the person (or class…); a sourcedId can change (re-keying by
+            # the mapper): the row follows its internal id to the new sourcedId.
+            await conn.execute(table.rekey_sql(stage))
             applied = {r["internal_id"] for r in await conn.fetch(table.upsert_sql(stage))}
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)

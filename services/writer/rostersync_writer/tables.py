@@ -83,6 +83,16 @@ class Table:
             " RETURNING t.internal_id"
         )
 
+    def rekey_sql(self, stage: str) -> str:
+        """Rows whose internal id now arrives under another sourcedId take that sourcedId."""
+        return (
+            f"UPDATE {self.name} AS t SET sourced_id = s.sourced_id FROM {stage} s"
+            " WHERE t.tenant_id = s.tenant_id AND t.internal_id = s.internal_id"
+            " AND t.sourced_id <> s.sourced_id"
+            f" AND NOT EXISTS (SELECT 1 FROM {self.name} x"
+            " WHERE x.tenant_id = s.tenant_id AND x.sourced_id = s.sourced_id)"
+        )
+
     def full_row(self, event: Envelope, first_seen_run: UUID | None = None) -> tuple[Any, ...]:
         return (
             event.tenant,
