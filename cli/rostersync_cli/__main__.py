@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import rostersync_localstack as localstack
 
-from rostersync_cli import actions
+from rostersync_cli import actions, identity_commands
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.holds import decide, print_holds
 from rostersync_cli.processes import running_services
@@ -62,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_id", type=UUID)
     report.add_argument("--limit", type=int, default=5, help="findings shown per code")
     report.add_argument("--csv", type=Path, default=None, help="write every finding to this CSV")
+    identity_commands.add_commands(sub)
     return parser
 
 
@@ -144,6 +145,8 @@ def run(argv: list[str] | None = None) -> int:
             print(f"{name:<22}{rows:>12,}")
         return 0
     settings = actions.resolve_settings(start_stack=False)
+    if args.command in identity_commands.COMMANDS:
+        return identity_commands.run_command(settings, args)
     if args.command == "sync":
         command = asyncio.run(actions.request_sync(settings, args.tenant, args.source))
         print(f"sync requested: tenant {command.tenant}, run {command.run_id}")

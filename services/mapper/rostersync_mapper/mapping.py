@@ -1,18 +1,25 @@
-"""Deterministic mapping of OneRoster sourcedIds to internal ids.
+"""Mapping a validated record to the application's model.
 
-Ids are uuid5 over (tenant, entity, sourcedId): no lookup, and a replay gives the same ids.
-References are resolved the same way, so a reference needs no state either: every reference
-column ``xSourcedId`` gains ``xInternalId`` (``xSourcedIds`` gains ``xInternalIds``).
+Every record gets its internal id (see :mod:`rostersync_mapper.resolver`: the identity map, else
+the default uuid5 over (tenant, entity, sourcedId)). References resolve through the same identity
+map: every reference column ``xSourcedId`` gains ``xInternalId`` (``xSourcedIds`` gains
+``xInternalIds``). The payload also gains the canonical model (:mod:`rostersync_mapper.canonical`).
+A ``seen`` record (rejected upstream) keeps its payload untouched and only gains its id.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from rostersync_libs.envelope import EntityType, Envelope
-from rostersync_libs.ids import internal_id
+from rostersync_libs.envelope import EntityType, Envelope, Operation
 from rostersync_libs.oneroster.columns import Column, spec_for
 from rostersync_libs.stage import Outcome
+
+from rostersync_mapper.canonical import add_canonical_fields
+from rostersync_mapper.identity_map import IdentityMap
+from rostersync_mapper.resolver import Resolution
+
+REKEYED_FROM = "_rekeyedFrom"
 
 
 def resolved_key(column: str) -> str:
@@ -20,35 +27,51 @@ def resolved_key(column: str) -> str:
     return column.replace("SourcedId", "InternalId")
 
 
-def _resolve(tenant: str, column: Column, value: Any) -> Any:
+def _resolve(ids: IdentityMap, tenant: str, column: Column, value: Any) -> Any:
     target = column.target
     assert target is not None
     if isinstance(value, list):
-        return [str(internal_id(tenant, target, str(v))) for v in value]
-    return str(internal_id(tenant, target, str(value)))
+        return [str(ids.internal_id(tenant, target, str(v))) for v in value]
+    return str(ids.internal_id(tenant, target, str(value)))
 
 
-def map_event(event: Envelope) -> Outcome:
-    """The mapper's handler: the event with its internal id and resolved references."""
+def map_record(event: Envelope, resolution: Resolution, ids: IdentityMap) -> Outcome:
+    """The event with its internal id, resolved references and canonical fields."""
     assert event.entity is not None
     assert event.sourced_id is not None
+    if event.operation is Operation.SEEN:
+        return Outcome(
+            forward=event.model_copy(update={"internal_id": resolution.internal_id}),
+            findings=resolution.findings,
+        )
     spec = spec_for(event.oneroster_version or "1.1", event.entity)
     payload = dict(event.payload)
     for column in spec.references:
         if column.name in payload:
             payload[resolved_key(column.name)] = _resolve(
-                event.tenant, column, payload[column.name]
+                ids, event.tenant, column, payload[column.name]
             )
     # demographics.sourcedId is the user's sourcedId: link it to the user's internal id.
     if event.entity is EntityType.DEMOGRAPHIC:
         payload["userInternalId"] = str(
-            internal_id(event.tenant, EntityType.USER, event.sourced_id)
+            ids.internal_id(event.tenant, EntityType.USER, event.sourced_id)
         )
+    add_canonical_fields(event.entity, payload)
+    if resolution.rekeyed_from is not None and event.operation is Operation.UPSERT:
+        # Every time, not only when decided: a re-send after a crash must still move the row.
+        payload[REKEYED_FROM] = resolution.rekeyed_from
     return Outcome(
         forward=event.model_copy(
-            update={
-                "internal_id": internal_id(event.tenant, event.entity, event.sourced_id),
-                "payload": payload,
-            }
-        )
+            update={"internal_id": resolution.internal_id, "payload": payload}
+        ),
+        findings=resolution.findings,
     )
+
+
+def map_event(event: Envelope) -> Outcome:
+    """A record mapped without identity decisions: default ids only (pure, for tests and tools)."""
+    assert event.entity is not None
+    assert event.sourced_id is not None
+    ids = IdentityMap()
+    resolution = Resolution(ids.internal_id(event.tenant, event.entity, event.sourced_id))
+    return map_record(event, resolution, ids)
