@@ -316,3 +316,29 @@ async def test_a_bundle_dropped_in_an_inbox_is_synced_once_and_moved_with_its_re
     assert list((inbox / ".processing").iterdir()) == []
     assert await ids(db, "users") == {"u-t1", "u-s1", "u-s2", "u-p1"}
     assert await db.fetchval("SELECT count(*) FROM sync_runs") == 1
+
+
+async def test_1_1_and_1_2_give_the_same_canonical_user_org_roles(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    v11 = write_bundle(tmp_path / "v11", districts.bundle_1_1())
+    v12 = write_bundle(tmp_path / "v12", districts.bundle_1_2(), version="1.2")
+    await sync(settings, write_tenants(tmp_path / "a.toml", "d1", v11), "d1")
+    await sync(settings, write_tenants(tmp_path / "b.toml", "d2", v12), "d2")
+
+    async def roles(tenant: str) -> set[tuple[object, ...]]:
+        """(user sourcedId, org sourcedId, role, where it was declared)."""
+        rows = await db.fetch(
+            "SELECT u.sourced_id, o.sourced_id, r.role, r.declared_in FROM user_org_roles r"
+            " JOIN users u ON u.internal_id = r.user_internal_id"
+            " JOIN orgs o ON o.internal_id = r.org_internal_id WHERE r.tenant_id = $1",
+            tenant,
+        )
+        return {tuple(r)[:3] for r in rows} | {("declared in", r[3]) for r in rows}
+
+    from_users, from_roles = await roles("d1"), await roles("d2")
+    assert ("declared in", "users") in from_users
+    assert ("declared in", "roles") in from_roles
+    same = {r for r in from_users if r[0] != "declared in"}
+    assert len(same) == 4
+    assert {r for r in from_roles if r[0] != "declared in"} == same | {("u-t1", "s2", "counselor")}

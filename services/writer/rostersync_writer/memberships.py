@@ -48,7 +48,8 @@ def class_term_rows(event: Envelope) -> list[tuple[Any, ...]]:
 
 def user_org_rows(event: Envelope) -> list[tuple[Any, ...]]:
     """The user's (org, role) memberships, from 1.1 ``orgSourcedIds`` and ``role``."""
-    role = text(event.payload.get("role"))
+    # The canonical (1.2) role from the mapper; the role as sent stays in users.role.
+    role = text(event.payload.get("canonicalRole")) or text(event.payload.get("role"))
     if role is None:  # 1.2 users: memberships are roles.csv records (user_roles)
         return []
     return [(org, role) for org in uuid_list(event.payload.get("orgInternalIds"))]
