@@ -142,3 +142,44 @@ async def test_a_run_over_the_threshold_is_held_then_approved_and_a_replay_equal
         await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
     assert "users" in differences
     assert {t: d for t, d in differences.items() if d != (0, 0)} == {}
+
+
+async def test_new_sourced_ids_on_an_sis_upgrade_keep_every_person_s_internal_id(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A 1.1 → 1.2 upgrade that re-issues every user sourcedId: re-keyed by username."""
+    tenants = tmp_path / "t.toml"
+
+    def declare(bundle: Path) -> Path:
+        tenants.write_text(
+            '[[tenants]]\nid = "d1"\nname = "D"\n[tenants.matching]\nrekey_users_by = ["username"]\n'
+            f'[[tenants.sources]]\nid = "csv"\npath = "{bundle}"\n'
+        )
+        return tenants
+
+    await sync(settings, declare(write_bundle(tmp_path / "v11", districts.bundle_1_1())), "d1")
+    before = dict(await db.fetch("SELECT username, internal_id FROM users"))
+
+    def renamed(value: str) -> str:
+        return ",".join(f"new-{v}" for v in value.split(",")) if value.startswith("u-") else value
+
+    v12 = districts.bundle_1_2()
+    v12 = v12 | {
+        "users": [{k: renamed(v) if k in ("sourcedId", "agentSourcedIds") else v for k, v in u.items()} for u in v12["users"]],
+        "roles": [r | {"userSourcedId": renamed(r["userSourcedId"])} for r in v12["roles"]],
+        "userProfiles": [p | {"userSourcedId": renamed(p["userSourcedId"])} for p in v12["userProfiles"]],
+        "enrollments": [e | {"userSourcedId": renamed(e["userSourcedId"])} for e in v12["enrollments"]],
+        "demographics": [d | {"sourcedId": renamed(d["sourcedId"])} for d in v12["demographics"]],
+    }  # fmt: skip
+    await sync(settings, declare(write_bundle(tmp_path / "v12", v12, version="1.2")), "d1")
+
+    after = dict(
+        await db.fetch("SELECT username, internal_id FROM users WHERE archived_at IS NULL")
+    )
+    assert after == before  # the same people, the same ids, no duplicates
+    assert await ids(db, "users") == {"new-u-t1", "new-u-s1", "new-u-s2", "new-u-p1"}
+    assert await db.fetchval("SELECT count(*) FROM users") == 4
+    sam = before["sam"]
+    assert (
+        await db.fetchval("SELECT user_internal_id FROM enrollments WHERE sourced_id = 'e2'") == sam
+    )

@@ -72,9 +72,15 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
                 records=[table.full_row(e, first) for e, first in upserts],
                 columns=table.all_columns,
             )
-            # The internal id is the person (or class…); a sourcedId can change (re-keying by
-            # the mapper): the row follows its internal id to the new sourcedId.
-            await conn.execute(table.rekey_sql(stage))
+            # The internal id is the person; when the SIS re-issues sourcedIds the mapper keeps
+            # the id (``_rekeyedFrom``) and the row follows it to its new sourcedId.
+            rekeyed = [
+                (e.tenant, e.internal_id, e.sourced_id)
+                for e, _ in upserts
+                if "_rekeyedFrom" in e.payload
+            ]
+            if rekeyed:
+                await conn.executemany(table.rekey_sql(), rekeyed)
             applied = {r["internal_id"] for r in await conn.fetch(table.upsert_sql(stage))}
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)

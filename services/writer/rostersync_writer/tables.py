@@ -83,14 +83,12 @@ class Table:
             " RETURNING t.internal_id"
         )
 
-    def rekey_sql(self, stage: str) -> str:
-        """Rows whose internal id now arrives under another sourcedId take that sourcedId."""
+    def rekey_sql(self) -> str:
+        """Move the row holding an internal id ($2) to its new sourcedId ($3)."""
         return (
-            f"UPDATE {self.name} AS t SET sourced_id = s.sourced_id FROM {stage} s"
-            " WHERE t.tenant_id = s.tenant_id AND t.internal_id = s.internal_id"
-            " AND t.sourced_id <> s.sourced_id"
-            f" AND NOT EXISTS (SELECT 1 FROM {self.name} x"
-            " WHERE x.tenant_id = s.tenant_id AND x.sourced_id = s.sourced_id)"
+            f"UPDATE {self.name} AS t SET sourced_id = $3 WHERE t.tenant_id = $1"
+            " AND t.internal_id = $2 AND t.sourced_id <> $3"
+            f" AND NOT EXISTS (SELECT 1 FROM {self.name} x WHERE x.tenant_id = $1 AND x.sourced_id = $3)"
         )
 
     def full_row(self, event: Envelope, first_seen_run: UUID | None = None) -> tuple[Any, ...]:
