@@ -22,6 +22,7 @@ import rostersync_localstack as localstack
 
 from rostersync_cli import actions, identity_commands
 from rostersync_cli.generate import DistrictShape, generate
+from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.holds import decide, print_holds
 from rostersync_cli.processes import running_services
 from rostersync_cli.replay import compare, replay
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--students", type=int, default=1000)
     gen.add_argument("--version", choices=["1.1", "1.2"], default="1.1")
     gen.add_argument("--seed", type=int, default=1)
+    gen.add_argument("--delta-from", type=Path, default=None,
+                     help="write a delta bundle against this generated bundle instead")  # fmt: skip
+    gen.add_argument("--share", type=float, default=0.02, help="share of records a delta changes")
     report = sub.add_parser("report", help="rows landed and rejections of one run")
     report.add_argument("tenant")
     report.add_argument("run_id", type=UUID)
@@ -141,7 +145,12 @@ def run(argv: list[str] | None = None) -> int:
         return _serve()
     if args.command == "generate":
         shape = DistrictShape(students=args.students, seed=args.seed, version=args.version)
-        for name, rows in generate(args.out, shape).items():
+        written = (
+            generate_delta(args.delta_from, args.out, args.share, args.seed)
+            if args.delta_from
+            else generate(args.out, shape)
+        )
+        for name, rows in written.items():
             print(f"{name:<22}{rows:>12,}")
         return 0
     settings = actions.resolve_settings(start_stack=False)
