@@ -1,0 +1,196 @@
+"""End-to-end benchmark: a generated district through all four services on the local stack.
+
+Phases: full sync, unchanged re-sync, a 2% delta, replay into a fresh schema, and the
+single-process baseline (benchmarks/baseline.py) on the same data and schema, to report the
+pipeline's throughput as a share of the baseline. Prints a table, writes JSON to .benchmarks/.
+
+    .venv/bin/python -m benchmarks.pipeline quick          # 10k students
+    .venv/bin/python -m benchmarks.pipeline full           # 1M students
+    .venv/bin/python -m benchmarks.pipeline 50000          # any size
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from rostersync_cli.actions import request_sync
+from rostersync_cli.generate import DistrictShape, generate
+from rostersync_cli.generate_delta import generate_delta
+from rostersync_cli.processes import SERVICES, start_service
+from rostersync_cli.replay import replay
+from rostersync_cli.settings import CliSettings
+from rostersync_libs.ids import new_run_id
+from rostersync_libs.kafka import ensure_topics
+
+from benchmarks.baseline import run_baseline
+from benchmarks.csv_memory import cleanup, settings_for
+
+SIZES = {"quick": 10_000, "full": 1_000_000}
+
+
+class Lag:
+    """Samples each stage's consumer lag once a second."""
+
+    def __init__(self, settings: CliSettings) -> None:
+        self.settings = settings
+        self.samples: list[dict[str, Any]] = []
+
+    async def run(self, stop: asyncio.Event) -> None:
+        t = self.settings.topics
+        stages = {"validator": t.fetched, "mapper": t.validated}
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        await consumer.start()
+        started = time.perf_counter()
+        try:
+            while not stop.is_set():
+                sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
+                for stage, topic in stages.items():
+                    committed = await admin.list_consumer_group_offsets(
+                        self.settings.consumer_group(stage)
+                    )
+                    parts = [
+                        TopicPartition(topic, p) for p in range(self.settings.topic_partitions)
+                    ]
+                    ends = await consumer.end_offsets(parts)
+                    sample[stage] = sum(
+                        ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
+                    )
+                self.samples.append(sample)
+                await asyncio.sleep(1)
+        finally:
+            await admin.close()
+            await consumer.stop()
+
+
+async def timed_sync(settings: CliSettings, conn: asyncpg.Connection) -> dict[str, float]:
+    """Request a sync; seconds until fetched (fetcher done) and completed (writer done)."""
+    started = time.perf_counter()
+    command = await request_sync(settings, "bench", None)
+    fetched = None
+    while True:
+        row = await conn.fetchrow(
+            f"SELECT status, fetch_status FROM {settings.db_schema}.sync_runs WHERE run_id = $1", command.run_id
+        ) if await conn.fetchval("SELECT to_regclass($1)", f"{settings.db_schema}.sync_runs") else None  # fmt: skip
+        if row is not None and fetched is None and row["fetch_status"] == "fetched":
+            fetched = time.perf_counter() - started
+        if row is not None and row["status"] == "completed":
+            return {"fetched_s": fetched or 0.0, "completed_s": time.perf_counter() - started}
+        await asyncio.sleep(0.2)
+
+
+def declare(tenants: Path, bundle: Path) -> None:
+    tenants.write_text(
+        '[[tenants]]\nid = "bench"\nname = "Bench"\nhold_threshold = 1.0\n'
+        f'[[tenants.sources]]\nid = "csv"\npath = "{bundle}"\n'
+    )
+
+
+def stop_with_rss(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    rss = {}
+    for name, proc in procs.items():
+        _, _, usage = os.wait4(proc.pid, 0)
+        proc.returncode = 0
+        rss[name] = usage.ru_maxrss // 1024
+    return rss
+
+
+async def main(students: int) -> dict[str, Any]:
+    settings = settings_for(uuid.uuid4().hex[:8]).model_copy(update={"log_level": "WARNING"})
+    result: dict[str, Any] = {"students": students, "partitions": settings.topic_partitions}
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle, delta, tenants = (
+            Path(tmp) / "bundle",
+            Path(tmp) / "delta",
+            Path(tmp) / "tenants.toml",
+        )
+        t0 = time.perf_counter()
+        counts = generate(bundle, DistrictShape(students=students))
+        result["records"] = records = sum(counts.values())
+        result["generate_s"] = round(time.perf_counter() - t0, 1)
+        delta_records = sum(generate_delta(bundle, delta, 0.02).values())
+        declare(tenants, bundle)
+        settings = settings.model_copy(update={"tenants_file": tenants})
+        await ensure_topics(settings)
+        procs = {name: start_service(name, settings) for name in SERVICES}
+        lag, stop = Lag(settings), asyncio.Event()
+        sampler = asyncio.create_task(lag.run(stop))
+        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+        try:
+            await asyncio.sleep(3)
+            full = await timed_sync(settings, conn)
+            resync = await timed_sync(settings, conn)
+            declare(tenants, delta)
+            delta_run = await timed_sync(settings, conn)
+        finally:
+            stop.set()
+            await sampler
+            result["peak_rss_mb"] = stop_with_rss(procs)
+        result["full"] = full | {"records_per_s": round(records / full["completed_s"])}
+        result["resync"] = resync | {"records_per_s": round(records / resync["completed_s"])}
+        result["delta_2pct"] = delta_run | {"records": delta_records}
+        result["max_lag"] = {
+            s: max((x[s] for x in lag.samples), default=0) for s in ("validator", "mapper")
+        }
+        result["lag_samples"] = lag.samples
+        replayed = f"{settings.db_schema}_replay"
+        seconds = await replay(settings, replayed)
+        mapped = records * 2 + delta_records  # full + re-sync + delta went through mapped
+        result["replay"] = {"seconds": round(seconds, 1), "events_per_s": round(mapped / seconds)}
+        baseline_settings = settings.model_copy(update={"db_schema": f"{settings.db_schema}_base"})
+        done, seconds = await run_baseline(baseline_settings, bundle, new_run_id())
+        result["baseline"] = {
+            "records": done,
+            "seconds": round(seconds, 1),
+            "records_per_s": round(done / seconds),
+        }
+        result["pipeline_vs_baseline"] = round(
+            result["full"]["records_per_s"] / result["baseline"]["records_per_s"], 2
+        )
+        for schema in (replayed, baseline_settings.db_schema):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await conn.close()
+        await cleanup(settings)
+    return result
+
+
+def print_table(r: dict[str, Any]) -> None:
+    rows = [
+        ("students / records", f"{r['students']:,} / {r['records']:,}"),
+        ("full sync", f"{r['full']['completed_s']:.1f} s, {r['full']['records_per_s']:,} records/s (fetched after {r['full']['fetched_s']:.1f} s)"),
+        ("unchanged re-sync", f"{r['resync']['completed_s']:.1f} s, {r['resync']['records_per_s']:,} records/s"),
+        ("2% delta", f"{r['delta_2pct']['completed_s']:.1f} s for {r['delta_2pct']['records']:,} records"),
+        ("replay", f"{r['replay']['seconds']:.1f} s, {r['replay']['events_per_s']:,} events/s"),
+        ("baseline (1 process)", f"{r['baseline']['seconds']:.1f} s, {r['baseline']['records_per_s']:,} records/s"),
+        ("pipeline / baseline", f"{r['pipeline_vs_baseline']:.2f}"),
+        ("peak RSS MB", ", ".join(f"{k} {v}" for k, v in r["peak_rss_mb"].items())),
+        ("max consumer lag", ", ".join(f"{k} {v:,}" for k, v in r["max_lag"].items())),
+    ]  # fmt: skip
+    for name, value in rows:
+        print(f"{name:<22}{value}")
+
+
+if __name__ == "__main__":
+    size = sys.argv[1] if len(sys.argv) > 1 else "quick"
+    outcome = asyncio.run(main(SIZES.get(size) or int(size)))
+    print_table(outcome)
+    out = Path(".benchmarks") / f"pipeline-{outcome['students']}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(outcome, indent=2))
+    print(f"\nJSON: {out}")
