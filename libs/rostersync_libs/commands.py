@@ -21,6 +21,8 @@ class SyncRequested(BaseModel):
     tenant: str
     source: str | None = None
     run_id: UUID = Field(default_factory=new_run_id)
+    # REST sources: a full sync (every collection as a bulk snapshot) even if a delta is due.
+    full: bool = False
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def key(self) -> bytes:

@@ -10,15 +10,29 @@ Example::
     id = "sis-csv"
     kind = "csv"
     path = "examples/springfield"
+
+    [[tenants.sources]]
+    id = "sis-api"
+    kind = "oneroster-api"
+    base_url = "https://sis.example.org"
+    version = "1.1"
+    auth = { kind = "oauth1", key = "abc", secret_env = "SPRINGFIELD_SIS_SECRET" }
+    schedule = { every_seconds = 300, timezone = "America/Chicago", pause = ["07:30-15:30"] }
+
+Secrets are never in the file: a source names the environment variable that holds its secret.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import tomllib
+from datetime import time
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -45,8 +59,119 @@ class InboxSource(BaseModel):
     settle_seconds: float = Field(default=10.0, ge=0)
 
 
+ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PAUSE_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _secret_from_env(name: str) -> SecretStr:
+    value = os.environ.get(name)
+    if not value:
+        raise KeyError(f"environment variable {name} (the source's secret) is not set")
+    return SecretStr(value)
+
+
+class OAuth1Auth(BaseModel):
+    """OAuth 1.0a request signing, HMAC-SHA256, as ClassLink's OneRoster clients do it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["oauth1"]
+    key: str = Field(min_length=1)
+    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+
+    def secret(self) -> SecretStr:
+        return _secret_from_env(self.secret_env)
+
+
+class OAuth2Auth(BaseModel):
+    """OAuth 2.0 client credentials (the only scheme of OneRoster 1.2; many 1.1 servers too)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["oauth2"]
+    token_url: str = Field(pattern=r"^https?://")
+    client_id: str = Field(min_length=1)
+    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    scopes: tuple[str, ...] = ()
+
+    def secret(self) -> SecretStr:
+        return _secret_from_env(self.secret_env)
+
+
+ApiAuth = Annotated[OAuth1Auth | OAuth2Auth, Field(discriminator="kind")]
+
+
+class ApiSchedule(BaseModel):
+    """When a REST source is synced: every N seconds, or daily at a local time; never in a pause."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    every_seconds: float | None = Field(default=None, gt=0)
+    daily_at: time | None = None  # "02:30", in ``timezone``
+    timezone: str = "UTC"
+    # Local time windows ("07:30-15:30"; "22:00-06:00" wraps midnight) in which no scheduled run
+    # starts (school hours, when a SIS asks for quiet).
+    pause: tuple[str, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("pause")
+    @classmethod
+    def _windows(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for window in value:
+            if not PAUSE_PATTERN.match(window):
+                raise ValueError(f"pause window {window!r} is not HH:MM-HH:MM")
+        return value
+
+    @model_validator(mode="after")
+    def _one_trigger(self) -> ApiSchedule:
+        if (self.every_seconds is None) == (self.daily_at is None):
+            raise ValueError("a schedule needs exactly one of every_seconds and daily_at")
+        return self
+
+
+class ApiSource(BaseModel):
+    """A OneRoster REST API (1.1 or 1.2 rostering), polled on a schedule and on request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(pattern=TENANT_ID_PATTERN)
+    kind: Literal["oneroster-api"]
+    # ``https://host`` (the version's path is appended) or a full base path ending in
+    # ``/ims/oneroster/v1p1`` or ``/ims/oneroster/rostering/v1p2`` (or any other path, kept as is
+    # when it already contains ``/ims/oneroster``).
+    base_url: str = Field(pattern=r"^https?://")
+    version: Literal["1.1", "1.2"] = "1.1"
+    auth: ApiAuth
+    page_size: int = Field(default=1000, ge=1, le=100_000)
+    max_concurrency: int = Field(default=2, ge=1, le=5)  # requests in flight for this tenant
+    timeout_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)  # per request, retries included
+    schedule: ApiSchedule | None = None  # None: only on request (rostersync sync)
+    full_reconcile_every_hours: float = Field(default=168.0, gt=0)
+    delta_overlap_seconds: float = Field(default=300.0, ge=0)
+
+    @property
+    def api_root(self) -> str:
+        """The base URL the collection paths are appended to."""
+        base = self.base_url.rstrip("/")
+        if "/ims/oneroster" in base:
+            return base
+        return base + (
+            "/ims/oneroster/v1p1" if self.version == "1.1" else "/ims/oneroster/rostering/v1p2"
+        )
+
+
+FileSource = CsvSource | InboxSource
 # No discriminator: `kind` may be left out for a plain CSV source.
-Source = CsvSource | InboxSource
+Source = CsvSource | InboxSource | ApiSource
 
 
 RekeyKey = Literal["userMasterIdentifier", "username", "identifier"]
@@ -85,13 +210,27 @@ class Tenant(BaseModel):
     matching: MatchRules = Field(default_factory=MatchRules)
     sources: list[Source] = Field(min_length=1)
 
-    def source(self, source_id: str | None = None) -> CsvSource | InboxSource:
+    def source(self, source_id: str | None = None) -> FileSource:
+        """A file source (CSV or inbox): the named one, or the first."""
+        for source in self.sources:
+            if isinstance(source, ApiSource):
+                continue
+            if source_id is None or source.id == source_id:
+                return source
+        raise KeyError(f"tenant {self.id} has no file source {source_id or ''!r}")
+
+    def find_source(self, source_id: str | None = None) -> Source:
+        """Any source: the named one, or the first."""
         if source_id is None:
             return self.sources[0]
         for source in self.sources:
             if source.id == source_id:
                 return source
         raise KeyError(f"tenant {self.id} has no source {source_id!r}")
+
+    @property
+    def api_sources(self) -> list[ApiSource]:
+        return [s for s in self.sources if isinstance(s, ApiSource)]
 
 
 class TenantsConfig(BaseModel):
@@ -118,7 +257,9 @@ def load_tenants(path: Path) -> TenantsConfig:
             tenant.model_copy(
                 update={
                     "sources": [
-                        s.model_copy(update={"path": (base / s.path).resolve()})
+                        s
+                        if isinstance(s, ApiSource)
+                        else s.model_copy(update={"path": (base / s.path).resolve()})
                         for s in tenant.sources
                     ]
                 }

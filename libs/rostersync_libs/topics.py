@@ -18,6 +18,8 @@ RUNS = "rostersync.runs.v1"
 COMMANDS = "rostersync.commands.v1"
 # Identity decisions (crosswalk, re-key, match), compacted: the latest decision per record.
 IDENTITIES = "rostersync.identities.v1"
+# The fetcher's REST sync state (high-water marks, last full sync), compacted: latest per key.
+FETCH_STATE = "rostersync.fetch_state.v1"
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,10 @@ class Topics:
     def identities(self) -> str:
         return self._name(IDENTITIES)
 
+    @property
+    def fetch_state(self) -> str:
+        return self._name(FETCH_STATE)
+
     def all(self) -> list[str]:
         return [
             self.fetched,
@@ -76,11 +82,12 @@ class Topics:
             self.runs,
             self.commands,
             self.identities,
+            self.fetch_state,
         ]
 
     def compacted_topics(self) -> list[str]:
         """Topics keyed by what they describe, of which only the latest event per key matters."""
-        return [self.identities]
+        return [self.identities, self.fetch_state]
 
     def record_topics(self) -> list[str]:
         """Topics that carry roster state and must be kept for replay."""

@@ -1,8 +1,10 @@
 """The fetcher's composition root: settings, Kafka clients and tenants wired together.
 
-Two loops share one producer: sync commands from the command topic (an offset is committed only
-after the run's records and markers are acknowledged), and the tenants' inbox folders, scanned
-every few seconds for complete bundles.
+Three loops share one producer: sync commands from the command topic (for file sources an offset
+is committed only after the run's records and markers are acknowledged; for REST sources the
+command is handed to the source's loop), the tenants' inbox folders, scanned every few seconds for
+complete bundles, and one loop per REST source (its schedule and its requested runs, one run at a
+time; see ``rest/scheduler.py``).
 """
 
 from __future__ import annotations
@@ -13,26 +15,49 @@ import logging
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, SyncRequested
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
-from rostersync_libs.runs import RunEvent
-from rostersync_libs.tenants import CsvSource, InboxSource, Tenant, load_tenants
+from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
+from rostersync_fetcher.publisher import RunPublisher
+from rostersync_fetcher.rest.auth import authenticator_for
+from rostersync_fetcher.rest.client import OneRosterClient
+from rostersync_fetcher.rest.errors import FetchError
+from rostersync_fetcher.rest.run import ApiRun, ApiRunResult
+from rostersync_fetcher.rest.scheduler import SourceLoop, SyncRequest
+from rostersync_fetcher.rest.state import KafkaStateStore, StateStore
 from rostersync_fetcher.settings import FetcherSettings
 from rostersync_fetcher.sync import CsvRun
 
 log = logging.getLogger(__name__)
 
 
+SourceKey = tuple[str, str]  # (tenant, source)
+
+
 class FetcherService:
-    def __init__(self, settings: FetcherSettings) -> None:
+    def __init__(
+        self,
+        settings: FetcherSettings,
+        *,
+        http_transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.settings = settings
         # One scan of an inbox at a time: the command loop and the watcher may both ask for one.
         self._inbox_locks: dict[Path, asyncio.Lock] = {}
+        self._http_transport = http_transport  # tests: an in-process OneRoster server
+        self._loops: dict[SourceKey, SourceLoop] = {}
+        self._loop_tasks: dict[SourceKey, asyncio.Task[None]] = {}
+        self._semaphores: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._producer: AIOKafkaProducer | None = None
+        self._state: StateStore | None = None
+        self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -42,12 +67,22 @@ class FetcherService:
         producer = make_producer(settings, "rostersync-fetcher")
         await producer.start()
         await consumer.start()
+        state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
+        self._producer, self._state, self._stop = producer, state, stop
         log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
         try:
+            await state.start()
             await asyncio.gather(
-                self._commands(consumer, producer, stop), self._watch_inboxes(producer, stop)
+                self._commands(consumer, producer, stop),
+                self._watch_inboxes(producer, stop),
+                self._supervise_api_sources(stop),
             )
         finally:
+            tasks = list(self._loop_tasks.values())
+            for loop in self._loops.values():
+                loop.remove()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await state.stop()
             await consumer.stop()
             await producer.stop()
 
@@ -72,12 +107,17 @@ class FetcherService:
             return  # meant for another service
         try:
             tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
-            source = tenant.source(command.source)
+            source = tenant.find_source(command.source)
         except (KeyError, OSError, ValueError) as exc:
             # The run cannot start; say why, and keep serving other tenants.
             log.error("tenant %s: sync %s refused: %s", command.tenant, command.run_id, exc)
             return
-        if isinstance(source, InboxSource):
+        if isinstance(source, ApiSource):
+            # The source's loop runs it after any run in progress (one run at a time).
+            self._loop_for(tenant, source).request(
+                SyncRequest(run_id=command.run_id, full=command.full)
+            )
+        elif isinstance(source, InboxSource):
             await self._scan(producer, tenant, source)
         else:
             await self._sync(producer, tenant, source, command.run_id)
@@ -132,3 +172,74 @@ class FetcherService:
             outcome = await self._sync(producer, tenant, claimed_source, claimed.run_id)
             done = inbox.finish(folder, claimed, outcome)
             log.info("tenant %s: inbox bundle %s %s", tenant.id, done.name, outcome.phase.value)
+
+    # --- REST sources -------------------------------------------------------------------------
+
+    def _loop_for(self, tenant: Tenant, source: ApiSource) -> SourceLoop:
+        key = (tenant.id, source.id)
+        loop = self._loops.get(key)
+        if loop is not None and not loop.removed:
+            loop.update(tenant, source)
+            return loop
+        loop = SourceLoop(tenant, source, self._api_sync)
+        self._loops[key] = loop
+        self._loop_tasks[key] = asyncio.create_task(loop.run(self._stop))
+        return loop
+
+    async def _supervise_api_sources(self, stop: asyncio.Event) -> None:
+        """Keep one loop per configured REST source, following the tenants file."""
+        while not stop.is_set():
+            try:
+                tenants = load_tenants(self.settings.tenants_file).tenants
+            except (OSError, ValueError) as exc:
+                log.error("cannot read tenants file %s: %s", self.settings.tenants_file, exc)
+                tenants = None
+            if tenants is not None:
+                wanted = {(t.id, s.id): (t, s) for t in tenants for s in t.api_sources}
+                for tenant, source in wanted.values():
+                    self._loop_for(tenant, source)
+                for key, loop in list(self._loops.items()):
+                    if key not in wanted:
+                        loop.remove()
+                        del self._loops[key]
+                        self._loop_tasks.pop(key, None)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.inbox_poll_seconds)
+
+    def _semaphore(self, tenant: Tenant) -> asyncio.Semaphore:
+        """One cap per tenant, shared by its REST sources (the smallest they declare)."""
+        limit = min((s.max_concurrency for s in tenant.api_sources), default=1)
+        return self._semaphores.setdefault((tenant.id, limit), asyncio.Semaphore(limit))
+
+    async def _api_sync(
+        self, tenant: Tenant, source: ApiSource, request: SyncRequest
+    ) -> ApiRunResult | None:
+        assert self._producer is not None
+        assert self._state is not None
+        timeout = httpx.Timeout(source.timeout_seconds)
+        async with httpx.AsyncClient(timeout=timeout, transport=self._http_transport) as http:
+            try:
+                auth = authenticator_for(source, http)
+            except FetchError as exc:  # no secret: the run cannot start; say so on the runs topic
+                out = RunPublisher(
+                    producer=self._producer,
+                    topics=self.settings.topics,
+                    tenant=tenant,
+                    source_id=source.id,
+                    run_id=request.run_id,
+                )
+                await out.run_event(RunPhase.STARTED, version=source.version)
+                await out.fail(str(exc))
+                return None
+            run = ApiRun(
+                producer=self._producer,
+                topics=self.settings.topics,
+                tenant=tenant,
+                source=source,
+                run_id=request.run_id,
+                client=OneRosterClient(source, http, auth, self._semaphore(tenant)),
+                store=self._state,
+                force_full=request.full,
+                send_batch=self.settings.send_batch,
+            )
+            return await run.run()

@@ -8,16 +8,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import logging
-from collections import Counter
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
-from rostersync_libs.kafka import partitions_of
-from rostersync_libs.markers import run_end_event
+from rostersync_libs.envelope import EntityType
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
@@ -26,6 +22,7 @@ from rostersync_fetcher.csv_bundle import Bundle, BundleError
 from rostersync_fetcher.headers import HeaderMap
 from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_file
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, plan_bundle
+from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
 
 log = logging.getLogger(__name__)
@@ -44,14 +41,18 @@ class CsvRun:
         run_id: UUID,
         send_batch: int = 5000,
     ) -> None:
-        self._producer = producer
-        self._topics = topics
         self._tenant = tenant
         self._source = source
         self._run_id = run_id
-        self._send_batch = send_batch
-        self._pending: list[asyncio.Future[object]] = []
-        self.counts: Counter[str] = Counter()
+        self._out = RunPublisher(
+            producer=producer,
+            topics=topics,
+            tenant=tenant,
+            source_id=source.id,
+            run_id=run_id,
+            send_batch=send_batch,
+        )
+        self.counts = self._out.counts
         self._incomplete: set[EntityType] = set()  # files that could not be read to their end
 
     async def run(self) -> RunEvent:
@@ -63,36 +64,24 @@ class CsvRun:
             return await self._run_event(RunPhase.FAILED, reason=str(exc))
         try:
             plan = plan_bundle(bundle, self._tenant.validation)
-            partitions = await partitions_of(self._producer, self._topics.fetched)
             index = self._index(bundle, plan)
             for planned in plan.files:
-                await self._broadcast(self._file_event(planned.facts), partitions)
+                await self._out.file_facts(planned.facts)
             for planned in plan.files:
                 if planned.published:
-                    await self._publish_file(bundle, plan, planned, index, partitions)
+                    await self._publish_file(bundle, plan, planned, index)
         except (BundleError, OSError, UnicodeDecodeError) as exc:
-            await self._flush()
+            await self._out.flush()
             return await self._run_event(RunPhase.FAILED, reason=str(exc))
         finally:
             bundle.close()
-        await self._flush()
-        marker = run_end_event(
-            tenant=self._tenant.id,
-            source=self._source.id,
-            run_id=self._run_id,
-            fanout=len(partitions),
-            counts=dict(self.counts),
-            bulk_entities=[
+        await self._out.end(
+            [
                 f.spec.entity
                 for f in plan.files
                 if f.published and f.facts.mode == "bulk" and f.spec.entity not in self._incomplete
-            ],
-            hold_threshold=self._tenant.hold_threshold,
-            hold_min_records=self._tenant.hold_min_records,
+            ]
         )
-        await self._broadcast(marker, partitions)
-        await self._flush()
-        log.info("tenant %s run %s: published %s", self._tenant.id, self._run_id, dict(self.counts))
         return await self._run_event(RunPhase.FETCHED, plan=plan)
 
     def _index(self, bundle: Bundle, plan: BundlePlan) -> BundleIndex:
@@ -109,12 +98,7 @@ class CsvRun:
         return index
 
     async def _publish_file(
-        self,
-        bundle: Bundle,
-        plan: BundlePlan,
-        planned: PlannedFile,
-        index: BundleIndex,
-        partitions: list[int],
+        self, bundle: Bundle, plan: BundlePlan, planned: PlannedFile, index: BundleIndex
     ) -> None:
         assert planned.encoding is not None
         first_rows: dict[str, int] = {}
@@ -133,7 +117,7 @@ class CsvRun:
                 )
                 for row in rows:
                     last_row = row.number
-                    await self._send(event_of_row(ctx, row, first_rows))
+                    await self._out.send(event_of_row(ctx, row, first_rows))
                     self.counts[planned.facts.file] += 1
         except csv.Error as exc:
             # The rest of the file cannot be read reliably: say where, keep what was read.
@@ -141,52 +125,15 @@ class CsvRun:
             facts = planned.facts.model_copy(
                 update={"parse_error": f"after line {last_row}: {exc}"}
             )
-            await self._broadcast(self._file_event(facts), partitions)
-
-    def _file_event(self, facts: FileFacts) -> Envelope:
-        return Envelope(
-            kind=EventKind.FILE,
-            tenant=self._tenant.id,
-            source=self._source.id,
-            run_id=self._run_id,
-            entity=facts.entity,
-            file=facts,
-        )
-
-    async def _send(self, event: Envelope) -> None:
-        fut = await self._producer.send(self._topics.fetched, event.to_bytes(), key=event.key())
-        self._pending.append(fut)
-        if len(self._pending) >= self._send_batch:
-            await self._flush()
-
-    async def _broadcast(self, event: Envelope, partitions: list[int]) -> None:
-        data, key = event.to_bytes(), event.key()
-        for partition in partitions:
-            self._pending.append(
-                await self._producer.send(self._topics.fetched, data, key=key, partition=partition)
-            )
-
-    async def _flush(self) -> None:
-        await asyncio.gather(*self._pending)
-        self._pending.clear()
+            await self._out.file_facts(facts)
 
     async def _run_event(
         self, phase: RunPhase, *, plan: BundlePlan | None = None, reason: str | None = None
     ) -> RunEvent:
-        event = RunEvent(
-            tenant=self._tenant.id,
-            run_id=self._run_id,
-            source=self._source.id,
-            phase=phase,
-            oneroster_version=plan.version if plan else None,
-            manifest=plan.manifest if plan else {},
-            file_counts=dict(self.counts),
-            skipped_files=plan.skipped if plan else {},
+        return await self._out.run_event(
+            phase,
+            version=plan.version if plan else None,
+            manifest=plan.manifest if plan else None,
+            skipped=plan.skipped if plan else None,
             reason=reason,
         )
-        await self._producer.send_and_wait(
-            self._topics.runs, event.model_dump_json().encode(), key=event.key()
-        )
-        if phase is RunPhase.FAILED:
-            log.error("tenant %s run %s failed: %s", self._tenant.id, self._run_id, reason)
-        return event

@@ -1,0 +1,140 @@
+"""What every kind of run publishes the same way, whatever its source (CSV bundle or REST API).
+
+- run lifecycle events (``started``, ``fetched``, ``failed``) on the runs topic;
+- ``file`` facts on every partition of the fetched topic, before the file's records;
+- record events, sent in batches (acknowledgements awaited every ``send_batch`` events);
+- the end-of-run marker on every partition, with the bulk entities and the tenant's hold values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from uuid import UUID
+
+from aiokafka import AIOKafkaProducer
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
+from rostersync_libs.kafka import partitions_of
+from rostersync_libs.markers import run_end_event
+from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.tenants import Tenant
+from rostersync_libs.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+class RunPublisher:
+    """Publishes the events of one run of one tenant's source."""
+
+    def __init__(
+        self,
+        *,
+        producer: AIOKafkaProducer,
+        topics: Topics,
+        tenant: Tenant,
+        source_id: str,
+        run_id: UUID,
+        send_batch: int = 5000,
+    ) -> None:
+        self.producer = producer
+        self.topics = topics
+        self.tenant = tenant
+        self.source_id = source_id
+        self.run_id = run_id
+        self._send_batch = send_batch
+        self._pending: list[asyncio.Future[object]] = []
+        self._partitions: list[int] | None = None
+        self.counts: Counter[str] = Counter()  # file (or collection) → records published
+
+    async def partitions(self) -> list[int]:
+        if self._partitions is None:
+            self._partitions = await partitions_of(self.producer, self.topics.fetched)
+        return self._partitions
+
+    def file_event(self, facts: FileFacts) -> Envelope:
+        return Envelope(
+            kind=EventKind.FILE,
+            tenant=self.tenant.id,
+            source=self.source_id,
+            run_id=self.run_id,
+            entity=facts.entity,
+            file=facts,
+        )
+
+    async def file_facts(self, facts: FileFacts) -> None:
+        """A file's facts, on every partition (each validator instance needs them)."""
+        await self.broadcast(self.file_event(facts))
+
+    async def send(self, event: Envelope) -> None:
+        """One record event, on the partition of its key."""
+        fut = await self.producer.send(self.topics.fetched, event.to_bytes(), key=event.key())
+        self._pending.append(fut)
+        if len(self._pending) >= self._send_batch:
+            await self.flush()
+
+    async def broadcast(self, event: Envelope) -> None:
+        data, key = event.to_bytes(), event.key()
+        for partition in await self.partitions():
+            self._pending.append(
+                await self.producer.send(self.topics.fetched, data, key=key, partition=partition)
+            )
+
+    async def flush(self) -> None:
+        """Wait until everything sent so far is acknowledged."""
+        try:
+            await asyncio.gather(*self._pending)
+        finally:
+            self._pending.clear()
+
+    async def end(self, bulk_entities: list[EntityType]) -> None:
+        """The end-of-run marker on every partition, acknowledged before this returns."""
+        await self.flush()
+        marker = run_end_event(
+            tenant=self.tenant.id,
+            source=self.source_id,
+            run_id=self.run_id,
+            fanout=len(await self.partitions()),
+            counts=dict(self.counts),
+            bulk_entities=bulk_entities,
+            hold_threshold=self.tenant.hold_threshold,
+            hold_min_records=self.tenant.hold_min_records,
+        )
+        await self.broadcast(marker)
+        await self.flush()
+        log.info("tenant %s run %s: published %s", self.tenant.id, self.run_id, dict(self.counts))
+
+    async def run_event(
+        self,
+        phase: RunPhase,
+        *,
+        version: str | None = None,
+        manifest: dict[str, str] | None = None,
+        skipped: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> RunEvent:
+        event = RunEvent(
+            tenant=self.tenant.id,
+            run_id=self.run_id,
+            source=self.source_id,
+            phase=phase,
+            oneroster_version=version,
+            manifest=manifest or {},
+            file_counts=dict(self.counts),
+            skipped_files=skipped or {},
+            reason=reason,
+        )
+        await self.producer.send_and_wait(
+            self.topics.runs, event.model_dump_json().encode(), key=event.key()
+        )
+        if phase is RunPhase.FAILED:
+            log.error("tenant %s run %s failed: %s", self.tenant.id, self.run_id, reason)
+        return event
+
+    async def fail(self, reason: str) -> RunEvent:
+        """End the run without markers: nothing is swept, the records sent stay harmless."""
+        try:
+            await self.flush()
+        except Exception as exc:  # the run is failing anyway; report the first reason
+            log.warning("tenant %s run %s: flush on failure: %s", self.tenant.id, self.run_id, exc)
+        return await self.run_event(RunPhase.FAILED, reason=reason)

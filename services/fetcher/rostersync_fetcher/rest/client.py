@@ -1,0 +1,174 @@
+"""HTTP for one REST source: URLs, authentication, retries with backoff, and one page per call.
+
+Retries: 429, 5xx, time-outs and connection errors are retried with exponential backoff and full
+jitter (a random wait in [0, min(cap, base·2^attempt)]), or after exactly what ``Retry-After`` asks
+(seconds or an HTTP date, capped); after ``max_attempts`` the request fails and so does the run.
+A 401 is retried once with fresh credentials (OAuth2: a new token). Other 4xx fail at once.
+Every request holds the tenant's semaphore, so a tenant never has more than ``max_concurrency``
+requests in flight, whatever the number of collections or pages being fetched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rostersync_libs.tenants import ApiSource
+
+from rostersync_fetcher.rest.auth import Authenticator
+from rostersync_fetcher.rest.errors import FetchError, TransientError
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base_seconds: float = 0.5
+    cap_seconds: float = 60.0
+    max_retry_after_seconds: float = 600.0  # a server asking for more is not waited for longer
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base·2^attempt)] (attempt counts from 0)."""
+        return rng.uniform(0, min(self.cap_seconds, self.base_seconds * 2**attempt))
+
+    def wait(self, attempt: int, retry_after: float | None, rng: random.Random) -> float:
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after_seconds)
+        return self.backoff(attempt, rng)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if absent or bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int | None  # X-Total-Count, when the server sends it (a hint)
+    has_next: bool  # a Link rel="next" (a hint)
+
+
+def _total(response: httpx.Response) -> int | None:
+    value = response.headers.get("x-total-count", "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _description(response: httpx.Response) -> str:
+    """The server's own words on an error (imsx_description), short; never the whole body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict):
+        text = body.get("imsx_description") or body.get("error") or ""
+        return f": {str(text)[:200]}" if text else ""
+    return ""
+
+
+def filter_query(value: str) -> str:
+    """A filter expression URL-encoded whole (spaces %20, quotes %27, ``>`` %3E)."""
+    return quote(value, safe="")
+
+
+class OneRosterClient:
+    """GETs the collections of one source."""
+
+    def __init__(
+        self,
+        source: ApiSource,
+        http: httpx.AsyncClient,
+        auth: Authenticator,
+        semaphore: asyncio.Semaphore,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.source = source
+        self._http = http
+        self._auth = auth
+        self._semaphore = semaphore
+        self.policy = policy or RetryPolicy(max_attempts=source.max_attempts)
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self.requests = 0
+
+    def url(self, collection: str, *, offset: int, limit: int, filter_: str | None = None) -> str:
+        query = f"limit={limit}&offset={offset}"
+        if filter_:
+            query += f"&filter={filter_query(filter_)}"
+        return f"{self.source.api_root}/{collection}?{query}"
+
+    async def page(
+        self, collection: str, *, offset: int, limit: int, filter_: str | None = None
+    ) -> Page:
+        response = await self.get(self.url(collection, offset=offset, limit=limit, filter_=filter_))
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise FetchError(f"GET /{collection}: the answer is not JSON") from exc
+        items = body.get(collection) if isinstance(body, dict) else None
+        if items is None and isinstance(body, dict) and len(body) == 1:
+            items = next(iter(body.values()))  # a server naming the key otherwise: take the first
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise FetchError(f"GET /{collection}: the answer has no {collection!r} list")
+        return Page(items=items, total=_total(response), has_next="next" in response.links)
+
+    async def get(self, url: str) -> httpx.Response:
+        """One GET, retried as the policy says; raises FetchError when it cannot succeed."""
+        path = url.removeprefix(self.source.api_root)
+        refreshed = False
+        attempt = 0
+        last: Exception | None = None
+        while attempt < self.policy.max_attempts:
+            try:
+                response = await self._send(url)
+                if response.status_code == 401 and not refreshed and await self._auth.invalidate():
+                    refreshed = True  # once, with new credentials; not counted as an attempt
+                    continue
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    raise TransientError(
+                        f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after"))
+                    )
+                if status >= 400:
+                    raise FetchError(f"GET {path} answered HTTP {status}{_description(response)}")
+                return response
+            except TransientError as exc:
+                last, retry_after = exc, exc.retry_after
+            except httpx.TimeoutException as exc:
+                last, retry_after = exc, None
+            except httpx.TransportError as exc:
+                last, retry_after = exc, None
+            attempt += 1
+            if attempt < self.policy.max_attempts:
+                await self._sleep(self.policy.wait(attempt - 1, retry_after, self._rng))
+        reason = str(last) or type(last).__name__
+        raise FetchError(f"GET {path}: gave up after {attempt} attempts ({reason})")
+
+    async def _send(self, url: str) -> httpx.Response:
+        async with self._semaphore:
+            request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
+            await self._auth.authorize(request)
+            self.requests += 1
+            response = await self._http.send(request)
+            await response.aread()
+            return response

@@ -1,0 +1,172 @@
+"""A OneRoster REST source end to end on real Kafka and PostgreSQL, against a tiny in-process
+OneRoster server (httpx.MockTransport): full sync, delta with deletes, the full reconcile's sweep,
+and a failing source. (The bundled server's tests are in test_rest_end_to_end.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import pytest
+from rostersync_fetcher.app import FetcherService
+from rostersync_fetcher.settings import FetcherSettings
+from rostersync_libs.commands import SyncRequested
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.settings import ServiceSettings
+from rostersync_mapper import app as mapper_app
+from rostersync_mapper.settings import MapperSettings
+from rostersync_validator import app as validator_app
+from rostersync_validator.settings import ValidatorSettings
+from rostersync_writer import app as writer_app
+from rostersync_writer.settings import WriterSettings
+
+from tests.e2e import ids
+from tests.pipeline import wait_for_run
+from tests.rest_fake import FakeOneRoster, district_1_1
+
+pytestmark = pytest.mark.integration
+
+
+def tenants_file(path: Path, **extra: str) -> Path:
+    options = "".join(f"{k} = {v}\n" for k, v in extra.items())
+    path.write_text(
+        '[[tenants]]\nid = "d1"\nname = "D"\nvalidation = "strict"\n'
+        "hold_threshold = 1.0\n"
+        '[[tenants.sources]]\nid = "api"\nkind = "oneroster-api"\n'
+        'base_url = "https://sis.example"\nversion = "1.1"\npage_size = 2\n'
+        'auth = { kind = "oauth1", key = "k", secret_env = "ROSTERSYNC_TEST_SIS_SECRET" }\n'
+        + options
+    )
+    return path
+
+
+@contextlib.asynccontextmanager
+async def pipeline(
+    settings: ServiceSettings, tenants: Path, server: FakeOneRoster
+) -> AsyncIterator[None]:
+    values: dict[str, Any] = {**settings.model_dump(), "tenants_file": tenants}
+    values["inbox_poll_seconds"] = 0.5
+    await ensure_topics(settings)
+    stop = asyncio.Event()
+    fetcher = FetcherService(FetcherSettings(**values), http_transport=server.transport())
+    tasks = [
+        asyncio.create_task(fetcher.run(stop)),
+        asyncio.create_task(validator_app.run(ValidatorSettings(**values), stop)),
+        asyncio.create_task(mapper_app.run(MapperSettings(**values), stop)),
+        asyncio.create_task(writer_app.run(WriterSettings(**values), stop)),
+    ]
+    try:
+        yield
+    finally:
+        stop.set()
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        errors = [d for d in done if isinstance(d, BaseException)]
+        if errors:
+            raise errors[0]
+
+
+async def request(settings: ServiceSettings, *, full: bool = False) -> UUID:
+    command = SyncRequested(tenant="d1", source="api", full=full)
+    producer = make_producer(settings, "test")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
+    finally:
+        await producer.stop()
+    return command.run_id
+
+
+async def run_row(db: asyncpg.Connection, run_id: UUID, timeout: float = 30) -> asyncpg.Record:
+    async with asyncio.timeout(timeout):
+        while True:
+            with contextlib.suppress(asyncpg.UndefinedTableError):
+                row = await db.fetchrow("SELECT * FROM sync_runs WHERE run_id = $1", run_id)
+                if row is not None and row["fetch_status"] in ("fetched", "failed"):
+                    return row
+            await asyncio.sleep(0.2)
+
+
+async def test_full_then_delta_then_reconcile_then_failure(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_TEST_SIS_SECRET", "s")
+    data = district_1_1()
+    server = FakeOneRoster(data)
+    tenants = tenants_file(tmp_path / "t.toml")
+    async with pipeline(settings, tenants, server):
+        # 1. first sync: full
+        full = await request(settings)
+        await wait_for_run(settings, "d1", full)
+        assert await db.fetch("SELECT code FROM findings WHERE run_id = $1", full) == []
+        assert await ids(db, "orgs") == {"d1", "s1"}
+        assert await ids(db, "academic_sessions") == {"y26", "t1"}
+        assert await ids(db, "classes") == {"k-alg1"}
+        assert await ids(db, "users") == {"u-t1", "u-s1"}
+        assert await ids(db, "enrollments") == {"e1", "e2"}
+        assert await ids(db, "demographics") == {"u-s1"}
+        run = await run_row(db, full)
+        assert run["oneroster_version"] == "1.1"
+
+        # 2. delta: the student is deleted at the source, a new course appears
+        data["users"][1] |= {"status": "tobedeleted", "dateLastModified": "2025-02-01T00:00:00Z"}
+        data["courses"].append(
+            {"sourcedId": "c-new", "status": "active", "dateLastModified": "2025-02-01T00:00:00Z",
+             "title": "New", "org": {"sourcedId": "s1"}}
+        )  # fmt: skip
+        delta = await request(settings)
+        await wait_for_run(settings, "d1", delta)
+        assert "dateLastModified>'2024-12-31T23:55:00.000Z'" in server.filters("users")
+        assert await ids(db, "users") == {"u-t1"}
+        assert await ids(db, "courses") == {"c-alg", "c-new"}
+        assert await ids(db, "enrollments") == {"e1"}  # archiving a user archives enrollments
+
+        # 3. the source hard-deletes a class: invisible to deltas, swept by a full reconcile
+        data["classes"].clear()
+        data["enrollments"].clear()
+        reconcile = await request(settings, full=True)
+        await wait_for_run(settings, "d1", reconcile)
+        assert await ids(db, "classes") == set()
+
+        # 4. a broken endpoint fails the run cleanly: no markers, nothing swept
+        server.fail["users"] = 500
+        failed = await request(settings, full=True)
+        row = await run_row(db, failed, timeout=60)
+        assert row["fetch_status"] == "failed"
+        assert "gave up after" in row["fetch_error"]
+        assert await ids(db, "orgs") == {"d1", "s1"}
+
+
+async def test_a_polling_schedule_syncs_without_commands(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_TEST_SIS_SECRET", "s")
+    data = district_1_1()
+    server = FakeOneRoster(data)
+    tenants = tenants_file(tmp_path / "t.toml", schedule="{ every_seconds = 1 }")
+    async with pipeline(settings, tenants, server):
+        async with asyncio.timeout(60):
+            while True:
+                with contextlib.suppress(asyncpg.UndefinedTableError):
+                    if await ids(db, "users") == {"u-t1", "u-s1"}:
+                        break
+                await asyncio.sleep(0.2)
+        data["users"][0] |= {"givenName": "Renamed", "dateLastModified": "2025-03-01T00:00:00Z"}
+        async with asyncio.timeout(60):
+            while True:
+                name = await db.fetchval("SELECT given_name FROM users WHERE sourced_id = 'u-t1'")
+                if name == "Renamed":
+                    break
+                await asyncio.sleep(0.2)
