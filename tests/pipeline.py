@@ -24,14 +24,23 @@ from rostersync_writer.settings import WriterSettings
 
 @contextlib.asynccontextmanager
 async def running_pipeline(
-    settings: ServiceSettings, tenants_file: Path, **overrides: Any
+    settings: ServiceSettings,
+    tenants_file: Path,
+    *,
+    http_transport: Any = None,
+    **overrides: Any,
 ) -> AsyncIterator[None]:
-    """All four services, each with its own settings object, until the block ends."""
+    """All four services, each with its own settings object, until the block ends.
+
+    ``http_transport`` (an httpx transport) points the fetcher's API sources at a fake server.
+    """
     values = {**settings.model_dump(), "tenants_file": tenants_file, **overrides}
     await ensure_topics(settings)
     stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(FetcherService(FetcherSettings(**values)).run(stop)),
+        asyncio.create_task(
+            FetcherService(FetcherSettings(**values), http_transport=http_transport).run(stop)
+        ),
         asyncio.create_task(validator_app.run(ValidatorSettings(**values), stop)),
         asyncio.create_task(mapper_app.run(MapperSettings(**values), stop)),
         asyncio.create_task(writer_app.run(WriterSettings(**values), stop)),

@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import asyncpg
 import pytest
-from rostersync_fetcher.app import FetcherService
-from rostersync_fetcher.settings import FetcherSettings
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.kafka import make_producer
 from rostersync_libs.settings import ServiceSettings
-from rostersync_mapper import app as mapper_app
-from rostersync_mapper.settings import MapperSettings
-from rostersync_validator import app as validator_app
-from rostersync_validator.settings import ValidatorSettings
-from rostersync_writer import app as writer_app
-from rostersync_writer.settings import WriterSettings
 
 from tests.e2e import ids
-from tests.pipeline import wait_for_run
+from tests.pipeline import running_pipeline, wait_for_run
 from tests.rest_fake import FakeOneRoster, district_1_1
 
 pytestmark = pytest.mark.integration
@@ -45,29 +35,12 @@ def tenants_file(path: Path, **extra: str) -> Path:
     return path
 
 
-@contextlib.asynccontextmanager
-async def pipeline(
+def pipeline(
     settings: ServiceSettings, tenants: Path, server: FakeOneRoster
-) -> AsyncIterator[None]:
-    values: dict[str, Any] = {**settings.model_dump(), "tenants_file": tenants}
-    values["inbox_poll_seconds"] = 0.5
-    await ensure_topics(settings)
-    stop = asyncio.Event()
-    fetcher = FetcherService(FetcherSettings(**values), http_transport=server.transport())
-    tasks = [
-        asyncio.create_task(fetcher.run(stop)),
-        asyncio.create_task(validator_app.run(ValidatorSettings(**values), stop)),
-        asyncio.create_task(mapper_app.run(MapperSettings(**values), stop)),
-        asyncio.create_task(writer_app.run(WriterSettings(**values), stop)),
-    ]
-    try:
-        yield
-    finally:
-        stop.set()
-        done = await asyncio.gather(*tasks, return_exceptions=True)
-        errors = [d for d in done if isinstance(d, BaseException)]
-        if errors:
-            raise errors[0]
+) -> contextlib.AbstractAsyncContextManager[None]:
+    return running_pipeline(
+        settings, tenants, http_transport=server.transport(), inbox_poll_seconds=0.5
+    )
 
 
 async def request(settings: ServiceSettings, *, full: bool = False) -> UUID:
