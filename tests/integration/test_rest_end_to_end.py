@@ -80,3 +80,60 @@ async def test_csv_and_the_api_over_oauth1_and_oauth2_land_the_same_rows(
     assert csv_rows["users"]
     assert await snapshot(db, "o1") == csv_rows
     assert await snapshot(db, "o2") == csv_rows
+
+
+ROLES_BY_NAME = """
+SELECT u.sourced_id, o.sourced_id, r.role
+FROM user_org_roles r
+JOIN users u ON u.internal_id = r.user_internal_id
+JOIN orgs o ON o.internal_id = r.org_internal_id
+WHERE r.tenant_id = $1
+"""
+
+
+async def test_csv_and_the_1_2_api_over_oauth2_land_the_same_rows(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rostersync_cli.actions import request_sync
+
+    bundle = write_bundle(tmp_path / "b", districts.bundle_1_2(), version="1.2")
+    monkeypatch.setenv("ROSTERSYNC_TEST_O2", "s3cret")
+    async with OneRosterServer(bundle, oauth2={"client": "s3cret"}) as server:
+        tenants = tmp_path / "t.toml"
+        tenants.write_text(
+            f'[[tenants]]\nid = "csv"\nname = "C"\n[[tenants.sources]]\nid = "csv"\npath = "{bundle}"\n'
+            '[[tenants]]\nid = "o2"\nname = "O2"\n[[tenants.sources]]\nid = "api"\n'
+            f'kind = "oneroster-api"\nbase_url = "{server.base_url}"\nversion = "1.2"\n'
+            f'page_size = 2\nauth = {{ kind = "oauth2", token_url = "{server.token_url}",'
+            ' client_id = "client", secret_env = "ROSTERSYNC_TEST_O2",'
+            ' scopes = ["https://purl.imsglobal.org/spec/or/v1p2/scope/roster.readonly",'
+            ' "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-demographics.readonly"] }\n'
+        )
+        async with running_pipeline(settings, tenants):
+            for tenant in ("csv", "o2"):
+                command = await request_sync(cli_settings(settings, tenants), tenant, None)
+                await wait_for_run(settings, tenant, command.run_id, timeout=90)
+                errors = await db.fetch(
+                    "SELECT code, file, row FROM findings WHERE run_id = $1 AND severity = 'error'",
+                    command.run_id,
+                )
+                assert errors == [], tenant
+        assert server.requests_served[server.v1p2_url.removeprefix(server.base_url) + "/users"]
+    csv_rows = await snapshot(db, "csv")
+    assert csv_rows["users"]
+    assert await snapshot(db, "o2") == csv_rows
+    csv_roles = {tuple(r) for r in await db.fetch(ROLES_BY_NAME, "csv")}
+    assert ("u-t1", "s2", "counselor") in csv_roles
+    assert {tuple(r) for r in await db.fetch(ROLES_BY_NAME, "o2")} == csv_roles
+    # API role sourcedIds are <user>:<org>:<role> by design; CSV ones are roles.csv's own.
+    api_role_ids = await db.fetch(
+        "SELECT sourced_id FROM user_roles WHERE tenant_id = 'o2' AND archived_at IS NULL"
+    )
+    assert "u-t1:s2:counselor" in {r["sourced_id"] for r in api_role_ids}
+    profiles = "SELECT sourced_id, username FROM user_profiles WHERE tenant_id = $1"
+    assert {tuple(r) for r in await db.fetch(profiles, "o2")} == {
+        tuple(r) for r in await db.fetch(profiles, "csv")
+    }
