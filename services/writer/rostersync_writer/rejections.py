@@ -20,40 +20,35 @@ INSERT_SQL = (
 )
 
 
+def _letter_here(
+    message: ConsumerRecord[bytes, bytes], stage: str, code: str, text: str
+) -> DeadLetter:
+    """A dead letter for a message that came with no reasons of its own."""
+    finding = Finding(code=code, severity=Severity.ERROR, message=text)
+    return DeadLetter(
+        stage=stage,
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        findings=[finding],
+    )
+
+
 def _letter(message: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     """The dead letter's reasons; a message without them is kept all the same, and says so."""
     try:
         return DeadLetter.from_headers(message.headers)
     except (KeyError, ValueError):
-        return DeadLetter(
-            stage="unknown",
-            topic=message.topic,
-            partition=message.partition,
-            offset=message.offset,
-            findings=[
-                Finding(
-                    code="dead_letter_without_reasons",
-                    severity=Severity.ERROR,
-                    message="a dead letter without rostersync's error headers",
-                )
-            ],
-        )
+        return _letter_here(
+            message, "unknown", "dead_letter_without_reasons",
+            "a dead letter without rostersync's error headers",
+        )  # fmt: skip
 
 
 def undecodable_letter(message: ConsumerRecord[bytes, bytes]) -> DeadLetter:
     """A message on the mapped topic that is not a rostersync event: the writer's own rejection."""
-    return DeadLetter(
-        stage="writer",
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        findings=[
-            Finding(
-                code="envelope_undecodable",
-                severity=Severity.ERROR,
-                message="not a rostersync event; kept here, not written",
-            )
-        ],
+    return _letter_here(
+        message, "writer", "envelope_undecodable", "not a rostersync event; kept here, not written"
     )
 
 
