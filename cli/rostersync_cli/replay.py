@@ -30,18 +30,13 @@ RECOMPUTED = frozenset({("run_outcomes", "numbers"), ("run_outcomes", "status"),
                         ("run_outcomes", "decided_at")})  # fmt: skip
 
 
-def writer_topics(settings: ServiceSettings) -> list[str]:
-    t = settings.topics
-    return [t.mapped, t.validator_dlq, t.mapper_dlq, t.findings, t.runs, t.commands]
-
-
 async def end_offsets(settings: ServiceSettings) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
     await consumer.start()
     try:
         partitions = [
             TopicPartition(topic, p)
-            for topic in writer_topics(settings)
+            for topic in writer_app.subscribed_topics(settings.topics)
             for p in consumer.partitions_for_topic(topic) or await _partitions(consumer, topic)
         ]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)

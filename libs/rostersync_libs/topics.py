@@ -90,14 +90,7 @@ class Topics:
         return [self.identities, self.fetch_state]
 
     def record_topics(self) -> list[str]:
-        """Topics that carry roster state and must be kept for replay."""
-        return [
-            self.fetched,
-            self.validated,
-            self.mapped,
-            self.validator_dlq,
-            self.mapper_dlq,
-            self.findings,
-            self.runs,
-            self.commands,  # hold decisions: a replay must take them again
-        ]
+        """Topics whose every event is kept for replay (all but the compacted ones): records,
+        markers, findings, run events and commands (hold decisions a replay must take again)."""
+        compacted = set(self.compacted_topics())
+        return [t for t in self.all() if t not in compacted]

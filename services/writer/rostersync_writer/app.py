@@ -25,6 +25,7 @@ from rostersync_libs.kafka import ensure_topics, make_consumer
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
+from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
 from rostersync_writer.lifecycle import apply_decisions, complete_run
 from rostersync_writer.migrate import migrate
@@ -77,6 +78,18 @@ class Inbox:
         return inbox
 
 
+def subscribed_topics(topics: Topics) -> list[str]:
+    """Everything the writer reads: what a replay must read to its end."""
+    return [
+        topics.mapped,
+        topics.validator_dlq,
+        topics.mapper_dlq,
+        topics.findings,
+        topics.runs,
+        topics.commands,  # hold decisions
+    ]
+
+
 async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     await ensure_topics(settings)
     pool = await create_pool(settings)
@@ -87,14 +100,7 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     group = settings.consumer_group(f"writer-{settings.db_schema}")
     consumer = make_consumer(settings, group)
     consumer.subscribe(
-        [
-            topics.mapped,
-            topics.validator_dlq,
-            topics.mapper_dlq,
-            topics.findings,
-            topics.runs,
-            topics.commands,  # hold decisions
-        ],
+        subscribed_topics(topics),
         listener=SeekToStoredPositions(consumer, pool, group),
     )
     await consumer.start()
@@ -160,13 +166,5 @@ def marker_of(inbox: Inbox, run: tuple[str, UUID]) -> Envelope:
 
 def hold_decisions(messages: list[Message]) -> list[HoldDecision]:
     """The hold decisions among the commands (sync commands are the fetcher's)."""
-    decisions = []
-    for message in messages:
-        try:
-            command = COMMAND.validate_json(message.value or b"")
-        except ValidationError:
-            log.warning("ignoring an undecodable command at offset %d", message.offset)
-            continue
-        if isinstance(command, HoldDecision):
-            decisions.append(command)
-    return decisions
+    commands = (decode_or_skip(COMMAND, m, "command") for m in messages)
+    return [c for c in commands if isinstance(c, HoldDecision)]

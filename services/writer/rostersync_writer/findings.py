@@ -8,19 +8,20 @@ partition, are stored once.
 from __future__ import annotations
 
 import hashlib
-import logging
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
 from aiokafka import ConsumerRecord
-from pydantic import ValidationError
+from pydantic import TypeAdapter
 from rostersync_libs.findings import Finding, FindingsEvent
 
 from rostersync_writer.convert import text, uuid
+from rostersync_writer.decoding import decode_or_skip
 
-log = logging.getLogger(__name__)
+FINDINGS_EVENT = TypeAdapter(FindingsEvent)
+
 
 INSERT_SQL = (
     "INSERT INTO findings (finding_id, tenant_id, run_id, stage, entity, sourced_id, rejected,"
@@ -71,16 +72,7 @@ def finding_rows(event: FindingsEvent) -> list[tuple[Any, ...]]:
 
 
 def decode_findings(message: ConsumerRecord[bytes, bytes]) -> FindingsEvent | None:
-    try:
-        return FindingsEvent.model_validate_json(message.value or b"")
-    except ValidationError:
-        log.warning(
-            "skipped an undecodable findings event at %s[%d]@%d",
-            message.topic,
-            message.partition,
-            message.offset,
-        )
-        return None
+    return decode_or_skip(FINDINGS_EVENT, message, "findings event")
 
 
 async def store_findings(

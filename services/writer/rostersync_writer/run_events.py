@@ -7,16 +7,18 @@ sends no end-of-run markers, so the writer marks such a run ``failed`` itself.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import asyncpg
 import orjson
 from aiokafka import ConsumerRecord
-from pydantic import ValidationError
+from pydantic import TypeAdapter
 from rostersync_libs.runs import RunEvent, RunPhase
 
-log = logging.getLogger(__name__)
+from rostersync_writer.decoding import decode_or_skip
+
+RUN_EVENT = TypeAdapter(RunEvent)
+
 
 _INSERT = (
     "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
@@ -67,16 +69,7 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
 
 
 def decode_run_event(message: ConsumerRecord[bytes, bytes]) -> RunEvent | None:
-    try:
-        return RunEvent.model_validate_json(message.value or b"")
-    except ValidationError:
-        log.warning(
-            "skipped an undecodable run event at %s[%d]@%d",
-            message.topic,
-            message.partition,
-            message.offset,
-        )
-        return None
+    return decode_or_skip(RUN_EVENT, message, "run event")
 
 
 async def apply_run_events(
