@@ -7,13 +7,21 @@ has its default uuid5 id. It is rebuilt from the compacted identities topic at s
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import lru_cache
 from uuid import UUID
 
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.identities import IdentityDecision, Key
-from rostersync_libs.ids import internal_id
+from rostersync_libs.ids import internal_id, internal_id_text
 
 IdKey = tuple[str, str, UUID]  # tenant, entity, internal id
+
+# The default ids of references, as the text a payload holds: the same orgs, classes, courses and
+# users are referenced thousands of times in a run. Least recently used entries go first, so the
+# cache stays at most this size (~25 MB) however large the district, and a mapper keeps the ids of
+# the references it meets again and again.
+DEFAULT_ID_CACHE_SIZE = 100_000
+default_id_text = lru_cache(maxsize=DEFAULT_ID_CACHE_SIZE)(internal_id_text)
 
 
 class IdentityMap:
@@ -56,10 +64,18 @@ class IdentityMap:
 
     def internal_id(self, tenant: str, entity: EntityType, sourced_id: str) -> UUID:
         """The record's internal id: its decision's, else the default uuid5."""
-        decision = self._by_key.get((tenant, entity.value, sourced_id))
+        # An EntityType is a str equal to (and hashing as) its value: it finds the map's keys.
+        decision = self._by_key.get((tenant, entity, sourced_id))
         if decision is not None:
             return decision.internal_id
         return internal_id(tenant, entity, sourced_id)
+
+    def internal_id_text(self, tenant: str, entity: EntityType, sourced_id: str) -> str:
+        """``str(self.internal_id(...))``; default ids come from a bounded per-process cache."""
+        decision = self._by_key.get((tenant, entity, sourced_id))
+        if decision is not None:
+            return str(decision.internal_id)
+        return default_id_text(tenant, entity, sourced_id)
 
     def decisions(self, tenant: str | None = None) -> list[IdentityDecision]:
         return [d for d in self._by_key.values() if tenant is None or d.tenant == tenant]

@@ -31,8 +31,8 @@ def _resolve(ids: IdentityMap, tenant: str, column: Column, value: Any) -> Any:
     target = column.target
     assert target is not None
     if isinstance(value, list):
-        return [str(ids.internal_id(tenant, target, str(v))) for v in value]
-    return str(ids.internal_id(tenant, target, str(value)))
+        return [ids.internal_id_text(tenant, target, str(v)) for v in value]
+    return ids.internal_id_text(tenant, target, str(value))
 
 
 def map_record(event: Envelope, resolution: Resolution, ids: IdentityMap) -> Outcome:
@@ -53,8 +53,8 @@ def map_record(event: Envelope, resolution: Resolution, ids: IdentityMap) -> Out
             )
     # demographics.sourcedId is the user's sourcedId: link it to the user's internal id.
     if event.entity is EntityType.DEMOGRAPHIC:
-        payload["userInternalId"] = str(
-            ids.internal_id(event.tenant, EntityType.USER, event.sourced_id)
+        payload["userInternalId"] = ids.internal_id_text(
+            event.tenant, EntityType.USER, event.sourced_id
         )
     add_canonical_fields(event.entity, payload)
     if resolution.rekeyed_from is not None and event.operation is Operation.UPSERT:
