@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 from uuid import UUID
 
@@ -58,9 +59,14 @@ class Table:
     def all_columns(self) -> tuple[str, ...]:
         return ("tenant_id", "sourced_id", "internal_id", "source", *self.columns, *COMMON_COLUMNS)
 
+    @cached_property
+    def _converters(self) -> tuple[tuple[Convert, str], ...]:
+        return tuple((f.convert, f.key) for f in self.fields)
+
     def typed_row(self, payload: Mapping[str, Any]) -> tuple[Any, ...]:
         """The typed columns of one record; what does not convert is NULL."""
-        return tuple(f.convert(payload.get(f.key)) for f in self.fields)
+        get = payload.get
+        return tuple([convert(get(key)) for convert, key in self._converters])
 
     def upsert_sql(self, stage: str) -> str:
         """Move staged rows into the table; returns the internal ids of rows that changed."""
@@ -74,7 +80,10 @@ class Table:
             f"INSERT INTO {self.name} AS t ({', '.join(cols)}) "
             f"SELECT {', '.join(cols)} FROM {stage} "
             f"ON CONFLICT (tenant_id, sourced_id) DO UPDATE SET {updates}, "
-            "archived_at = NULL, updated_at = now() "
+            # updated_at is the application's "what changed since" column: a record that was
+            # only seen again (last_seen_run) keeps it.
+            "archived_at = NULL, updated_at = CASE WHEN t.content_hash IS DISTINCT FROM"
+            " excluded.content_hash OR t.archived_at IS NOT NULL THEN now() ELSE t.updated_at END "
             "WHERE (t.content_hash IS DISTINCT FROM excluded.content_hash"
             " OR t.archived_at IS NOT NULL OR t.last_seen_run <> excluded.last_seen_run)"
             " AND (t.source_date_last_modified IS NULL"
