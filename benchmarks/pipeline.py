@@ -100,15 +100,19 @@ def declare(tenants: Path, bundle: Path) -> None:
     )
 
 
-def stop_with_rss(procs: dict[str, subprocess.Popen[bytes]]) -> dict[str, int]:
+def stop_with_usage(
+    procs: dict[str, subprocess.Popen[bytes]],
+) -> tuple[dict[str, int], dict[str, float]]:
+    """Stop the services; each one's peak RSS (MB) and CPU seconds (user + system)."""
     for proc in procs.values():
         proc.send_signal(signal.SIGTERM)
-    rss = {}
+    rss, cpu = {}, {}
     for name, proc in procs.items():
         _, _, usage = os.wait4(proc.pid, 0)
         proc.returncode = 0
         rss[name] = usage.ru_maxrss // 1024
-    return rss
+        cpu[name] = round(usage.ru_utime + usage.ru_stime, 1)
+    return rss, cpu
 
 
 async def main(students: int) -> dict[str, Any]:
@@ -141,7 +145,7 @@ async def main(students: int) -> dict[str, Any]:
         finally:
             stop.set()
             await sampler
-            result["peak_rss_mb"] = stop_with_rss(procs)
+            result["peak_rss_mb"], result["cpu_s"] = stop_with_usage(procs)
         result["full"] = full | {"records_per_s": round(records / full["completed_s"])}
         result["resync"] = resync | {"records_per_s": round(records / resync["completed_s"])}
         result["delta_2pct"] = delta_run | {"records": delta_records}
@@ -179,6 +183,7 @@ def print_table(r: dict[str, Any]) -> None:
         ("replay", f"{r['replay']['seconds']:.1f} s, {r['replay']['events_per_s']:,} events/s"),
         ("baseline (1 process)", f"{r['baseline']['seconds']:.1f} s, {r['baseline']['records_per_s']:,} records/s"),
         ("pipeline / baseline", f"{r['pipeline_vs_baseline']:.2f}"),
+        ("CPU s (3 syncs)", ", ".join(f"{k} {v}" for k, v in r["cpu_s"].items())),
         ("peak RSS MB", ", ".join(f"{k} {v}" for k, v in r["peak_rss_mb"].items())),
         ("max consumer lag", ", ".join(f"{k} {v:,}" for k, v in r["max_lag"].items())),
     ]  # fmt: skip

@@ -18,10 +18,19 @@ def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:
     return CliSettings(**{**settings.model_dump(), "tenants_file": tenants_file})
 
 
-async def sync(settings: ServiceSettings, tenants: Path, tenant: str, **overrides: Any) -> UUID:
+async def sync(
+    settings: ServiceSettings,
+    tenants: Path,
+    tenant: str,
+    *,
+    resend_unchanged: bool = False,
+    **overrides: Any,
+) -> UUID:
     """Run the whole pipeline over one tenant's source until the writer completes the run."""
     async with running_pipeline(settings, tenants, **overrides):
-        command = await request_sync(cli_settings(settings, tenants), tenant, None)
+        command = await request_sync(
+            cli_settings(settings, tenants), tenant, None, resend_unchanged=resend_unchanged
+        )
         await wait_for_run(settings, tenant, command.run_id)
     return command.run_id
 

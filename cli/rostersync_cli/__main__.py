@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("tenant")
     sync.add_argument("--source", default=None)
     sync.add_argument("--wait", action="store_true", help="wait for the run and print its report")
+    sync.add_argument(
+        "--resend-unchanged",
+        action="store_true",
+        help="send every record whole, also those already held unchanged (e.g. after a crosswalk)",
+    )
     sync.add_argument("--timeout", type=float, default=600)
     runs = sub.add_parser("runs", help="list recent sync runs")
     runs.add_argument("--tenant", default=None)
@@ -157,7 +162,11 @@ def run(argv: list[str] | None = None) -> int:
     if args.command in identity_commands.COMMANDS:
         return identity_commands.run_command(settings, args)
     if args.command == "sync":
-        command = asyncio.run(actions.request_sync(settings, args.tenant, args.source))
+        command = asyncio.run(
+            actions.request_sync(
+                settings, args.tenant, args.source, resend_unchanged=args.resend_unchanged
+            )
+        )
         print(f"sync requested: tenant {command.tenant}, run {command.run_id}")
         if args.wait:
             return asyncio.run(actions.wait_and_report(settings, command, args.timeout))

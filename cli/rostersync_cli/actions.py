@@ -36,11 +36,13 @@ def resolve_settings(*, start_stack: bool) -> CliSettings:
     return settings
 
 
-async def request_sync(settings: CliSettings, tenant: str, source: str | None) -> SyncRequested:
+async def request_sync(
+    settings: CliSettings, tenant: str, source: str | None, *, resend_unchanged: bool = False
+) -> SyncRequested:
     """Put a sync command for one tenant on the command topic."""
     load_tenants(settings.tenants_file).get(tenant)  # fail early, here, on an unknown tenant
     await ensure_topics(settings)
-    command = SyncRequested(tenant=tenant, source=source)
+    command = SyncRequested(tenant=tenant, source=source, resend_unchanged=resend_unchanged)
     producer = make_producer(settings, "rostersync-cli")
     await producer.start()
     try:

@@ -23,6 +23,9 @@ class SyncRequested(BaseModel):
     run_id: UUID = Field(default_factory=new_run_id)
     # REST sources: a full sync (every collection as a bulk snapshot) even if a delta is due.
     full: bool = False
+    # Send every record whole, even those the application already holds unchanged: to apply a
+    # new crosswalk or match rule, or a stricter validation profile, to unchanged records.
+    resend_unchanged: bool = False
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def key(self) -> bytes:

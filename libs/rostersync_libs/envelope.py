@@ -45,6 +45,9 @@ class EventKind(StrEnum):
     RECORD = "record"
     FILE = "file"  # facts about one file of a run, sent to every partition before its records
     RUN_END = "run_end"  # end-of-run marker, sent to every partition after the last record
+    # Records of a run that the application already holds with the same content (sourcedId →
+    # content hash), one event per partition and batch: downstream only notes them as seen.
+    UNCHANGED = "unchanged"
 
 
 class SourceKind(StrEnum):
@@ -140,6 +143,7 @@ class Envelope(BaseModel):
     facts: RecordFacts | None = None
     file: FileFacts | None = None
     marker: RunMarker | None = None
+    unchanged: dict[str, str] | None = None  # kind=unchanged: sourcedId → content hash
 
     def key(self) -> bytes:
         """The Kafka key: keeps all events of one record in one partition, in order."""
@@ -148,6 +152,8 @@ class Envelope(BaseModel):
         if self.kind is EventKind.FILE:
             assert self.file is not None
             return f"{self.tenant}:run:{self.run_id}:file:{self.file.file}".encode()
+        if self.kind is EventKind.UNCHANGED:
+            return f"{self.tenant}:run:{self.run_id}:unchanged:{self.event_id}".encode()
         assert self.marker is not None
         return f"{self.tenant}:run:{self.run_id}:{self.marker.origin_partition}".encode()
 
@@ -162,6 +168,13 @@ class Envelope(BaseModel):
 def content_hash(payload: dict[str, Any]) -> str:
     """A stable hash of a record's content, so unchanged records are not rewritten."""
     encoded = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def flagged_hash(hash_: str, codes: list[str]) -> str:
+    """The hash a record with findings is stored under: never equal to a clean record's hash, so
+    the fetcher does not take it for unchanged and its findings are reported every run."""
+    encoded = f"{hash_}|{','.join(sorted(codes))}".encode()
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 

@@ -29,6 +29,8 @@ class RunEvent(BaseModel):
     manifest: dict[str, str] = Field(default_factory=dict)
     # file name → rows published (FETCHED)
     file_counts: dict[str, int] = Field(default_factory=dict)
+    # entity → records of those counts the application already held unchanged (sent as a list)
+    unchanged_counts: dict[str, int] = Field(default_factory=dict)
     # files present but not ingested (gradebook, resources...), and why
     skipped_files: dict[str, str] = Field(default_factory=dict)
     reason: str | None = None  # FAILED

@@ -133,6 +133,8 @@ class Stage:
                     continue
                 if event.kind is EventKind.RECORD:
                     records.append((tp, message, event))
+                elif event.kind is EventKind.UNCHANGED:
+                    records.append((tp, message, event))  # passes through, in its place
                 elif event.kind is EventKind.FILE:
                     self._tracker.hold(tp.partition, message.offset, event.run_id)
                     found = self._handler.on_file(event, tp.partition)
@@ -140,8 +142,19 @@ class Stage:
                         sent.append(await self._send_findings(producer, event, found, False))
                 else:
                     markers.append((tp, message, event))
-        outcomes = await self._handler.handle([event for _, _, event in records])
-        for (tp, message, event), outcome in zip(records, outcomes, strict=True):
+        outcomes = iter(
+            await self._handler.handle([e for _, _, e in records if e.kind is EventKind.RECORD])
+        )
+        for tp, message, event in records:
+            if event.kind is EventKind.UNCHANGED:
+                # Judged and mapped in an earlier run: on, as it is, on the same partition.
+                sent.append(
+                    await producer.send(
+                        self._output, message.value, key=message.key, partition=tp.partition
+                    )
+                )
+                continue
+            outcome = next(outcomes)
             sent.extend(await self._send_outcome(producer, tp, message, event, outcome))
         for tp, message, event in markers:
             sent.extend(await self._forward_marker(producer, tp, message, event, in_count))

@@ -15,10 +15,12 @@ import logging
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, SyncRequested
+from rostersync_libs.db import create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.runs import RunEvent, RunPhase
@@ -34,6 +36,7 @@ from rostersync_fetcher.rest.scheduler import SourceLoop, SyncRequest
 from rostersync_fetcher.rest.state import KafkaStateStore, StateStore
 from rostersync_fetcher.settings import FetcherSettings
 from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class FetcherService:
         self._semaphores: dict[tuple[str, int], asyncio.Semaphore] = {}
         self._producer: AIOKafkaProducer | None = None
         self._state: StateStore | None = None
+        self._unchanged: UnchangedRecords | None = None
         self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -68,6 +72,8 @@ class FetcherService:
         await producer.start()
         await consumer.start()
         state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
+        pool = await self._lookup_pool()
+        self._unchanged = UnchangedRecords(pool) if pool is not None else None
         self._producer, self._state, self._stop = producer, state, stop
         log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
         try:
@@ -85,6 +91,16 @@ class FetcherService:
             await state.stop()
             await consumer.stop()
             await producer.stop()
+            if pool is not None:
+                await pool.close()
+
+    async def _lookup_pool(self) -> asyncpg.Pool | None:
+        """The application's database, read to find unchanged records; optional."""
+        try:
+            return await create_pool(self.settings, max_size=2)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("fetcher: no database (%s): every record is sent whole", exc)
+            return None
 
     async def _commands(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
@@ -115,15 +131,27 @@ class FetcherService:
         if isinstance(source, ApiSource):
             # The source's loop runs it after any run in progress (one run at a time).
             self._loop_for(tenant, source).request(
-                SyncRequest(run_id=command.run_id, full=command.full)
+                SyncRequest(
+                    run_id=command.run_id,
+                    full=command.full,
+                    resend_unchanged=command.resend_unchanged,
+                )
             )
         elif isinstance(source, InboxSource):
             await self._scan(producer, tenant, source)
         else:
-            await self._sync(producer, tenant, source, command.run_id)
+            await self._sync(
+                producer, tenant, source, command.run_id, resend_unchanged=command.resend_unchanged
+            )
 
     async def _sync(
-        self, producer: AIOKafkaProducer, tenant: Tenant, source: CsvSource, run_id: UUID
+        self,
+        producer: AIOKafkaProducer,
+        tenant: Tenant,
+        source: CsvSource,
+        run_id: UUID,
+        *,
+        resend_unchanged: bool = False,
     ) -> RunEvent:
         run = CsvRun(
             producer=producer,
@@ -132,6 +160,7 @@ class FetcherService:
             source=source,
             run_id=run_id,
             send_batch=self.settings.send_batch,
+            unchanged=None if resend_unchanged else self._unchanged,
         )
         return await run.run()
 
@@ -241,5 +270,6 @@ class FetcherService:
                 store=self._state,
                 force_full=request.full,
                 send_batch=self.settings.send_batch,
+                unchanged=None if request.resend_unchanged else self._unchanged,
             )
             return await run.run()

@@ -2,7 +2,9 @@
 
 - run lifecycle events (``started``, ``fetched``, ``failed``) on the runs topic;
 - ``file`` facts on every partition of the fetched topic, before the file's records;
-- record events, sent in batches (acknowledgements awaited every ``send_batch`` events);
+- record events, sent in batches (acknowledgements awaited every ``send_batch`` events); records
+  the application already holds unchanged go as one compact ``unchanged`` event per partition
+  and batch (see unchanged.py);
 - the end-of-run marker on every partition, with the bulk entities and the tenant's hold values.
 """
 
@@ -14,12 +16,15 @@ from collections import Counter
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
 from rostersync_libs.kafka import partitions_of
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
+
+from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,7 @@ class RunPublisher:
         source_id: str,
         run_id: UUID,
         send_batch: int = 5000,
+        unchanged: UnchangedRecords | None = None,
     ) -> None:
         self.producer = producer
         self.topics = topics
@@ -46,6 +52,10 @@ class RunPublisher:
         self._pending: list[asyncio.Future[object]] = []
         self._partitions: list[int] | None = None
         self.counts: Counter[str] = Counter()  # file (or collection) → records published
+        self.unchanged_counts: Counter[str] = Counter()  # entity → records sent as unchanged
+        self._unchanged = unchanged
+        self._unchanged_usable: bool | None = None  # decided at the first record
+        self._held: list[Envelope] = []  # records waiting for their batch's unchanged lookup
 
     async def partitions(self) -> list[int]:
         if self._partitions is None:
@@ -67,13 +77,69 @@ class RunPublisher:
         await self.broadcast(self.file_event(facts))
 
     async def send(self, event: Envelope) -> None:
-        """One record event, on the partition of its key."""
+        """One record event, on the partition of its key (or in an unchanged list)."""
+        if await self._checks_unchanged():
+            self._held.append(event)
+            if len(self._held) >= self._send_batch:
+                await self._send_held()
+            return
+        await self._send_whole(event)
+
+    async def _send_whole(self, event: Envelope) -> None:
         fut = await self.producer.send(self.topics.fetched, event.to_bytes(), key=event.key())
         self._pending.append(fut)
         if len(self._pending) >= self._send_batch:
             await self.flush()
 
+    async def _checks_unchanged(self) -> bool:
+        if self._unchanged_usable is None:
+            self._unchanged_usable = self._unchanged is not None and await self._unchanged.usable(
+                self.tenant.id, self.run_id
+            )
+        return self._unchanged_usable
+
+    async def _send_held(self) -> None:
+        """The held records: changed ones whole, unchanged ones as one list per partition."""
+        held, self._held = self._held, []
+        if not held:
+            return
+        assert self._unchanged is not None
+        same: set[tuple[EntityType, str]] = set()
+        for entity in {e.entity for e in held if e.entity is not None}:
+            batch = [e for e in held if e.entity is entity]
+            found = await self._unchanged.matching(self.tenant.id, self.source_id, entity, batch)
+            same.update((entity, sourced_id) for sourced_id in found)
+        partitions = await self.partitions()
+        lists: dict[tuple[EntityType, int], dict[str, str]] = {}
+        for event in held:
+            if event.entity is None or (event.entity, event.sourced_id) not in same:
+                await self._send_whole(event)
+                continue
+            assert event.sourced_id is not None
+            assert event.content_hash is not None
+            # The partition the record itself would go to: its events stay in order.
+            index = (murmur2(event.key()) & 0x7FFFFFFF) % len(partitions)
+            lists.setdefault((event.entity, partitions[index]), {})[event.sourced_id] = (
+                event.content_hash
+            )
+            self.unchanged_counts[event.entity.value] += 1
+        for (entity, partition), listed in lists.items():
+            event = Envelope(
+                kind=EventKind.UNCHANGED,
+                tenant=self.tenant.id,
+                source=self.source_id,
+                run_id=self.run_id,
+                entity=entity,
+                unchanged=listed,
+            )
+            self._pending.append(
+                await self.producer.send(
+                    self.topics.fetched, event.to_bytes(), key=event.key(), partition=partition
+                )
+            )
+
     async def broadcast(self, event: Envelope) -> None:
+        await self._send_held()  # everything keeps the order it was published in
         data, key = event.to_bytes(), event.key()
         for partition in await self.partitions():
             self._pending.append(
@@ -81,8 +147,9 @@ class RunPublisher:
             )
 
     async def flush(self) -> None:
-        """Wait until everything sent so far is acknowledged."""
+        """Send what is held, and wait until everything sent so far is acknowledged."""
         try:
+            await self._send_held()
             await asyncio.gather(*self._pending)
         finally:
             self._pending.clear()
@@ -102,7 +169,13 @@ class RunPublisher:
         )
         await self.broadcast(marker)
         await self.flush()
-        log.info("tenant %s run %s: published %s", self.tenant.id, self.run_id, dict(self.counts))
+        log.info(
+            "tenant %s run %s: published %s (unchanged: %s)",
+            self.tenant.id,
+            self.run_id,
+            dict(self.counts),
+            dict(self.unchanged_counts),
+        )
 
     async def run_event(
         self,
@@ -121,6 +194,7 @@ class RunPublisher:
             oneroster_version=version,
             manifest=manifest or {},
             file_counts=dict(self.counts),
+            unchanged_counts=dict(self.unchanged_counts),
             skipped_files=skipped or {},
             reason=reason,
         )

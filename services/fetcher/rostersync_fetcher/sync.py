@@ -24,6 +24,7 @@ from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_fi
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
+from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class CsvRun:
         source: CsvSource,
         run_id: UUID,
         send_batch: int = 5000,
+        unchanged: UnchangedRecords | None = None,
     ) -> None:
         self._tenant = tenant
         self._source = source
@@ -51,6 +53,7 @@ class CsvRun:
             source_id=source.id,
             run_id=run_id,
             send_batch=send_batch,
+            unchanged=unchanged,
         )
         self.counts = self._out.counts
         self._incomplete: set[EntityType] = set()  # files that could not be read to their end

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, content_hash
+from rostersync_libs.envelope import Envelope, content_hash, flagged_hash
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.oneroster.columns import spec_for
 from rostersync_libs.stage import Outcome, StageHandler
@@ -77,8 +77,16 @@ class ValidatorHandler(StageHandler):
         if any(f.severity is Severity.ERROR for f in check.findings):
             return Outcome(None, check.findings)
         if check.payload == event.payload and check.operation is event.operation:
-            return Outcome(event, check.findings)
+            return Outcome(self._flagged(event, check.findings), check.findings)
         return Outcome(self._corrected(event, check), check.findings)
+
+    @staticmethod
+    def _flagged(event: Envelope, found: list[Finding]) -> Envelope:
+        """A record kept with warnings is stored under another hash (see ``flagged_hash``)."""
+        if not found or event.content_hash is None:
+            return event
+        flagged = flagged_hash(event.content_hash, [f.code for f in found])
+        return event.model_copy(update={"content_hash": flagged})
 
     @staticmethod
     def _corrected(event: Envelope, check: RecordCheck) -> Envelope:

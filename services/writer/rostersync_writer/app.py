@@ -73,7 +73,7 @@ class Inbox:
                     continue
                 if event.kind is EventKind.RUN_END:
                     inbox.markers.append((tp.partition, event))
-                elif event.kind is EventKind.RECORD:
+                elif event.kind in (EventKind.RECORD, EventKind.UNCHANGED):
                     inbox.records.append(event)
         return inbox
 

@@ -1,7 +1,8 @@
 """Applying one batch of mapped events to Postgres, inside the caller's transaction.
 
 Upserts are applied at once; deletes are staged until their run completes (lifecycle.py);
-records a stage rejected (``seen``) only mark that the run saw them.
+records a stage rejected (``seen``) and records the fetcher listed as unchanged (unchanged.py)
+only mark that the run saw them.
 
 Rows go through COPY into a temporary stage and one ``INSERT … SELECT … ON CONFLICT`` per table.
 """
@@ -13,11 +14,12 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope, Operation
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
 from rostersync_writer.lifecycle import cancel_staged, mark_seen, stage_deletes
 from rostersync_writer.memberships import replace_links
 from rostersync_writer.tables import TABLES
+from rostersync_writer.unchanged import Unchanged, mark_unchanged
 
 
 @dataclass
@@ -33,9 +35,16 @@ class EntityBatch:
     upserts: dict[tuple[str, str], tuple[Envelope, UUID]] = field(default_factory=dict)
     deletes: dict[tuple[str, str], Envelope] = field(default_factory=dict)
     seen: dict[tuple[str, str], Envelope] = field(default_factory=dict)
+    unchanged: Unchanged = field(default_factory=dict)
     first_run: dict[tuple[str, str], UUID] = field(default_factory=dict)
 
     def add(self, event: Envelope) -> None:
+        if event.kind is EventKind.UNCHANGED:
+            # Checked against the table after this batch's upserts, which come earlier.
+            for sourced_id, hash_ in (event.unchanged or {}).items():
+                self.first_run.setdefault((event.tenant, sourced_id), event.run_id)
+                self.unchanged[(event.tenant, sourced_id)] = (hash_, event.run_id)
+            return
         assert event.sourced_id is not None
         key = (event.tenant, event.sourced_id)
         first = self.first_run.setdefault(key, event.run_id)
@@ -44,6 +53,7 @@ class EntityBatch:
         elif event.operation is Operation.UPSERT:
             self.upserts[key] = (event, first)
             self.deletes.pop(key, None)
+            self.unchanged.pop(key, None)  # a later version of the record supersedes the list
         else:
             self.deletes[key] = event
 
@@ -87,6 +97,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             await replace_links(conn, entity, [e for e, _ in upserts if e.internal_id in applied])
             await cancel_staged(conn, [e for e, _ in upserts])
         await mark_seen(conn, entity, list(batch.seen.values()))
+        await mark_unchanged(conn, entity, batch.unchanged)
         # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
         await stage_deletes(conn, list(batch.deletes.values()))
     return changed

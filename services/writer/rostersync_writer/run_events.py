@@ -22,8 +22,9 @@ RUN_EVENT = TypeAdapter(RunEvent)
 
 _INSERT = (
     "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
-    " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at)"
-    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11)"
+    " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at,"
+    " unchanged_counts)"
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb)"
     " ON CONFLICT (tenant_id, run_id) DO UPDATE SET "
 )
 STARTED_SQL = _INSERT + (
@@ -37,7 +38,8 @@ ENDED_SQL = _INSERT + (
     " oneroster_version = coalesce(excluded.oneroster_version, r.oneroster_version),"
     " manifest = coalesce(excluded.manifest, r.manifest),"
     " file_counts = excluded.file_counts, skipped_files = excluded.skipped_files,"
-    " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at"
+    " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at,"
+    " unchanged_counts = excluded.unchanged_counts"
 )
 FAILED_SQL = (
     "UPDATE sync_runs SET status = 'failed', completed_at = $3"
@@ -65,6 +67,7 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
         event.reason if event.phase is RunPhase.FAILED else None,
         event.at if started else None,
         None if started else event.at,
+        None if started else orjson.dumps(event.unchanged_counts).decode(),
     )
 
 

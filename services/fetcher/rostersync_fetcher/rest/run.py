@@ -36,6 +36,7 @@ from rostersync_fetcher.rest.index import RunIndex
 from rostersync_fetcher.rest.paging import pages
 from rostersync_fetcher.rest.shapes import COLLECTIONS, Collection, entities_of, shape
 from rostersync_fetcher.rest.state import SourceState, StateStore, decide
+from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class ApiRun:
         store: StateStore,
         force_full: bool = False,
         send_batch: int = 5000,
+        unchanged: UnchangedRecords | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tenant = tenant
@@ -89,6 +91,7 @@ class ApiRun:
             source_id=source.id,
             run_id=run_id,
             send_batch=send_batch,
+            unchanged=unchanged,
         )
         self.counts = self._out.counts
 

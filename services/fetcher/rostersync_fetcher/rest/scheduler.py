@@ -30,6 +30,7 @@ MAX_NAP_SECONDS = 30.0
 class SyncRequest:
     run_id: UUID
     full: bool = False
+    resend_unchanged: bool = False  # send every record whole (see unchanged.py)
     requested: bool = True  # False: started by the schedule
 
 

@@ -1,0 +1,90 @@
+"""Which records of a run the application already holds, unchanged: they need not travel whole.
+
+A nightly bundle is mostly yesterday's bundle. Sending every record through the validator,
+mapper and writer again only to learn that nothing changed costs the whole pipeline; instead the
+fetcher looks up each batch's content hashes in the writer's tables and sends the records whose
+stored hash matches as one compact ``unchanged`` event per partition (sourcedId → hash). The
+writer notes them as seen in the run, so the bulk sweep keeps them (docs/architecture.md,
+"Unchanged records").
+
+Only records the application holds *clean* qualify: the writer stores the fetched hash only for
+records that passed without findings (the validator gives records with findings another hash), so
+a record with a warning travels whole every run and its warning is reported every run. Records
+with bundle-level facts (dangling references, duplicates) always travel whole.
+
+The shortcut is used only when the tenant's previous run is settled (completed or held), so the
+tables reflect every earlier event; the writer checks the hash again when it applies the list
+(a record changed meanwhile is marked for a full resend, never silently kept).
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+import asyncpg
+from rostersync_libs.db import ENTITY_TABLES
+from rostersync_libs.envelope import EntityType, Envelope, Operation
+
+log = logging.getLogger(__name__)
+
+SETTLED = ("completed", "held")
+
+PREVIOUS_RUN_SQL = (
+    "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id < $2"
+    " AND fetch_status IS DISTINCT FROM 'failed' ORDER BY run_id DESC LIMIT 1"
+)
+
+
+def _matching_sql(table: str) -> str:
+    return (
+        f"SELECT t.sourced_id FROM unnest($3::text[], $4::text[]) AS u(sourced_id, content_hash)"
+        f" JOIN {table} t ON t.tenant_id = $1 AND t.sourced_id = u.sourced_id"
+        " AND t.content_hash = u.content_hash"
+        " WHERE t.source = $2 AND t.archived_at IS NULL"
+    )
+
+
+def eligible(event: Envelope) -> bool:
+    """A plain upsert with nothing the bundle as a whole says about it."""
+    return (
+        event.operation is Operation.UPSERT
+        and event.facts is None
+        and event.content_hash is not None
+        and event.sourced_id is not None
+    )
+
+
+class UnchangedRecords:
+    """Looks up, per batch, the records the writer's tables hold with the same content."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def usable(self, tenant: str, run_id: UUID) -> bool:
+        """Whether the tables can be trusted for this run: the tenant's previous run is settled."""
+        try:
+            async with self._pool.acquire() as conn:
+                status = await conn.fetchval(PREVIOUS_RUN_SQL, tenant, run_id)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # No tables yet (first run ever) or no database: send everything whole.
+            log.info("tenant %s run %s: sending every record (%s)", tenant, run_id, exc)
+            return False
+        return status in SETTLED
+
+    async def matching(
+        self, tenant: str, source: str, entity: EntityType, events: list[Envelope]
+    ) -> set[str]:
+        """The sourcedIds among ``events`` stored active, from this source, with the same hash."""
+        candidates = [e for e in events if eligible(e)]
+        if not candidates:
+            return set()
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                _matching_sql(ENTITY_TABLES[entity.value]),
+                tenant,
+                source,
+                [e.sourced_id for e in candidates],
+                [e.content_hash for e in candidates],
+            )
+        return {r["sourced_id"] for r in rows}
