@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from rostersync_cli.replay import compare, replay
 from rostersync_libs.envelope import EntityType, Envelope, EventKind
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
@@ -93,6 +94,16 @@ async def test_unchanged_resync_sends_lists_keeps_rows_and_reports_warnings_agai
     fourth = await sync(settings, tenants3, "d1", resend_unchanged=True)
     assert orjson.loads((await run_row(db, fourth))["unchanged_counts"]) == {}
     assert await ids(db, "users") == {"u-t1", "u-s1", "u-p1"}
+
+    # The lists are on the topics like the records: a replay rebuilds the same roster.
+    replayed = f"{settings.db_schema}_replay"
+    try:
+        await replay(settings, replayed, timeout=120)
+        differences = await compare(db, settings.db_schema, replayed)
+    finally:
+        await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
+    assert "users" in differences
+    assert {t: d for t, d in differences.items() if d != (0, 0)} == {}
 
 
 async def test_a_listed_record_that_changed_meanwhile_is_kept_and_resent_next_run(
