@@ -98,6 +98,10 @@ class Stage:
         self._handler = handler
         self._tracker = MarkerTracker()
         self._out_partitions: list[int] = []
+        # Records go on to the partition they came from when both topics have the same partitions:
+        # their keys are the same on every record topic, so the key partitioner would choose it
+        # too (and need not hash every key again).
+        self._same_partitions = False
 
     async def run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(self._settings, self._settings.consumer_group(self.name))
@@ -108,6 +112,8 @@ class Stage:
         log.info("%s: reading %s, writing %s", self.name, self._input, self._output)
         try:
             self._out_partitions = await partitions_of(producer, self._output)
+            in_partitions = await partitions_of(producer, self._input)
+            self._same_partitions = in_partitions == self._out_partitions
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 if batches:
@@ -194,6 +200,7 @@ class Stage:
         outcome: Outcome,
     ) -> list[asyncio.Future[object]]:
         sent: list[asyncio.Future[object]] = []
+        partition = tp.partition if self._same_partitions else None
         if outcome.forward is None:
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
             if event.sourced_id and event.entity is not None:
@@ -201,10 +208,18 @@ class Stage:
                 seen = event.model_copy(
                     update={"operation": Operation.SEEN, "payload": {}, "facts": None}
                 )
-                sent.append(await producer.send(self._output, seen.to_bytes(), key=seen.key()))
+                sent.append(
+                    await producer.send(
+                        self._output, seen.to_bytes(), key=seen.key(), partition=partition
+                    )
+                )
         else:
             forward = outcome.forward
-            sent.append(await producer.send(self._output, forward.to_bytes(), key=forward.key()))
+            sent.append(
+                await producer.send(
+                    self._output, forward.to_bytes(), key=forward.key(), partition=partition
+                )
+            )
         if outcome.findings:
             rejected = outcome.forward is None
             sent.append(await self._send_findings(producer, event, outcome.findings, rejected))
