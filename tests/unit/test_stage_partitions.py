@@ -1,0 +1,110 @@
+"""A middle stage sends each record on to the partition it came from when the topics match."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+from typing import Any, cast
+from uuid import uuid4
+
+from aiokafka import TopicPartition
+from rostersync_libs.envelope import EntityType, Envelope, record_event
+from rostersync_libs.findings import Finding, Severity
+from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.stage import Outcome, PerRecord, Stage
+
+SETTINGS = ServiceSettings()
+TOPICS = SETTINGS.topics
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, int | None]] = []
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        headers: Any = None,
+    ) -> asyncio.Future[None]:
+        self.sent.append((topic, key, partition))
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.committed: dict[TopicPartition, int] = {}
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {0, 1, 2}
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+
+def _judge(event: Envelope) -> Outcome:
+    if event.sourced_id == "bad":
+        return Outcome(None, [Finding(code="x", severity=Severity.ERROR, message="m")])
+    return Outcome(event)
+
+
+def _stage() -> Stage:
+    return Stage(
+        name="test",
+        settings=SETTINGS,
+        input_topic=TOPICS.fetched,
+        output_topic=TOPICS.validated,
+        dlq_topic=TOPICS.validator_dlq,
+        handler=PerRecord(_judge),
+    )
+
+
+async def _process(stage: Stage) -> tuple[FakeProducer, FakeConsumer]:
+    run_id = uuid4()
+    tp = TopicPartition(TOPICS.fetched, 2)
+    messages = []
+    for offset, sourced_id in enumerate(["good", "bad"]):
+        event = record_event(
+            tenant="d1",
+            source="csv",
+            run_id=run_id,
+            entity=EntityType.USER,
+            sourced_id=sourced_id,
+            payload={},
+        )
+        messages.append(
+            SimpleNamespace(
+                topic=tp.topic,
+                partition=2,
+                offset=offset,
+                key=event.key(),
+                value=event.to_bytes(),
+            )
+        )
+    producer, consumer = FakeProducer(), FakeConsumer()
+    await stage._process(cast(Any, consumer), cast(Any, producer), {tp: cast(Any, messages)})
+    assert consumer.committed == {tp: 2}
+    return producer, consumer
+
+
+async def test_records_keep_their_partition_when_the_topics_partitions_match() -> None:
+    stage = _stage()
+    stage._same_partitions = True
+    producer, _ = await _process(stage)
+    out = [(key, partition) for topic, key, partition in producer.sent if topic == TOPICS.validated]
+    # The good record, and the rejected one's "seen" event: both on the partition they came from.
+    assert out == [(b"d1:users:good", 2), (b"d1:users:bad", 2)]
+    # Dead letters and findings keep the key partitioner.
+    others = [partition for topic, _, partition in producer.sent if topic != TOPICS.validated]
+    assert others
+    assert set(others) == {None}
+
+
+async def test_records_are_partitioned_by_key_when_the_topics_differ() -> None:
+    stage = _stage()  # as before run() has compared the topics
+    producer, _ = await _process(stage)
+    assert {partition for _, _, partition in producer.sent} == {None}
