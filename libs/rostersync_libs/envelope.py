@@ -122,7 +122,7 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    event_id: UUID = Field(default_factory=uuid4)
+    event_id: UUID | None = None  # only events without a natural key carry one (unchanged lists)
     schema_version: int = SCHEMA_VERSION
     kind: EventKind = EventKind.RECORD
     tenant: str
@@ -169,6 +169,21 @@ def content_hash(payload: dict[str, Any]) -> str:
     """A stable hash of a record's content, so unchanged records are not rewritten."""
     encoded = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
+
+
+def unchanged_event(
+    *, tenant: str, source: str, run_id: UUID, entity: EntityType, listed: dict[str, str]
+) -> Envelope:
+    """A list of records of a run the application already holds unchanged (sourcedId → hash)."""
+    return Envelope(
+        event_id=uuid4(),  # its key: lists have no natural one
+        kind=EventKind.UNCHANGED,
+        tenant=tenant,
+        source=source,
+        run_id=run_id,
+        entity=entity,
+        unchanged=listed,
+    )
 
 
 def flagged_hash(hash_: str, codes: list[str]) -> str:

@@ -17,7 +17,13 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
-from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
+from rostersync_libs.envelope import (
+    EntityType,
+    Envelope,
+    EventKind,
+    FileFacts,
+    unchanged_event,
+)
 from rostersync_libs.kafka import partitions_of
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.runs import RunEvent, RunPhase
@@ -124,13 +130,12 @@ class RunPublisher:
             )
             self.unchanged_counts[event.entity.value] += 1
         for (entity, partition), listed in lists.items():
-            event = Envelope(
-                kind=EventKind.UNCHANGED,
+            event = unchanged_event(
                 tenant=self.tenant.id,
                 source=self.source_id,
                 run_id=self.run_id,
                 entity=entity,
-                unchanged=listed,
+                listed=listed,
             )
             self._pending.append(
                 await self.producer.send(

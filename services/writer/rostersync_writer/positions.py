@@ -42,8 +42,11 @@ class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
             self._group,
         )
         stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        # A partition never written from starts at its first offset. An explicit seek, not
+        # seek_to_beginning(): that one resets lazily, and records fetched before the reset were
+        # delivered a second time after the first batch (seen in replays: a redelivered upsert
+        # restored a record its run had archived in between).
+        fresh = [tp for tp in assigned if tp not in stored]
+        first = await self._consumer.beginning_offsets(fresh) if fresh else {}
         for tp in assigned:
-            if tp in stored:
-                self._consumer.seek(tp, stored[tp])
-            else:
-                await self._consumer.seek_to_beginning(tp)
+            self._consumer.seek(tp, stored[tp] if tp in stored else first[tp])

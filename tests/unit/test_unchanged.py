@@ -1,0 +1,130 @@
+"""Unchanged records: which qualify, how the fetcher lists them, how the writer collapses them."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from uuid import UUID
+
+from aiokafka.partitioner import DefaultPartitioner
+from rostersync_fetcher.publisher import RunPublisher
+from rostersync_fetcher.unchanged import UnchangedRecords, eligible
+from rostersync_libs.envelope import (
+    EntityType,
+    Envelope,
+    EventKind,
+    Operation,
+    RecordFacts,
+    flagged_hash,
+    record_event,
+    unchanged_event,
+)
+from rostersync_libs.ids import new_run_id
+from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import CsvSource, Tenant
+from rostersync_writer.batch import EntityBatch
+
+from tests.fakes import RecordingProducer
+
+RUN = new_run_id()
+TENANT = Tenant(id="d1", name="D1", sources=[CsvSource(id="csv", path=".")])
+
+
+def user(sourced_id: str, name: str = "Ann", **extra: Any) -> Envelope:
+    return record_event(tenant="d1", source="csv", run_id=RUN, entity=EntityType.USER,
+                        sourced_id=sourced_id, payload={"sourcedId": sourced_id, "givenName": name},
+                        **extra)  # fmt: skip
+
+
+class StoredHashes(UnchangedRecords):
+    """The writer's tables, as a dict of (entity, sourcedId) → stored hash."""
+
+    def __init__(self, stored: dict[str, str], usable: bool = True) -> None:
+        self._stored = stored
+        self._usable = usable
+        self.lookups: list[int] = []
+
+    async def usable(self, tenant: str, run_id: UUID) -> bool:
+        return self._usable
+
+    async def matching(
+        self, tenant: str, source: str, entity: EntityType, events: list[Envelope]
+    ) -> set[str]:
+        self.lookups.append(len(events))
+        return {
+            e.sourced_id
+            for e in events
+            if eligible(e) and e.sourced_id and self._stored.get(e.sourced_id) == e.content_hash
+        }
+
+
+def test_only_clean_upserts_qualify_and_findings_change_the_hash() -> None:
+    ann = user("u1")
+    assert eligible(ann)
+    assert not eligible(ann.model_copy(update={"operation": Operation.DELETE}))
+    assert not eligible(ann.model_copy(update={"facts": RecordFacts(duplicate_of_row=3)}))
+    assert ann.content_hash is not None
+    flagged = flagged_hash(ann.content_hash, ["b", "a"])
+    assert flagged != ann.content_hash
+    assert flagged == flagged_hash(ann.content_hash, ["a", "b"])  # stable across runs
+    assert flagged != flagged_hash(ann.content_hash, ["a"])
+
+
+async def test_publisher_lists_unchanged_records_on_their_own_partition() -> None:
+    producer = RecordingProducer(partitions=3)
+    records = [user(f"u{n}") for n in range(40)]
+    stored = {e.sourced_id or "": e.content_hash or "" for e in records[:30]}
+    stored["u5"] = "an older hash"  # changed since: travels whole
+    lookup = StoredHashes(stored)
+    out = RunPublisher(producer=cast(Any, producer), topics=ServiceSettings().topics,
+                       tenant=TENANT, source_id="csv", run_id=RUN, send_batch=16,
+                       unchanged=lookup)  # fmt: skip
+    for event in records:
+        await out.send(event)
+    await out.flush()
+
+    sent = [(Envelope.from_bytes(v), p) for t, v, p in producer.sent if t.endswith("fetched.v1")]
+    whole = [e.sourced_id for e, _ in sent if e.kind is EventKind.RECORD]
+    assert whole == ["u5", *[f"u{n}" for n in range(30, 40)]]
+    partitioner = DefaultPartitioner()
+    listed: dict[str, int] = {}
+    for event, partition in sent:
+        if event.kind is EventKind.UNCHANGED:
+            assert event.entity is EntityType.USER
+            for sourced_id, hash_ in (event.unchanged or {}).items():
+                assert hash_ == stored[sourced_id]
+                listed[sourced_id] = cast(int, partition)
+    assert set(listed) == {f"u{n}" for n in range(30)} - {"u5"}
+    for sourced_id, partition in listed.items():
+        key = f"d1:users:{sourced_id}".encode()
+        assert partition == partitioner(key, [0, 1, 2], [0, 1, 2])
+    assert out.unchanged_counts == {"users": 29}
+    assert lookup.lookups == [16, 16, 8]  # looked up per batch, never the whole file at once
+
+
+async def test_without_a_settled_previous_run_everything_travels_whole() -> None:
+    producer = RecordingProducer(partitions=3)
+    records = [user(f"u{n}") for n in range(5)]
+    lookup = StoredHashes({e.sourced_id or "": e.content_hash or "" for e in records}, usable=False)
+    out = RunPublisher(producer=cast(Any, producer), topics=ServiceSettings().topics,
+                       tenant=TENANT, source_id="csv", run_id=RUN, unchanged=lookup)  # fmt: skip
+    for event in records:
+        await out.send(event)
+    await out.flush()
+    assert [e.kind for e in producer.events(ServiceSettings().topics.fetched)] == [
+        EventKind.RECORD
+    ] * 5
+    assert lookup.lookups == []
+
+
+def test_a_later_upsert_in_the_same_batch_supersedes_a_list() -> None:
+    later = new_run_id()
+    batch = EntityBatch()
+    batch.add(unchanged_event(tenant="d1", source="csv", run_id=RUN, entity=EntityType.USER,
+                              listed={"u1": "h1", "u2": "h2"}))  # fmt: skip
+    batch.add(user("u1", "Anna").model_copy(update={"run_id": later}))
+    assert set(batch.unchanged) == {("d1", "u2")}
+    assert batch.upserts[("d1", "u1")][1] == RUN  # first seen by the listing run
+    # A list after an upsert of the same batch is checked against the row that upsert leaves.
+    batch.add(unchanged_event(tenant="d1", source="csv", run_id=later, entity=EntityType.USER,
+                              listed={"u1": "h1b"}))  # fmt: skip
+    assert batch.unchanged[("d1", "u1")] == ("h1b", later)
