@@ -16,7 +16,6 @@ from collections import Counter
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import murmur2
 from rostersync_libs.envelope import (
     EntityType,
     Envelope,
@@ -26,6 +25,7 @@ from rostersync_libs.envelope import (
 )
 from rostersync_libs.kafka import partitions_of
 from rostersync_libs.markers import run_end_event
+from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
@@ -124,8 +124,8 @@ class RunPublisher:
             assert event.sourced_id is not None
             assert event.content_hash is not None
             # The partition the record itself would go to: its events stay in order.
-            index = (murmur2(event.key()) & 0x7FFFFFFF) % len(partitions)
-            lists.setdefault((event.entity, partitions[index]), {})[event.sourced_id] = (
+            partition = key_partition(event.key(), partitions, partitions)
+            lists.setdefault((event.entity, partition), {})[event.sourced_id] = (
                 event.content_hash
             )
             self.unchanged_counts[event.entity.value] += 1
