@@ -36,7 +36,11 @@ class ValidatorHandler(StageHandler):
 
     async def handle(self, events: list[Envelope]) -> list[Outcome]:
         known = await self._known.known(self._wanted(events))
-        return [self._judge(event, known) for event in events]
+        # Per tenant once per batch, not per record (a delta can look up thousands of ids).
+        by_tenant: dict[str, set[tuple[str, str]]] = {}
+        for tenant, entity, sourced_id in known:
+            by_tenant.setdefault(tenant, set()).add((entity, sourced_id))
+        return [self._judge(event, by_tenant.get(event.tenant, set())) for event in events]
 
     @staticmethod
     def _wanted(events: list[Envelope]) -> set[Key]:
@@ -51,7 +55,7 @@ class ValidatorHandler(StageHandler):
                     wanted.update((event.tenant, target.value, i) for i in ids)
         return wanted
 
-    def _judge(self, event: Envelope, known: set[Key]) -> Outcome:
+    def _judge(self, event: Envelope, known: set[tuple[str, str]]) -> Outcome:
         if event.entity is None:
             return Outcome(
                 None,
@@ -67,7 +71,7 @@ class ValidatorHandler(StageHandler):
         profile, file_errors = self._files.get((event.run_id, file_name), ("lenient", []))
         check = RecordCheck(event, profile)
         check.run()
-        check.bundle_facts({(k[1], k[2]) for k in known if k[0] == event.tenant})
+        check.bundle_facts(known)
         if file_errors:
             codes = ", ".join(sorted({f.code for f in file_errors}))
             check.add(

@@ -46,7 +46,11 @@ async def stage_deletes(conn: asyncpg.Connection, deletes: list[Envelope]) -> No
 
 async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> None:
     """An upsert after a delete of the same record (in order, same partition) undoes the delete."""
-    if upserts:
+    tenants = sorted({e.tenant for e in upserts})
+    # Most batches have nothing staged to cancel: a probe is far cheaper than the join.
+    if tenants and await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM pending_archives WHERE tenant_id = ANY($1::text[]))", tenants
+    ):
         columns = list(
             zip(
                 *[
