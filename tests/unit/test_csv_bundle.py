@@ -111,3 +111,17 @@ def test_rows_become_events_with_lists_split_and_inactive_deleted(tmp_path: Path
 def test_org_cycles_are_found_with_what_hangs_below_them() -> None:
     parents = {"a": "b", "b": "a", "c": "a", "d": "e"}
     assert find_cycles(parents) == {"a", "b", "c"}
+
+
+def test_the_id_index_answers_like_a_set_and_finds_repeats() -> None:
+    from rostersync_fetcher.index import IdSet
+
+    ids = IdSet()
+    for n in [*range(5000), 17, 4242, 17]:
+        ids.add(f"usr-{n:07d}")
+    ids.freeze()
+    assert len(ids) == 5003
+    assert all(f"usr-{n:07d}" in ids for n in range(5000))
+    assert "usr-0005000" not in ids
+    assert "" not in ids
+    assert [n for n in range(5000) if ids.is_duplicate(f"usr-{n:07d}")] == [17, 4242]

@@ -17,6 +17,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, SyncRequested
@@ -54,6 +55,7 @@ class FetcherService:
         self.settings = settings
         # One scan of an inbox at a time: the command loop and the watcher may both ask for one.
         self._inbox_locks: dict[Path, asyncio.Lock] = {}
+        self._tenant_locks: dict[str, asyncio.Lock] = {}  # one command at a time per tenant
         self._http_transport = http_transport  # tests: an in-process OneRoster server
         self._loops: dict[SourceKey, SourceLoop] = {}
         self._loop_tasks: dict[SourceKey, asyncio.Task[None]] = {}
@@ -105,13 +107,34 @@ class FetcherService:
     async def _commands(
         self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
     ) -> None:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=500)
-            for tp, messages in batches.items():
-                for message in messages:
-                    assert message.value is not None
-                    await self._handle_command(producer, message.value)
-                await consumer.commit({tp: messages[-1].offset + 1})
+        """Take commands as they come; each runs as a task, one at a time per tenant.
+
+        Polling goes on while a sync runs (a million-student sync outlasts Kafka's poll
+        interval, and a consumer that stops polling is dropped from its group), and a command
+        is committed once taken: a fetcher that stops mid-run leaves that run unfinished
+        (never swept) rather than publishing it twice.
+        """
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                batches = await consumer.getmany(timeout_ms=500)
+                for tp, messages in batches.items():
+                    await consumer.commit({tp: messages[-1].offset + 1})
+                    for message in messages:
+                        assert message.value is not None
+                        task = asyncio.create_task(self._take_command(producer, message.value))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _take_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
+        tenant = _tenant_of(raw)
+        async with self._tenant_locks.setdefault(tenant, asyncio.Lock()):
+            try:
+                await self._handle_command(producer, raw)
+            except Exception:  # one tenant's failure must not stop the others
+                log.exception("tenant %s: command failed", tenant)
 
     async def _handle_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
         try:
@@ -273,3 +296,12 @@ class FetcherService:
                 unchanged=None if request.resend_unchanged else self._unchanged,
             )
             return await run.run()
+
+
+def _tenant_of(raw: bytes) -> str:
+    """The tenant a command is for, to queue it behind that tenant's running command."""
+    try:
+        tenant = orjson.loads(raw).get("tenant")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return tenant if isinstance(tenant, str) else ""

@@ -125,9 +125,7 @@ class RunPublisher:
             assert event.content_hash is not None
             # The partition the record itself would go to: its events stay in order.
             partition = key_partition(event.key(), partitions, partitions)
-            lists.setdefault((event.entity, partition), {})[event.sourced_id] = (
-                event.content_hash
-            )
+            lists.setdefault((event.entity, partition), {})[event.sourced_id] = event.content_hash
             self.unchanged_counts[event.entity.value] += 1
         for (entity, partition), listed in lists.items():
             event = unchanged_event(

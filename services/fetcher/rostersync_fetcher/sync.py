@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import logging
 from uuid import UUID
@@ -67,7 +68,8 @@ class CsvRun:
             return await self._run_event(RunPhase.FAILED, reason=str(exc))
         try:
             plan = plan_bundle(bundle, self._tenant.validation)
-            index = self._index(bundle, plan)
+            # A thread, so the event loop (Kafka heartbeats) keeps running through a long pass.
+            index = await asyncio.to_thread(self._index, bundle, plan)
             for planned in plan.files:
                 await self._out.file_facts(planned.facts)
             for planned in plan.files:
