@@ -8,6 +8,7 @@ pipeline's throughput as a share of the baseline. Prints a table, writes JSON to
     .venv/bin/python -m benchmarks.pipeline full           # 1M students
     .venv/bin/python -m benchmarks.pipeline 50000          # any size
     .venv/bin/python -m benchmarks.pipeline full --skip baseline,replay
+    .venv/bin/python -m benchmarks.pipeline quick --instances 2   # scale-out: 2 of each stage
 
 The JSON is rewritten after every phase, so a long run that is cut short keeps what it measured.
 """
@@ -130,15 +131,32 @@ def stop_with_usage(
 
 
 def save(result: dict[str, Any]) -> Path:
-    out = Path(".benchmarks") / f"pipeline-{result['students']}.json"
+    scaled = f"-x{result['instances']}" if result["instances"] > 1 else ""
+    out = Path(".benchmarks") / f"pipeline-{result['students']}{scaled}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     return out
 
 
-async def main(students: int, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+def start_services(settings: CliSettings, instances: int) -> dict[str, subprocess.Popen[bytes]]:
+    """One fetcher (one tenant's sync is one process's work) and ``instances`` of each stage,
+    in one consumer group per stage: Kafka spreads the partitions over them."""
+    procs = {"fetcher": start_service("fetcher", settings)}
+    for name in SERVICES[1:]:
+        for n in range(1, instances + 1):
+            procs[name if instances == 1 else f"{name}-{n}"] = start_service(name, settings)
+    return procs
+
+
+async def main(
+    students: int, skip: frozenset[str] = frozenset(), instances: int = 1
+) -> dict[str, Any]:
     settings = settings_for(uuid.uuid4().hex[:8]).model_copy(update={"log_level": "WARNING"})
-    result: dict[str, Any] = {"students": students, "partitions": settings.topic_partitions}
+    result: dict[str, Any] = {
+        "students": students,
+        "partitions": settings.topic_partitions,
+        "instances": instances,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         bundle, delta, tenants = (
             Path(tmp) / "bundle",
@@ -153,7 +171,7 @@ async def main(students: int, skip: frozenset[str] = frozenset()) -> dict[str, A
         declare(tenants, bundle)
         settings = settings.model_copy(update={"tenants_file": tenants})
         await ensure_topics(settings)
-        procs = {name: start_service(name, settings) for name in SERVICES}
+        procs = start_services(settings, instances)
         lag, stop = Lag(settings), asyncio.Event()
         sampler = asyncio.create_task(lag.run(stop))
         conn = await asyncpg.connect(settings.database_url.get_secret_value())
@@ -210,7 +228,7 @@ def print_table(r: dict[str, Any]) -> None:
                "baseline": {"seconds": 0, "records_per_s": 0}, "pipeline_vs_baseline": 0}  # fmt: skip
     r = skipped | r
     rows = [
-        ("students / records", f"{r['students']:,} / {r['records']:,}"),
+        ("students / records", f"{r['students']:,} / {r['records']:,} ({r['instances']} instance(s) per stage, {r['partitions']} partitions)"),
         ("full sync", f"{r['full']['completed_s']:.1f} s, {r['full']['records_per_s']:,} records/s (fetched after {r['full']['fetched_s']:.1f} s)"),
         ("unchanged re-sync", f"{r['resync']['completed_s']:.1f} s, {r['resync']['records_per_s']:,} records/s"),
         ("2% delta", f"{r['delta_2pct']['completed_s']:.1f} s for {r['delta_2pct']['records']:,} records"),
@@ -229,8 +247,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("size", nargs="?", default="quick", help="quick, full or a student count")
     parser.add_argument("--skip", default="", help="phases to leave out: replay,baseline")
+    parser.add_argument("--instances", type=int, default=1, help="processes per middle stage")
     args = parser.parse_args()
     skip = frozenset(p for p in args.skip.split(",") if p)
-    outcome = asyncio.run(main(SIZES.get(args.size) or int(args.size), skip))
+    outcome = asyncio.run(main(SIZES.get(args.size) or int(args.size), skip, args.instances))
     print_table(outcome)
     print(f"\nJSON: {save(outcome)}")
