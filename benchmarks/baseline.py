@@ -1,11 +1,20 @@
 """The single-process baseline: parse → validate → map → upsert with the pipeline's own library
 code, no Kafka in between (the same CsvRun reads the bundle; its 'producer' hands each batch of
-events straight to the validator, mapper and writer code)."""
+events straight to the validator, mapper and writer code).
+
+benchmarks/pipeline.py runs it after the pipeline on the same bundle; on its own (for a size
+whose pipeline run skipped it):
+
+    .venv/bin/python -m benchmarks.baseline 1000000
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -14,6 +23,7 @@ import asyncpg
 from rostersync_fetcher.sync import CsvRun
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
+from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_mapper.mapping import map_event
@@ -79,3 +89,24 @@ async def run_baseline(settings: ServiceSettings, bundle: Path, run_id: UUID) ->
         return pipeline.records, time.perf_counter() - started
     finally:
         await pool.close()
+
+
+async def main(students: int) -> None:
+    from rostersync_cli.generate import DistrictShape, generate
+
+    from benchmarks.csv_memory import settings_for  # the local stack unless servers are set
+
+    settings = settings_for(uuid.uuid4().hex[:8])
+    with tempfile.TemporaryDirectory() as tmp:
+        bundle = Path(tmp) / "bundle"
+        generate(bundle, DistrictShape(students=students))
+        done, seconds = await run_baseline(settings, bundle, new_run_id())
+    conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
+    await conn.close()
+    print(f"baseline: {students:,} students, {done:,} records in {seconds:.1f} s"
+          f" = {done / seconds:,.0f} records/s")  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
