@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 
 from rostersync_libs.envelope import EntityType
 
@@ -38,10 +39,12 @@ class Column:
     values: frozenset[str] = frozenset()  # for ENUM
     target: EntityType | None = None  # for REF and REF_LIST
     extensible: bool = False  # ENUM that accepts ``ext:…`` values (1.2)
+    # Derived once: read for every value of every record.
+    is_list: bool = field(init=False)
 
-    @property
-    def is_list(self) -> bool:
-        return self.kind in (Kind.GRADES, Kind.LIST, Kind.USER_IDS, Kind.REF_LIST)
+    def __post_init__(self) -> None:
+        is_list = self.kind in (Kind.GRADES, Kind.LIST, Kind.USER_IDS, Kind.REF_LIST)
+        object.__setattr__(self, "is_list", is_list)
 
 
 @dataclass(frozen=True)
@@ -52,18 +55,15 @@ class FileSpec:
     version: str  # "1.1" or "1.2"
     names: tuple[str, ...] = field(init=False)
     by_name: dict[str, Column] = field(init=False)
+    required: frozenset[str] = field(init=False)
+    references: tuple[Column, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(c.name for c in self.columns))
         object.__setattr__(self, "by_name", {c.name: c for c in self.columns})
-
-    @property
-    def required(self) -> frozenset[str]:
-        return frozenset(c.name for c in self.columns if c.required)
-
-    @property
-    def references(self) -> tuple[Column, ...]:
-        return tuple(c for c in self.columns if c.target is not None)
+        object.__setattr__(self, "required", frozenset(c.name for c in self.columns if c.required))
+        references = tuple(c for c in self.columns if c.target is not None)
+        object.__setattr__(self, "references", references)
 
 
 def _enum(name: str, values: str, *, required: bool = True, ext: bool = False) -> Column:
@@ -382,6 +382,11 @@ def spec_for(version: str, entity: EntityType, header: list[str] | None = None) 
     if entity is E.USER and version.startswith("1.2") and header is not None:
         lowered = {h.lower() for h in header}
         return USERS_1_2_0 if "resourcesourcedids" in lowered else USERS_1_2_1
+    return _spec_for(version, entity)
+
+
+@cache  # asked for every record by the validator and the mapper
+def _spec_for(version: str, entity: EntityType) -> FileSpec:
     for spec in files_for(version):
         if spec.entity is entity:
             return spec
