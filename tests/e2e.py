@@ -8,6 +8,7 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_cli.actions import request_sync
+from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
 from rostersync_libs.settings import ServiceSettings
 
@@ -41,3 +42,15 @@ async def ids(db: asyncpg.Connection, table: str, tenant: str = "d1") -> set[str
         f"SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND archived_at IS NULL", tenant
     )
     return {r["sourced_id"] for r in rows}
+
+
+async def replay_differences(
+    settings: ServiceSettings, db: asyncpg.Connection
+) -> dict[str, tuple[int, int]]:
+    """Replay the topics into a fresh schema; per table, rows only live / only replayed."""
+    replayed = f"{settings.db_schema}_replay"
+    try:
+        await replay(settings, replayed, timeout=120)
+        return await compare(db, settings.db_schema, replayed)
+    finally:
+        await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')

@@ -12,14 +12,13 @@ import orjson
 import pytest
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.holds import decide, print_holds
-from rostersync_cli.replay import compare, replay
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants
-from tests.e2e import ids, sync
+from tests.e2e import ids, replay_differences, sync
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration
@@ -134,12 +133,7 @@ async def test_a_run_over_the_threshold_is_held_then_approved_and_a_replay_equal
     assert await db.fetchval("SELECT count(*) FROM users WHERE archived_at IS NULL") == active
 
     # Replay: a fresh schema rebuilt from the topics equals the live one, hold decision included.
-    replayed = f"{settings.db_schema}_replay"
-    try:
-        await replay(settings, replayed, timeout=120)
-        differences = await compare(db, settings.db_schema, replayed)
-    finally:
-        await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
+    differences = await replay_differences(settings, db)
     assert "users" in differences
     assert {t: d for t, d in differences.items() if d != (0, 0)} == {}
 

@@ -8,7 +8,6 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
-from rostersync_cli.replay import compare, replay
 from rostersync_libs.envelope import EntityType, unchanged_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
@@ -16,7 +15,7 @@ from rostersync_writer.batch import apply_records
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants
-from tests.e2e import ids, sync
+from tests.e2e import ids, replay_differences, sync
 
 pytestmark = pytest.mark.integration
 
@@ -96,12 +95,7 @@ async def test_unchanged_resync_sends_lists_keeps_rows_and_reports_warnings_agai
     assert await ids(db, "users") == {"u-t1", "u-s1", "u-p1"}
 
     # The lists are on the topics like the records: a replay rebuilds the same roster.
-    replayed = f"{settings.db_schema}_replay"
-    try:
-        await replay(settings, replayed, timeout=120)
-        differences = await compare(db, settings.db_schema, replayed)
-    finally:
-        await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
+    differences = await replay_differences(settings, db)
     assert "users" in differences
     assert {t: d for t, d in differences.items() if d != (0, 0)} == {}
 
