@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import partial
 from pathlib import Path
 from uuid import UUID
 
 import asyncpg
 import httpx
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, SyncRequested
 from rostersync_libs.db import create_pool
@@ -28,6 +28,7 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
+from rostersync_fetcher.intake import CommandIntake
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.rest.auth import authenticator_for
 from rostersync_fetcher.rest.client import OneRosterClient
@@ -55,7 +56,6 @@ class FetcherService:
         self.settings = settings
         # One scan of an inbox at a time: the command loop and the watcher may both ask for one.
         self._inbox_locks: dict[Path, asyncio.Lock] = {}
-        self._tenant_locks: dict[str, asyncio.Lock] = {}  # one command at a time per tenant
         self._http_transport = http_transport  # tests: an in-process OneRoster server
         self._loops: dict[SourceKey, SourceLoop] = {}
         self._loop_tasks: dict[SourceKey, asyncio.Task[None]] = {}
@@ -81,7 +81,7 @@ class FetcherService:
         try:
             await state.start()
             await asyncio.gather(
-                self._commands(consumer, producer, stop),
+                CommandIntake(consumer, partial(self._handle_command, producer)).run(stop),
                 self._watch_inboxes(producer, stop),
                 self._supervise_api_sources(stop),
             )
@@ -103,38 +103,6 @@ class FetcherService:
         except (asyncpg.PostgresError, OSError) as exc:
             log.warning("fetcher: no database (%s): every record is sent whole", exc)
             return None
-
-    async def _commands(
-        self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer, stop: asyncio.Event
-    ) -> None:
-        """Take commands as they come; each runs as a task, one at a time per tenant.
-
-        Polling goes on while a sync runs (a million-student sync outlasts Kafka's poll
-        interval, and a consumer that stops polling is dropped from its group), and a command
-        is committed once taken: a fetcher that stops mid-run leaves that run unfinished
-        (never swept) rather than publishing it twice.
-        """
-        running: set[asyncio.Task[None]] = set()
-        try:
-            while not stop.is_set():
-                batches = await consumer.getmany(timeout_ms=500)
-                for tp, messages in batches.items():
-                    await consumer.commit({tp: messages[-1].offset + 1})
-                    for message in messages:
-                        assert message.value is not None
-                        task = asyncio.create_task(self._take_command(producer, message.value))
-                        running.add(task)
-                        task.add_done_callback(running.discard)
-        finally:
-            await asyncio.gather(*running, return_exceptions=True)
-
-    async def _take_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
-        tenant = _tenant_of(raw)
-        async with self._tenant_locks.setdefault(tenant, asyncio.Lock()):
-            try:
-                await self._handle_command(producer, raw)
-            except Exception:  # one tenant's failure must not stop the others
-                log.exception("tenant %s: command failed", tenant)
 
     async def _handle_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
         try:
@@ -296,12 +264,3 @@ class FetcherService:
                 unchanged=None if request.resend_unchanged else self._unchanged,
             )
             return await run.run()
-
-
-def _tenant_of(raw: bytes) -> str:
-    """The tenant a command is for, to queue it behind that tenant's running command."""
-    try:
-        tenant = orjson.loads(raw).get("tenant")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    return tenant if isinstance(tenant, str) else ""

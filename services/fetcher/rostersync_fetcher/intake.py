@@ -1,0 +1,60 @@
+"""Taking commands off the command topic: each runs as a task, one at a time per tenant.
+
+Polling goes on while a sync runs (a million-student sync outlasts Kafka's poll interval, and a
+consumer that stops polling is dropped from its group), and a command is committed once taken: a
+fetcher that stops mid-run leaves that run unfinished (never swept, and the next run of the
+tenant sends every record whole) rather than publishing it twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiokafka import AIOKafkaConsumer
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[bytes], Awaitable[None]]
+
+
+class CommandIntake:
+    def __init__(self, consumer: AIOKafkaConsumer, handle: Handler) -> None:
+        self._consumer = consumer
+        self._handle = handle
+        self._tenant_locks: dict[str, asyncio.Lock] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Until ``stop``; then waits for the commands still running."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while not stop.is_set():
+                batches = await self._consumer.getmany(timeout_ms=500)
+                for tp, messages in batches.items():
+                    await self._consumer.commit({tp: messages[-1].offset + 1})
+                    for message in messages:
+                        assert message.value is not None
+                        task = asyncio.create_task(self._take(message.value))
+                        running.add(task)
+                        task.add_done_callback(running.discard)
+        finally:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _take(self, raw: bytes) -> None:
+        tenant = tenant_of(raw)
+        async with self._tenant_locks.setdefault(tenant, asyncio.Lock()):
+            try:
+                await self._handle(raw)
+            except Exception:  # one tenant's failure must not stop the others
+                log.exception("tenant %s: command failed", tenant)
+
+
+def tenant_of(raw: bytes) -> str:
+    """The tenant a command is for, to queue it behind that tenant's running command."""
+    try:
+        tenant = orjson.loads(raw).get("tenant")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return tenant if isinstance(tenant, str) else ""
