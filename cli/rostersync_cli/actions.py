@@ -107,6 +107,10 @@ def _print_run_header(run_id: UUID, tenant: str, run: Any) -> None:
         print(f"  the source could not be read: {run['fetch_error']}")
     for name, why in orjson.loads(run["skipped_files"] or "{}").items():
         print(f"  skipped {name}: {why}")
+    unchanged = orjson.loads(run["unchanged_counts"] or "{}")
+    if unchanged:
+        listed = ", ".join(f"{entity} {n:,}" for entity, n in sorted(unchanged.items()))
+        print(f"  already held unchanged (sent as lists, rows not rewritten): {listed}")
 
 
 async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:
@@ -118,7 +122,7 @@ async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> N
         await pool.close()
     print(
         reports.format_table(
-            ["run", "tenant", "source", "status", "started", "published", "rejected"],
+            ["run", "tenant", "source", "status", "started", "published", "unchanged", "rejected"],
             [
                 [
                     str(r["run_id"]),
@@ -127,6 +131,7 @@ async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> N
                     r["status"],
                     r["first_event_at"].strftime("%Y-%m-%d %H:%M:%S"),
                     str(r["published_counts"]),
+                    str(sum(orjson.loads(r["unchanged_counts"] or "{}").values())),
                     str(r["rejected"]),
                 ]
                 for r in runs

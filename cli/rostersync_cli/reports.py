@@ -12,7 +12,7 @@ from rostersync_libs.db import ENTITY_TABLES
 
 RUNS_SQL = """
 SELECT r.run_id, r.tenant_id, r.source, r.status, r.first_event_at, r.completed_at,
-       r.published_counts,
+       r.published_counts, r.unchanged_counts,
        (SELECT count(*) FROM rejected_records x
          WHERE x.tenant_id = r.tenant_id AND x.run_id = r.run_id) AS rejected
 FROM sync_runs r

@@ -11,7 +11,7 @@ import asyncpg
 
 RUN_SQL = """
 SELECT status, fetch_status, fetch_error, oneroster_version, file_counts, skipped_files,
-       first_event_at, completed_at
+       unchanged_counts, first_event_at, completed_at
 FROM sync_runs WHERE tenant_id = $1 AND run_id = $2
 """
 

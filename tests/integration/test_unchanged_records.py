@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from rostersync_cli.actions import print_run_report, print_runs
 from rostersync_libs.envelope import EntityType, unchanged_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
@@ -15,7 +16,7 @@ from rostersync_writer.batch import apply_records
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants
-from tests.e2e import ids, replay_differences, sync
+from tests.e2e import cli_settings, ids, replay_differences, sync
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,10 @@ async def run_row(db: asyncpg.Connection, run_id: object) -> asyncpg.Record:
 
 
 async def test_unchanged_resync_sends_lists_keeps_rows_and_reports_warnings_again(
-    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Sam's enabledUser is "TRUE": kept by the lenient profile, with a warning.
     users = [districts.USERS_1_1[0], districts.USERS_1_1[1] | {"enabledUser": "TRUE"},
@@ -72,6 +76,16 @@ async def test_unchanged_resync_sends_lists_keeps_rows_and_reports_warnings_agai
             second,
         )
         assert stale == 0, table
+    # The operator sees it: in the run's report and in the list of runs.
+    await print_run_report(cli_settings(settings, tenants), "d1", second, limit=5)
+    await print_runs(cli_settings(settings, tenants), "d1", 5)
+    printed = capsys.readouterr().out
+    assert (
+        "already held unchanged (sent as lists, rows not rewritten): academicSessions 3" in printed
+    )
+    assert f"users {len(users) - 1}" in printed
+    assert any(str(second) in line and f" {total - 1} " in line for line in printed.splitlines())
+
     # Sam travelled whole, so his warning is in the second run's report too.
     warned = await db.fetch(
         "SELECT DISTINCT run_id FROM findings WHERE sourced_id = 'u-s1' AND severity = 'warning'"
