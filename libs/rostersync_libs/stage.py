@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
@@ -25,6 +25,7 @@ from rostersync_libs.envelope import Envelope, EventKind, Operation
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
+from rostersync_libs.partitioning import key_partition
 from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -153,12 +154,7 @@ class Stage:
         )
         for tp, message, event in records:
             if event.kind is EventKind.UNCHANGED:
-                # Judged and mapped in an earlier run: on, as it is, on the same partition.
-                sent.append(
-                    await producer.send(
-                        self._output, message.value, key=message.key, partition=tp.partition
-                    )
-                )
+                sent.extend(await self._forward_unchanged(producer, tp, message, event))
                 continue
             outcome = next(outcomes)
             sent.extend(await self._send_outcome(producer, tp, message, event, outcome))
@@ -223,6 +219,32 @@ class Stage:
         if outcome.findings:
             rejected = outcome.forward is None
             sent.append(await self._send_findings(producer, event, outcome.findings, rejected))
+        return sent
+
+    async def _forward_unchanged(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: Envelope
+    ) -> list[asyncio.Future[object]]:
+        """A list judged and mapped in an earlier run goes on as it is, where its records go:
+        the same partition, or (topics of other sizes) split by the records' key partitions."""
+        if self._same_partitions:
+            return [
+                await producer.send(
+                    self._output, message.value, key=message.key, partition=tp.partition
+                )
+            ]
+        parts: dict[int, dict[str, str]] = {}
+        for sourced_id, hash_ in (event.unchanged or {}).items():
+            key = f"{event.tenant}:{event.entity}:{sourced_id}".encode()
+            partition = key_partition(key, self._out_partitions, self._out_partitions)
+            parts.setdefault(partition, {})[sourced_id] = hash_
+        sent = []
+        for partition, listed in parts.items():
+            part = event.model_copy(update={"event_id": uuid4(), "unchanged": listed})
+            sent.append(
+                await producer.send(
+                    self._output, part.to_bytes(), key=part.key(), partition=partition
+                )
+            )
         return sent
 
     async def _forward_marker(

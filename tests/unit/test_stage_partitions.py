@@ -20,6 +20,7 @@ TOPICS = SETTINGS.topics
 class FakeProducer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes | None, int | None]] = []
+        self.values: list[bytes] = []
 
     async def send(
         self,
@@ -30,6 +31,7 @@ class FakeProducer:
         headers: Any = None,
     ) -> asyncio.Future[None]:
         self.sent.append((topic, key, partition))
+        self.values.append(value or b"")
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
@@ -108,3 +110,38 @@ async def test_records_are_partitioned_by_key_when_the_topics_differ() -> None:
     stage = _stage()  # as before run() has compared the topics
     producer, _ = await _process(stage)
     assert {partition for _, _, partition in producer.sent} == {None}
+
+
+async def test_unchanged_lists_go_where_their_records_go() -> None:
+    from aiokafka.partitioner import DefaultPartitioner
+    from rostersync_libs.envelope import unchanged_event
+
+    listed = {f"u{n}": f"h{n}" for n in range(30)}
+    event = unchanged_event(tenant="d1", source="csv", run_id=uuid4(), entity=EntityType.USER,
+                            listed=listed)  # fmt: skip
+    tp = TopicPartition(TOPICS.fetched, 1)
+    message = SimpleNamespace(topic=tp.topic, partition=1, offset=0, key=event.key(),
+                              value=event.to_bytes())  # fmt: skip
+    for same, partitions in ((True, [0, 1, 2]), (False, [0, 1, 2, 3])):
+        stage = _stage()
+        stage._same_partitions, stage._out_partitions = same, partitions
+        producer = FakeProducer()
+        sent = await stage._forward_unchanged(cast(Any, producer), tp, cast(Any, message), event)
+        await asyncio.gather(*sent)
+        if same:  # in place, untouched
+            assert producer.sent == [(TOPICS.validated, event.key(), 1)]
+            continue
+        # Another partition count: split so that each id sits where its record's key goes.
+        assert len(producer.sent) > 1
+        assert len({key for _, key, _ in producer.sent}) == len(producer.sent)
+        assert {p for _, _, p in producer.sent} <= set(partitions)
+        expected = {
+            sid: DefaultPartitioner()(f"d1:users:{sid}".encode(), partitions, partitions)
+            for sid in listed
+        }
+        placed = {
+            sid: partition
+            for (_, _, partition), value in zip(producer.sent, producer.values, strict=True)
+            for sid in Envelope.from_bytes(value).unchanged or {}
+        }
+        assert placed == expected
