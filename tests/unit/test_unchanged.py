@@ -128,3 +128,27 @@ def test_a_later_upsert_in_the_same_batch_supersedes_a_list() -> None:
     batch.add(unchanged_event(tenant="d1", source="csv", run_id=later, entity=EntityType.USER,
                               listed={"u1": "h1b"}))  # fmt: skip
     assert batch.unchanged[("d1", "u1")] == ("h1b", later)
+
+
+async def test_a_failing_lookup_sends_everything_whole_for_the_rest_of_the_run() -> None:
+    import asyncpg
+
+    class Broken(StoredHashes):
+        async def matching(
+            self, tenant: str, source: str, entity: EntityType, events: list[Envelope]
+        ) -> set[str]:
+            self.lookups.append(len(events))
+            raise asyncpg.PostgresConnectionError("the database went away")
+
+    producer = RecordingProducer(partitions=3)
+    records = [user(f"u{n}") for n in range(20)]
+    lookup = Broken({e.sourced_id or "": e.content_hash or "" for e in records})
+    out = RunPublisher(producer=cast(Any, producer), topics=ServiceSettings().topics,
+                       tenant=TENANT, source_id="csv", run_id=RUN, send_batch=8,
+                       unchanged=lookup)  # fmt: skip
+    for event in records:
+        await out.send(event)
+    await out.flush()
+    sent = producer.events(ServiceSettings().topics.fetched)
+    assert [e.sourced_id for e in sent] == [f"u{n}" for n in range(20)]
+    assert lookup.lookups == [8]  # tried once, then not again in this run

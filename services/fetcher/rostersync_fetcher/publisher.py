@@ -15,6 +15,7 @@ import logging
 from collections import Counter
 from uuid import UUID
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import (
     EntityType,
@@ -109,12 +110,7 @@ class RunPublisher:
         held, self._held = self._held, []
         if not held:
             return
-        assert self._unchanged is not None
-        same: set[tuple[EntityType, str]] = set()
-        for entity in {e.entity for e in held if e.entity is not None}:
-            batch = [e for e in held if e.entity is entity]
-            found = await self._unchanged.matching(self.tenant.id, self.source_id, entity, batch)
-            same.update((entity, sourced_id) for sourced_id in found)
+        same = await self._same(held)
         partitions = await self.partitions()
         lists: dict[tuple[EntityType, int], dict[str, str]] = {}
         for event in held:
@@ -140,6 +136,25 @@ class RunPublisher:
                     self.topics.fetched, event.to_bytes(), key=event.key(), partition=partition
                 )
             )
+
+    async def _same(self, held: list[Envelope]) -> set[tuple[EntityType, str]]:
+        """The held records the application already holds unchanged."""
+        assert self._unchanged is not None
+        same: set[tuple[EntityType, str]] = set()
+        try:
+            for entity in {e.entity for e in held if e.entity is not None}:
+                batch = [e for e in held if e.entity is entity]
+                found = await self._unchanged.matching(
+                    self.tenant.id, self.source_id, entity, batch
+                )
+                same.update((entity, sourced_id) for sourced_id in found)
+        except (asyncpg.PostgresError, OSError) as exc:
+            # Without the lookup every record goes whole: slower, never wrong.
+            log.warning("tenant %s run %s: unchanged lookup failed (%s): sending whole",
+                        self.tenant.id, self.run_id, exc)  # fmt: skip
+            self._unchanged_usable = False
+            return set()
+        return same
 
     async def broadcast(self, event: Envelope) -> None:
         await self._send_held()  # everything keeps the order it was published in
