@@ -94,16 +94,14 @@ async def run_baseline(settings: ServiceSettings, bundle: Path, run_id: UUID) ->
 async def main(students: int) -> None:
     from rostersync_cli.generate import DistrictShape, generate
 
-    from benchmarks.csv_memory import settings_for  # the local stack unless servers are set
+    from benchmarks.csv_memory import cleanup, settings_for  # local stack unless servers set
 
     settings = settings_for(uuid.uuid4().hex[:8])
     with tempfile.TemporaryDirectory() as tmp:
         bundle = Path(tmp) / "bundle"
         generate(bundle, DistrictShape(students=students))
         done, seconds = await run_baseline(settings, bundle, new_run_id())
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
-    await conn.close()
+    await cleanup(settings)
     print(f"baseline: {students:,} students, {done:,} records in {seconds:.1f} s"
           f" = {done / seconds:,.0f} records/s")  # fmt: skip
 

@@ -36,6 +36,7 @@ from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.processes import SERVICES, start_service
 from rostersync_cli.replay import replay
 from rostersync_cli.settings import CliSettings
+from rostersync_libs.identities import topic_reader
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics
 
@@ -83,7 +84,7 @@ class Lag:
 
 async def topic_size(settings: CliSettings, topic: str) -> int:
     """Messages on a topic (all partitions)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = topic_reader(settings, "rostersync-bench")
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]

@@ -148,7 +148,7 @@ class Envelope(BaseModel):
     def key(self) -> bytes:
         """The Kafka key: keeps all events of one record in one partition, in order."""
         if self.kind is EventKind.RECORD:
-            return f"{self.tenant}:{self.entity}:{self.sourced_id}".encode()
+            return record_kafka_key(self.tenant, self.entity, self.sourced_id)
         if self.kind is EventKind.FILE:
             assert self.file is not None
             return f"{self.tenant}:run:{self.run_id}:file:{self.file.file}".encode()
@@ -163,6 +163,11 @@ class Envelope(BaseModel):
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:
         return cls.model_validate_json(data)
+
+
+def record_kafka_key(tenant: str, entity: EntityType | None, sourced_id: str | None) -> bytes:
+    """The Kafka key of every event of one record, on every record topic."""
+    return f"{tenant}:{entity}:{sourced_id}".encode()
 
 
 def content_hash(payload: dict[str, Any]) -> str:

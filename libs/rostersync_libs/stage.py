@@ -21,7 +21,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
 from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import Envelope, EventKind, Operation
+from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
@@ -234,7 +234,7 @@ class Stage:
             ]
         parts: dict[int, dict[str, str]] = {}
         for sourced_id, hash_ in (event.unchanged or {}).items():
-            key = f"{event.tenant}:{event.entity}:{sourced_id}".encode()
+            key = record_kafka_key(event.tenant, event.entity, sourced_id)
             partition = key_partition(key, self._out_partitions, self._out_partitions)
             parts.setdefault(partition, {})[sourced_id] = hash_
         sent = []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any, cast
+from uuid import uuid4
 
-import orjson
 from aiokafka import TopicPartition
-from rostersync_fetcher.intake import CommandIntake, tenant_of
+from rostersync_fetcher.intake import CommandIntake
+from rostersync_libs.commands import HoldDecision, SyncRequested
 
 TP = TopicPartition("commands", 0)
 
@@ -35,19 +36,19 @@ class Consumer:
 
 
 def command(tenant: str, n: int) -> bytes:
-    return orjson.dumps({"command": "sync", "tenant": tenant, "n": n})
+    """A sync command; its source names it in the log."""
+    return SyncRequested(tenant=tenant, source=str(n)).model_dump_json().encode()
 
 
 async def test_commands_run_one_at_a_time_per_tenant_and_a_failure_stops_nobody() -> None:
     log: list[str] = []
     stop = asyncio.Event()
 
-    async def handle(raw: bytes) -> None:
-        body = orjson.loads(raw)
-        log.append(f"start {body['tenant']}{body['n']}")
+    async def handle(sync: SyncRequested) -> None:
+        log.append(f"start {sync.tenant}{sync.source}")
         await asyncio.sleep(0.05)
-        log.append(f"end {body['tenant']}{body['n']}")
-        if body["n"] == 1:
+        log.append(f"end {sync.tenant}{sync.source}")
+        if sync.source == "1":
             raise RuntimeError("the source is gone")
 
     consumer = Consumer([command("a", 1), command("a", 2), command("b", 3)])
@@ -64,7 +65,18 @@ async def test_commands_run_one_at_a_time_per_tenant_and_a_failure_stops_nobody(
     assert "end a2" in log
 
 
-def test_the_tenant_of_a_command_even_a_broken_one() -> None:
-    assert tenant_of(command("springfield", 1)) == "springfield"
-    assert tenant_of(b"not json") == ""
-    assert tenant_of(b"[1, 2]") == ""
+async def test_malformed_commands_and_other_services_commands_are_skipped() -> None:
+    taken: list[str] = []
+    stop = asyncio.Event()
+
+    async def handle(sync: SyncRequested) -> None:
+        taken.append(sync.tenant)
+
+    hold = HoldDecision(tenant="x", run_id=uuid4(), approve=True).model_dump_json().encode()
+    consumer = Consumer([b"not json", b"[1, 2]", hold, command("springfield", 1)])
+    task = asyncio.create_task(CommandIntake(cast(Any, consumer), handle).run(stop))
+    await asyncio.sleep(0.05)
+    stop.set()
+    await task
+    assert taken == ["springfield"]
+    assert consumer.commits == [4]

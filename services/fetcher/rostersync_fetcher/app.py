@@ -19,8 +19,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from pydantic import ValidationError
-from rostersync_libs.commands import COMMAND, SyncRequested
+from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
@@ -104,14 +103,7 @@ class FetcherService:
             log.warning("fetcher: no database (%s): every record is sent whole", exc)
             return None
 
-    async def _handle_command(self, producer: AIOKafkaProducer, raw: bytes) -> None:
-        try:
-            command = COMMAND.validate_json(raw)
-        except ValidationError as exc:
-            log.error("ignoring a malformed command (%d schema errors)", exc.error_count())
-            return
-        if not isinstance(command, SyncRequested):
-            return  # meant for another service
+    async def _handle_command(self, producer: AIOKafkaProducer, command: SyncRequested) -> None:
         try:
             tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
             source = tenant.find_source(command.source)

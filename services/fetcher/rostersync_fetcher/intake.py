@@ -12,12 +12,13 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import orjson
 from aiokafka import AIOKafkaConsumer
+from pydantic import ValidationError
+from rostersync_libs.commands import COMMAND, SyncRequested
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[bytes], Awaitable[None]]
+Handler = Callable[[SyncRequested], Awaitable[None]]
 
 
 class CommandIntake:
@@ -35,26 +36,28 @@ class CommandIntake:
                 for tp, messages in batches.items():
                     await self._consumer.commit({tp: messages[-1].offset + 1})
                     for message in messages:
-                        assert message.value is not None
-                        task = asyncio.create_task(self._take(message.value))
+                        command = _sync_command(message.value or b"")
+                        if command is None:
+                            continue
+                        task = asyncio.create_task(self._take(command))
                         running.add(task)
                         task.add_done_callback(running.discard)
         finally:
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _take(self, raw: bytes) -> None:
-        tenant = tenant_of(raw)
-        async with self._tenant_locks.setdefault(tenant, asyncio.Lock()):
+    async def _take(self, command: SyncRequested) -> None:
+        async with self._tenant_locks.setdefault(command.tenant, asyncio.Lock()):
             try:
-                await self._handle(raw)
+                await self._handle(command)
             except Exception:  # one tenant's failure must not stop the others
-                log.exception("tenant %s: command failed", tenant)
+                log.exception("tenant %s: command failed", command.tenant)
 
 
-def tenant_of(raw: bytes) -> str:
-    """The tenant a command is for, to queue it behind that tenant's running command."""
+def _sync_command(raw: bytes) -> SyncRequested | None:
+    """The sync command in a message; None for one meant for another service or malformed."""
     try:
-        tenant = orjson.loads(raw).get("tenant")
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    return tenant if isinstance(tenant, str) else ""
+        command = COMMAND.validate_json(raw)
+    except ValidationError as exc:
+        log.error("ignoring a malformed command (%d schema errors)", exc.error_count())
+        return None
+    return command if isinstance(command, SyncRequested) else None

@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
-from rostersync_writer.lifecycle import cancel_staged, mark_seen, stage_deletes
+from rostersync_writer.lifecycle import any_staged, cancel_staged, mark_seen, stage_deletes
 from rostersync_writer.memberships import replace_links
 from rostersync_writer.tables import TABLES
 from rostersync_writer.unchanged import Unchanged, mark_unchanged
@@ -69,6 +69,9 @@ def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
 async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int:
     """Upsert every record, stage its deletes, note what was seen; returns rows changed."""
     changed = 0
+    # Deletes staged by earlier batches only: within a batch, collapse() already lets a later
+    # upsert of a record drop its earlier delete. One probe, then the join only where needed.
+    staged = await any_staged(conn, {e.tenant for e in events})
     for entity, batch in collapse(events).items():
         table = TABLES[entity]
         upserts = list(batch.upserts.values())
@@ -95,7 +98,8 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             await conn.execute(f"DROP TABLE {stage}")
             changed += len(applied)
             await replace_links(conn, entity, [e for e, _ in upserts if e.internal_id in applied])
-            await cancel_staged(conn, [e for e, _ in upserts])
+            if staged:
+                await cancel_staged(conn, [e for e, _ in upserts])
         await mark_seen(conn, entity, list(batch.seen.values()))
         await mark_unchanged(conn, entity, batch.unchanged)
         # Deletes wait for the end of their run (and its safety check): see lifecycle.py.

@@ -44,13 +44,19 @@ async def stage_deletes(conn: asyncpg.Connection, deletes: list[Envelope]) -> No
         await conn.executemany(STAGE_DELETE_SQL, rows)
 
 
+async def any_staged(conn: asyncpg.Connection, tenants: set[str]) -> bool:
+    """Whether any of these tenants has deletes waiting for their run (most batches: none)."""
+    return bool(tenants) and bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pending_archives WHERE tenant_id = ANY($1::text[]))",
+            sorted(tenants),
+        )
+    )
+
+
 async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> None:
     """An upsert after a delete of the same record (in order, same partition) undoes the delete."""
-    tenants = sorted({e.tenant for e in upserts})
-    # Most batches have nothing staged to cancel: a probe is far cheaper than the join.
-    if tenants and await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM pending_archives WHERE tenant_id = ANY($1::text[]))", tenants
-    ):
+    if upserts:
         columns = list(
             zip(
                 *[

@@ -39,12 +39,9 @@ async def mark_unchanged(conn: asyncpg.Connection, entity: EntityType, listed: U
     """Note the listed records as seen in their run; returns how many were stale."""
     if not listed:
         return 0
-    columns = [[], [], [], []]  # type: list[list[object]]
-    for (tenant, sourced_id), (hash_, run_id) in listed.items():
-        for column, value in zip(columns, (tenant, sourced_id, hash_, run_id), strict=True):
-            column.append(value)
-    rows = await conn.fetch(_sql(TABLES[entity].name), *columns)
-    stale = sum(1 for r in rows if r["stale"])
+    rows = [(tenant, sid, hash_, run_id) for (tenant, sid), (hash_, run_id) in listed.items()]
+    found = await conn.fetch(_sql(TABLES[entity].name), *map(list, zip(*rows, strict=True)))
+    stale = sum(1 for r in found if r["stale"])
     if stale:
         log.warning("%d %s listed as unchanged had changed: resent whole next run", stale, entity)
     return stale
