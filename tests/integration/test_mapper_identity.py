@@ -216,17 +216,33 @@ async def test_crosswalk_match_ambiguity_rekey_references_and_restart(
         assert again["e1"]["payload"]["userInternalId"] == str(iid("u-old"))
 
 
+async def described_topic_config(
+    admin: AIOKafkaAdminClient, topic: str, timeout: float = 30
+) -> dict[str, str]:
+    """A topic's configuration once the broker can describe it.
+
+    Right after creation the topic may not be in the broker's metadata yet: it answers
+    UNKNOWN_TOPIC_OR_PARTITION (error code 3) with no entries. Wait (bounded) for a clean answer.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            (response,) = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            error_code, _message, _type, _name, entries = response.resources[0]
+            if error_code == 0 and entries:
+                return {entry[0]: entry[1] for entry in entries}
+            await asyncio.sleep(0.2)
+
+
 async def test_identities_topic_is_compacted(settings: ServiceSettings) -> None:
     await ensure_topics(settings)
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
     await admin.start()
     try:
-        (response,) = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.topics.identities)]
-        )
+        configs = await described_topic_config(admin, settings.topics.identities)
     finally:
         await admin.close()
-    configs = {entry[0]: entry[1] for entry in response.resources[0][4]}
     assert configs["cleanup.policy"] == "compact"
 
 
