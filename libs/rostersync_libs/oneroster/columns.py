@@ -53,10 +53,18 @@ class FileSpec:
     entity: EntityType
     columns: tuple[Column, ...]
     version: str  # "1.1" or "1.2"
+    # The record's own sourcedId is the sourcedId of a record of this entity (demographics →
+    # users). It must exist like any reference target, but it is no reference column: it is not
+    # in ``references`` (the mapper resolves those into ``…InternalId`` keys; it links a
+    # demographics record to its user itself).
+    identity_of: EntityType | None = None
     names: tuple[str, ...] = field(init=False)
     by_name: dict[str, Column] = field(init=False)
     required: frozenset[str] = field(init=False)
     references: tuple[Column, ...] = field(init=False)
+    # Every column whose values must name existing records, with the entity they name: the
+    # reference columns, and sourcedId when ``identity_of`` is set. What bundle facts check.
+    checked_references: tuple[tuple[Column, EntityType], ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(c.name for c in self.columns))
@@ -64,6 +72,17 @@ class FileSpec:
         object.__setattr__(self, "required", frozenset(c.name for c in self.columns if c.required))
         references = tuple(c for c in self.columns if c.target is not None)
         object.__setattr__(self, "references", references)
+        checked = [(c, c.target) for c in references if c.target is not None]
+        if self.identity_of is not None:
+            checked.insert(0, (self.by_name["sourcedId"], self.identity_of))
+        object.__setattr__(self, "checked_references", tuple(checked))
+
+    def target_of(self, column_name: str) -> EntityType | None:
+        """The entity a column's values name (see ``checked_references``), if any."""
+        if column_name == "sourcedId" and self.identity_of is not None:
+            return self.identity_of
+        column = self.by_name.get(column_name)
+        return column.target if column is not None else None
 
 
 def _enum(name: str, values: str, *, required: bool = True, ext: bool = False) -> Column:
@@ -240,6 +259,7 @@ def _demographics(version: str, sex: str) -> FileSpec:
             Column("publicSchoolResidenceStatus"),
         ),
         version,
+        identity_of=E.USER,  # demographics.sourcedId is the user's sourcedId
     )
 
 

@@ -51,14 +51,15 @@ def facts_of(
 ) -> RecordFacts | None:
     dangling: dict[str, list[str]] = {}
     unresolved: dict[str, list[str]] = {}
-    for column in ctx.spec.references:
+    # Reference columns, and demographics' sourcedId (the user's): see FileSpec.checked_references.
+    for column, target in ctx.spec.checked_references:
         value = payload.get(column.name)
-        if value is None or column.target is None:
+        if value is None:
             continue
         for ref in value if isinstance(value, list) else [value]:
-            if ctx.index.contains(column.target, ref):
+            if ctx.index.contains(target, ref):
                 continue
-            missing = dangling if ctx.index.is_bulk(column.target) else unresolved
+            missing = dangling if ctx.index.is_bulk(target) else unresolved
             missing.setdefault(column.name, []).append(ref)
     sourced_id = str(payload.get("sourcedId", ""))
     duplicate_of: int | None = None

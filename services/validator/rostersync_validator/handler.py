@@ -50,7 +50,7 @@ class ValidatorHandler(StageHandler):
                 continue
             spec = spec_for(event.oneroster_version or "1.1", event.entity)
             for column_name, ids in event.facts.unresolved.items():
-                target = spec.by_name[column_name].target
+                target = spec.target_of(column_name)
                 if target is not None:
                     wanted.update((event.tenant, target.value, i) for i in ids)
         return wanted

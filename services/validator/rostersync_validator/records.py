@@ -154,7 +154,7 @@ class RecordCheck:
         for column_name, ids in facts.dangling.items():
             self._dangling(column_name, ids, "is not in this bulk file")
         for column_name, ids in facts.unresolved.items():
-            target = self.spec.by_name[column_name].target
+            target = self.spec.target_of(column_name)
             assert target is not None
             missing = [i for i in ids if (target.value, i) not in known]
             if missing:
@@ -165,8 +165,9 @@ class RecordCheck:
     def _dangling(self, column_name: str, ids: list[str], why: str) -> None:
         column = self.spec.by_name[column_name]
         code = "dangling_reference" if column.required else "dangling_optional_reference"
+        entity = self.spec.target_of(column_name)
+        target = entity.value if entity is not None else "?"
         for ref in ids:
-            target = column.target.value if column.target else "?"
             self.add(code, f"{target} {ref!r} {why}", column_name, ref)
         if code == "dangling_optional_reference":
             # Lenient: keep the record, drop the reference that leads nowhere.

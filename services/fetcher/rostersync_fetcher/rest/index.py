@@ -39,10 +39,10 @@ class RunIndex:
     def facts(self, spec: FileSpec, payload: dict[str, Any]) -> RecordFacts | None:
         dangling: dict[str, list[str]] = {}
         unresolved: dict[str, list[str]] = {}
-        for column in spec.references:
-            target = column.target
+        # Reference columns, and demographics' sourcedId (the user's): FileSpec.checked_references.
+        for column, target in spec.checked_references:
             value = payload.get(column.name)
-            if value is None or target is None or target in self._reading:
+            if value is None or target in self._reading:
                 continue
             known = self._ids.get(target, set())
             for ref in value if isinstance(value, list) else [value]:
