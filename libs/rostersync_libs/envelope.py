@@ -73,6 +73,13 @@ class FileFacts(BaseModel):
     entity: EntityType | None = None
     oneroster_version: str = "1.1"
     mode: str = "absent"  # the manifest's word: bulk, delta or absent
+    # The file's ``file.*`` line in manifest.csv and its value as written (``mode`` is how the
+    # fetcher reads it); unset when the manifest does not list the file.
+    manifest_line: int | None = None
+    manifest_value: str | None = None
+    # Declared absent: the bulk files of the bundle holding references to this file's entity,
+    # with the columns that hold them (file → columns).
+    referenced_by: dict[str, list[str]] = Field(default_factory=dict)
     present: bool = True
     header: list[str] = Field(default_factory=list)  # as found in the file
     has_rows: bool = True

@@ -36,6 +36,12 @@ class Encoding:
 
 
 @dataclass(frozen=True)
+class ManifestEntry:
+    line: int  # its line in manifest.csv; the header is line 1
+    value: str  # stripped
+
+
+@dataclass(frozen=True)
 class Row:
     file: str
     number: int  # the row's line in its file; the header is row 1
@@ -127,13 +133,23 @@ class Bundle:
 
     def manifest(self) -> dict[str, str]:
         """``propertyName`` → ``value`` of manifest.csv (names and values stripped)."""
+        return {name: entry.value for name, entry in self.manifest_entries().items()}
+
+    def manifest_entries(self) -> dict[str, ManifestEntry]:
+        """``propertyName`` → its value and line in manifest.csv (a name given twice: the last).
+
+        A line with a name but no value field reads as a blank value.
+        """
         encoding = self.encoding(MANIFEST)
+        entries: dict[str, ManifestEntry] = {}
         with self.text(MANIFEST, encoding) as handle:
             reader = csv.reader(handle)
             next(reader, None)
-            return {
-                row[0].strip(): row[1].strip() for row in reader if len(row) >= 2 and row[0].strip()
-            }
+            for row in reader:
+                if row and row[0].strip():
+                    value = row[1].strip() if len(row) >= 2 else ""
+                    entries[row[0].strip()] = ManifestEntry(reader.line_num, value)
+        return entries
 
     @contextmanager
     def reader(

@@ -106,6 +106,33 @@ def index_file(
     return index
 
 
+def filled_columns(
+    bundle: Bundle, file_name: str, encoding: Encoding, columns: set[str]
+) -> set[str]:
+    """Which of ``columns`` (found by name, in any case) hold a value on at least one row.
+
+    Reads only until each has shown one, so a column filled on the first row costs one row.
+    """
+    filled: set[str] = set()
+    try:
+        with bundle.reader(file_name, encoding) as (header, rows):
+            positions = {
+                name: at for name in columns if (at := _position(header, name)) is not None
+            }
+            if not positions:
+                return filled
+            for row in rows:
+                values = row.values
+                for name, at in positions.items():
+                    if name not in filled and at < len(values) and values[at].strip():
+                        filled.add(name)
+                if len(filled) == len(positions):
+                    break
+    except csv.Error:
+        pass  # the publishing pass meets the same error and reports it with its line
+    return filled
+
+
 def find_cycles(parents: dict[str, str]) -> set[str]:
     """Every id whose parent chain loops (the loop's members and what hangs below it)."""
     cyclic: set[str] = set()

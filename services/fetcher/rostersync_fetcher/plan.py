@@ -3,14 +3,32 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from rostersync_libs.envelope import FileFacts
+from rostersync_libs.envelope import EntityType, FileFacts
 from rostersync_libs.oneroster.columns import NOT_INGESTED, FileSpec, files_for, spec_for
 
-from rostersync_fetcher.csv_bundle import MANIFEST, Bundle, Encoding
+from rostersync_fetcher.csv_bundle import MANIFEST, Bundle, Encoding, ManifestEntry
+from rostersync_fetcher.index import filled_columns
 
 PUBLISHED_MODES = frozenset({"bulk", "delta"})
+MANIFEST_MODES = ("bulk", "delta", "absent")
+
+
+def read_mode(entry: ManifestEntry | None) -> str:
+    """How a file's ``file.*`` manifest value is read.
+
+    ``bulk``, ``delta`` and ``absent`` in any case (a case slip is reported, not guessed at); no
+    line at all is ``unlisted``. A blank or unknown value is read as ``absent``: the file is not
+    read. Guessing ``bulk`` could archive every record missing from a file that was meant as a
+    delta, and guessing ``delta`` would apply status rules the producer may not have followed;
+    not reading the file keeps the tenant's records as they are, and the validator reports the
+    line (``manifest_invalid_value``) so the producer can fix it.
+    """
+    if entry is None:
+        return "unlisted"
+    value = entry.value.lower()
+    return value if value in MANIFEST_MODES else "absent"
 
 
 @dataclass(frozen=True)
@@ -42,12 +60,14 @@ def _peek(bundle: Bundle, file_name: str, encoding: Encoding) -> tuple[list[str]
 
 
 def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
-    manifest = bundle.manifest()
+    entries = bundle.manifest_entries()
+    manifest = {name: entry.value for name, entry in entries.items()}
     version = manifest.get("oneroster.version", "1.1") or "1.1"
     files: list[PlannedFile] = []
     for base_spec in files_for(version):
         name = base_spec.file_name
-        mode = manifest.get(f"file.{base_spec.entity.value}", "unlisted").lower() or "unlisted"
+        entry = entries.get(f"file.{base_spec.entity.value}")
+        mode = read_mode(entry)
         present = bundle.exists(name)
         encoding = bundle.encoding(name) if present else None
         header, has_rows = _peek(bundle, name, encoding) if encoding else ([], False)
@@ -57,6 +77,8 @@ def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
             entity=spec.entity,
             oneroster_version=version,
             mode=mode,
+            manifest_line=entry.line if entry else None,
+            manifest_value=entry.value if entry else None,
             present=present,
             header=header,
             has_rows=has_rows,
@@ -75,6 +97,55 @@ def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
         elif name not in rostering:
             skipped[name] = f"not a OneRoster {version} rostering file"
     for planned in files:
-        if planned.facts.present and not planned.published:
-            skipped[planned.facts.file] = f"manifest declares it {planned.facts.mode}"
+        facts = planned.facts
+        if facts.present and not planned.published:
+            value = facts.manifest_value
+            if value is not None and value.lower() not in MANIFEST_MODES:
+                skipped[facts.file] = (
+                    f"manifest.csv:{facts.manifest_line} file.{facts.file[:-4]}={value!r} is not"
+                    " bulk, delta or absent; read as absent"
+                )
+            else:
+                skipped[facts.file] = f"manifest declares it {facts.mode}"
     return BundlePlan(version, manifest, files, skipped)
+
+
+def absent_but_referenced(bundle: Bundle, plan: BundlePlan) -> BundlePlan:
+    """The plan with, on each file the manifest declares ``absent``, the bulk files of the bundle
+    whose records reference its entity (``FileFacts.referenced_by``).
+
+    A bulk bundle must hold every record it references (OneRoster CSV, section 2); a delta file
+    may point at records sent before, so only bulk files count. A file counts when one of its
+    reference columns holds a value on some row: each such file is read until every column in
+    question has shown one (usually its first row), so bundles without absent targets read
+    nothing more. Files whose ``file.*`` value is blank or unknown are read as absent too, but
+    already have their own finding: only an explicit ``absent`` is checked here.
+    """
+    absent = {
+        f.spec.entity: f
+        for f in plan.files
+        if f.facts.mode == "absent" and (f.facts.manifest_value or "").lower() == "absent"
+    }
+    if not absent:
+        return plan
+    referenced: dict[EntityType, dict[str, list[str]]] = {}
+    for planned in plan.files:
+        if not planned.published or planned.facts.mode != "bulk" or planned.encoding is None:
+            continue
+        wanted = {c.name: t for c, t in planned.spec.checked_references if t in absent}
+        if not wanted:
+            continue
+        filled = filled_columns(bundle, planned.facts.file, planned.encoding, set(wanted))
+        for column in planned.spec.names:  # in the specification's order
+            if column in filled:
+                by_file = referenced.setdefault(wanted[column], {})
+                by_file.setdefault(planned.facts.file, []).append(column)
+    if not referenced:
+        return plan
+    files = [
+        replace(f, facts=f.facts.model_copy(update={"referenced_by": referenced[f.spec.entity]}))
+        if f.spec.entity in referenced
+        else f
+        for f in plan.files
+    ]
+    return BundlePlan(plan.version, plan.manifest, files, plan.skipped)

@@ -1,7 +1,8 @@
 """One sync run of a CSV bundle.
 
-1. A ``started`` run event; the bundle's plan (manifest vs files) and an index of its ids.
-2. For every rostering file, its facts (header, mode, encoding) on every partition.
+1. A ``started`` run event; the bundle's plan (manifest vs files, and which files reference a file
+   the manifest declares absent) and an index of its ids.
+2. For every rostering file, its facts (header, mode, manifest line, encoding) on every partition.
 3. Every row as a record event, in dependency order (orgs before the users that point at them).
 4. An end-of-run marker on every partition, and a ``fetched`` run event with per-file counts.
 """
@@ -22,7 +23,7 @@ from rostersync_libs.topics import Topics
 from rostersync_fetcher.csv_bundle import Bundle, BundleError
 from rostersync_fetcher.headers import HeaderMap
 from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_file
-from rostersync_fetcher.plan import BundlePlan, PlannedFile, plan_bundle
+from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
 from rostersync_fetcher.unchanged import UnchangedRecords
@@ -68,7 +69,8 @@ class CsvRun:
             return await self._run_event(RunPhase.FAILED, reason=str(exc))
         try:
             plan = plan_bundle(bundle, self._tenant.validation)
-            # A thread, so the event loop (Kafka heartbeats) keeps running through a long pass.
+            # Threads, so the event loop (Kafka heartbeats) keeps running through a long pass.
+            plan = await asyncio.to_thread(absent_but_referenced, bundle, plan)
             index = await asyncio.to_thread(self._index, bundle, plan)
             for planned in plan.files:
                 await self._out.file_facts(planned.facts)

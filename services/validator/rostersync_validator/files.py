@@ -24,6 +24,79 @@ def _finding(facts: FileFacts, code: str, message: str, column: str | None = Non
     )
 
 
+MANIFEST = "manifest.csv"
+MANIFEST_MODES = ("bulk", "delta", "absent")
+
+
+def _manifest_finding(facts: FileFacts, code: str, message: str) -> Finding:
+    """A finding on the file's line of manifest.csv (column ``value``, as written)."""
+    return Finding(
+        code=code,
+        severity=severity(code, facts.profile),
+        message=message,
+        file=MANIFEST,
+        row=facts.manifest_line,
+        column="value",
+        value=facts.manifest_value,
+    )
+
+
+def _manifest(facts: FileFacts) -> list[Finding]:
+    """The file's manifest line: its value, and whether a file declared absent is referenced."""
+    value = facts.manifest_value
+    if value is None:
+        return []  # not listed: see _presence
+    prop = f"file.{facts.file.removesuffix('.csv')}"
+    expected = ", ".join(MANIFEST_MODES)
+    if not value:
+        return [
+            _manifest_finding(
+                facts,
+                "manifest_invalid_value",
+                f"{prop} has no value (expected one of {expected}); read as absent:"
+                f" {facts.file} is not read",
+            )
+        ]
+    if value.lower() not in MANIFEST_MODES:
+        return [
+            _manifest_finding(
+                facts,
+                "manifest_invalid_value",
+                f"{prop}={value!r} is not one of {expected}; read as absent:"
+                f" {facts.file} is not read",
+            )
+        ]
+    found = []
+    if value not in MANIFEST_MODES:
+        found.append(
+            _manifest_finding(
+                facts,
+                "manifest_value_case",
+                f"{prop}={value!r} must be written {value.lower()!r}; read as {value.lower()}",
+            )
+        )
+    if value.lower() == "absent" and facts.referenced_by:
+        referring = " and ".join(
+            f"{file} ({', '.join(columns)})"
+            for file, columns in sorted(facts.referenced_by.items())
+        )
+        verb = "references" if len(facts.referenced_by) == 1 else "reference"
+        entity = facts.file.removesuffix(".csv")
+        found.append(
+            _manifest_finding(
+                facts,
+                "manifest_absent_referenced",
+                f"{prop}=absent, but {referring} {verb} {entity}: a bulk bundle must hold what"
+                " it references (each reference is looked up in the tenant's records instead)",
+            )
+        )
+    return found
+
+
+def _invalid_manifest_value(facts: FileFacts) -> bool:
+    return facts.manifest_value is not None and facts.manifest_value.lower() not in MANIFEST_MODES
+
+
 def _presence(facts: FileFacts) -> list[Finding]:
     if facts.mode in ("bulk", "delta") and not facts.present:
         return [
@@ -41,7 +114,7 @@ def _presence(facts: FileFacts) -> list[Finding]:
                 f"manifest.csv has no file.{facts.file[:-4]} entry; the file is not read",
             )
         ]
-    if facts.mode == "absent" and facts.present:
+    if facts.mode == "absent" and facts.present and not _invalid_manifest_value(facts):
         return [
             _finding(
                 facts,
@@ -122,8 +195,8 @@ def _header(facts: FileFacts) -> list[Finding]:
 
 
 def file_findings(facts: FileFacts) -> list[Finding]:
-    """Every file-level fault of one file."""
-    found = _presence(facts)
+    """Every file-level fault of one file (and of its line in manifest.csv)."""
+    found = _manifest(facts) + _presence(facts)
     if not facts.present or facts.mode not in ("bulk", "delta"):
         return found
     if facts.encoding_error:

@@ -18,6 +18,9 @@ SEVERITY: dict[str, tuple[Severity, Severity]] = {
     "missing_file": (E, E),
     "manifest_unlisted_file": (W, W),
     "absent_file_present": (W, W),
+    "manifest_invalid_value": (E, E),  # blank or unknown file.* value: the file is not read
+    "manifest_value_case": (E, W),
+    "manifest_absent_referenced": (E, W),
     "empty_file": (E, W),
     "encoding": (E, W),
     "missing_header": (E, E),
