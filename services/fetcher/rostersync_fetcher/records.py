@@ -32,7 +32,11 @@ class FileContext:
 
 
 def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
-    """The record's non-blank values; list columns split into lists."""
+    """The record's non-blank values; list columns split into lists.
+
+    A list of blanks (``" , "``) is blank too, as the REST path reads ``[]``: a required list
+    column holding one is missing data, not a list with no references.
+    """
     payload: dict[str, Any] = {}
     for name, raw in values.items():
         value = raw.strip()
@@ -40,7 +44,9 @@ def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
             continue
         column = spec.by_name.get(name)
         if column is not None and column.is_list:
-            payload[name] = [item.strip() for item in value.split(",") if item.strip()]
+            items = [item.strip() for item in value.split(",") if item.strip()]
+            if items:
+                payload[name] = items
         else:
             payload[name] = value
     return payload
