@@ -6,12 +6,17 @@ rostersync serve                run the four services until Ctrl-C
 rostersync sync TENANT [--wait] ask the fetcher to sync a tenant now
 rostersync runs [--tenant T]    recent sync runs
 rostersync report TENANT RUN_ID what a run landed and what it rejected
+rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
+
+``sync --wait`` and ``report`` exit with the run's status (``status.py``): 0 completed, 1 failed,
+3 held, 4 discarded, 5 not finished; 2 when the command itself did nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import signal
 import sys
 from pathlib import Path
@@ -19,14 +24,16 @@ from uuid import UUID
 
 import asyncpg
 import rostersync_localstack as localstack
+from rostersync_libs.commands import SyncRequested
 
 from rostersync_cli import actions, identity_commands
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
-from rostersync_cli.holds import decide, print_holds
+from rostersync_cli.holds import decide, print_holds, refusal
 from rostersync_cli.processes import running_services
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
+from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     holds.add_argument("tenant", nargs="?")
     holds.add_argument("run_id", nargs="?", type=UUID)
     holds.add_argument("--all", action="store_true", help="list every run outcome, not only holds")
+    holds.add_argument(
+        "--by", default=None, help="who decides (kept with the decision; default: your login name)"
+    )
     gen = sub.add_parser("generate", help="write a synthetic district as a OneRoster bundle")
     gen.add_argument("out", type=Path, help="folder to write the bundle into")
     gen.add_argument("--students", type=int, default=1000)
@@ -134,10 +144,33 @@ def _holds(settings: CliSettings, args: argparse.Namespace) -> int:
     if args.tenant is None or args.run_id is None:
         print(f"rostersync holds {args.action} needs TENANT and RUN_ID", file=sys.stderr)
         return 2
+    refused = asyncio.run(refusal(settings, settings.tenants_file, args.tenant, args.run_id))
+    if refused is not None:
+        print(f"rostersync: {refused}; nothing sent", file=sys.stderr)
+        return EXIT_REFUSED
     approve = args.action == "approve"
-    asyncio.run(decide(settings, args.tenant, args.run_id, approve))
+    asyncio.run(decide(settings, args.tenant, args.run_id, approve, args.by or _login_name()))
     print(f"run {args.run_id}: {args.action} sent; the writer applies it in order")
     return 0
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (e.g. a bare container)
+        return "operator"
+
+
+def _wait(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
+    try:
+        return asyncio.run(actions.wait_and_report(settings, command, timeout))
+    except KeyboardInterrupt:
+        print(
+            f"\nstopped waiting; run {command.run_id} goes on"
+            f" (rostersync report {command.tenant} {command.run_id})",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_FINISHED
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -169,7 +202,7 @@ def run(argv: list[str] | None = None) -> int:
         )
         print(f"sync requested: tenant {command.tenant}, run {command.run_id}")
         if args.wait:
-            return asyncio.run(actions.wait_and_report(settings, command, args.timeout))
+            return _wait(settings, command, args.timeout)
         return 0
     if args.command == "replay":
         return asyncio.run(_replay(settings, args.schema, args.compare))
@@ -178,16 +211,27 @@ def run(argv: list[str] | None = None) -> int:
     if args.command == "runs":
         asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
         return 0
-    asyncio.run(actions.print_run_report(settings, args.tenant, args.run_id, args.limit, args.csv))
-    return 0
+    return asyncio.run(
+        actions.print_run_report(settings, args.tenant, args.run_id, args.limit, args.csv)
+    )
 
 
 def main() -> None:
     try:
         sys.exit(run())
-    except (localstack.StackError, KeyError, OSError) as exc:
+    except KeyError as exc:  # an unknown tenant or source: the message is the first argument
+        print(f"rostersync: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        sys.exit(EXIT_REFUSED)
+    except asyncpg.UndefinedTableError:
+        print(
+            f"rostersync: no rostersync tables in schema {CliSettings().db_schema} yet"
+            " (the writer creates them when it starts)",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_REFUSED)
+    except (localstack.StackError, OSError) as exc:
         print(f"rostersync: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_REFUSED)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 import rostersync_localstack as localstack
 from pydantic import SecretStr
@@ -20,6 +21,7 @@ from rostersync_localstack.stack import info as stack_info
 from rostersync_cli import reports, validation_report
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
+from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
 
 
 def resolve_settings(*, start_stack: bool) -> CliSettings:
@@ -56,16 +58,22 @@ async def request_sync(
 
 async def print_run_report(
     settings: CliSettings, tenant: str, run_id: UUID, limit: int, csv_path: Path | None = None
-) -> None:
-    """What a run fetched, what it found wrong, and what is in PostgreSQL now."""
+) -> int:
+    """What a run fetched, what it found wrong, and what is in PostgreSQL now.
+
+    Returns the exit code of the run's status (``status.EXIT_CODES``), or ``EXIT_REFUSED`` (with
+    a one-line message) when the tenant or the run is unknown.
+    """
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
             run = await validation_report.run_summary(conn, tenant, run_id)
             if run is None:
-                print(f"no run {run_id} for tenant {tenant}")
-                return
-            _print_run_header(run_id, tenant, run)
+                why = await _unknown_run(conn, settings, tenant, run_id)
+                print(f"rostersync: {why}", file=sys.stderr)
+                return EXIT_REFUSED
+            state = RunState.of(run)
+            _print_run_header(run_id, tenant, run, state)
             files = await validation_report.by_file(conn, tenant, run_id)
             counts = orjson.loads(run["file_counts"] or "{}")
             print("\n" + reports.format_table(
@@ -97,14 +105,39 @@ async def print_run_report(
             ))  # fmt: skip
     finally:
         await pool.close()
+    return state.exit_code
 
 
-def _print_run_header(run_id: UUID, tenant: str, run: Any) -> None:
+async def _unknown_run(
+    conn: asyncpg.Connection, settings: CliSettings, tenant: str, run_id: UUID
+) -> str:
+    """Why there is no report: the tenant is unknown altogether, or only the run is."""
+    has_runs = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE tenant_id = $1)", tenant
+    )
+    if not has_runs:
+        try:
+            load_tenants(settings.tenants_file).get(tenant)
+        except KeyError as exc:
+            return str(exc.args[0])
+        except OSError:
+            return f"no runs of tenant {tenant!r} (and no tenants file {settings.tenants_file})"
+    return f"no run {run_id} for tenant {tenant}"
+
+
+def _print_run_header(run_id: UUID, tenant: str, run: Any, state: RunState) -> None:
     version = run["oneroster_version"] or "?"
-    print(f"Run {run_id} of tenant {tenant}: {run['status']} (fetch {run['fetch_status'] or '?'},"
+    print(f"Run {run_id} of tenant {tenant}: {state.status} (fetch {run['fetch_status'] or '?'},"
           f" OneRoster {version})")  # fmt: skip
     if run["fetch_error"]:
         print(f"  the source could not be read: {run['fetch_error']}")
+    elif state.status is RunStatus.HELD:
+        print(f"  held: {state.detail}; nothing is archived until"
+              f" `rostersync holds approve|discard {tenant} {run_id}`")  # fmt: skip
+    elif state.status is RunStatus.FAILED:
+        print(f"  failed: {state.detail}")
+    elif state.detail:
+        print(f"  {state.detail}")
     for name, why in orjson.loads(run["skipped_files"] or "{}").items():
         print(f"  skipped {name}: {why}")
     unchanged = orjson.loads(run["unchanged_counts"] or "{}")
@@ -122,22 +155,31 @@ async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> N
         await pool.close()
     print(
         reports.format_table(
-            ["run", "tenant", "source", "status", "started", "published", "unchanged", "rejected"],
+            ["run", "tenant", "source", "status", "started", "published", "unchanged", "rejected",
+             "note"],
             [
                 [
                     str(r["run_id"]),
                     r["tenant_id"],
                     r["source"],
-                    r["status"],
+                    str(state.status),
                     r["first_event_at"].strftime("%Y-%m-%d %H:%M:%S"),
                     str(r["published_counts"]),
                     str(sum(orjson.loads(r["unchanged_counts"] or "{}").values())),
                     str(r["rejected"]),
+                    _shorten(state.detail),
                 ]
                 for r in runs
+                for state in [RunState.of(r)]
             ],
         )
-    )
+    )  # fmt: skip
+
+
+def _shorten(text: str, width: int = 70) -> str:
+    """One table cell on one line (a failure's reason can be a long, multi-line message)."""
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 1] + "…"
 
 
 async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
@@ -148,10 +190,13 @@ async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout
     finally:
         await pool.close()
     if status is None:
-        print(f"run {command.run_id} did not complete within {timeout:.0f} s", file=sys.stderr)
-        return 1
-    await print_run_report(settings, command.tenant, command.run_id, limit=5)
-    return 0 if status == "completed" else 1
+        print(
+            f"run {command.run_id} did not finish within {timeout:.0f} s; it goes on"
+            f" (rostersync report {command.tenant} {command.run_id})",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_FINISHED
+    return await print_run_report(settings, command.tenant, command.run_id, limit=5)
 
 
 def demo(timeout: float) -> int:

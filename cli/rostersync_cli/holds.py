@@ -6,6 +6,7 @@ applies it in order and a replay takes the same decision again.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -15,8 +16,17 @@ from rostersync_libs.commands import HoldDecision
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import load_tenants
 
 from rostersync_cli.reports import format_table
+from rostersync_cli.status import (
+    STATE_COLUMNS,
+    STATE_JOINS,
+    RunState,
+    RunStatus,
+    decision_text,
+    describe_numbers,
+)
 
 LIST_SQL = """
 SELECT tenant_id, run_id, status, numbers, threshold, created_at, decided_at
@@ -28,13 +38,6 @@ ORDER BY created_at DESC LIMIT 50
 
 async def list_holds(conn: asyncpg.Connection, tenant: str | None, everything: bool) -> list[Any]:
     return list(await conn.fetch(LIST_SQL, tenant, everything))
-
-
-def describe_numbers(numbers: dict[str, dict[str, Any]]) -> str:
-    return ", ".join(
-        f"{entity}: {n['archive']} of {n['active']} ({n['share']:.0%})"
-        for entity, n in numbers.items()
-    )
 
 
 async def print_holds(settings: ServiceSettings, tenant: str | None, everything: bool) -> None:
@@ -59,12 +62,60 @@ async def print_holds(settings: ServiceSettings, tenant: str | None, everything:
     )  # fmt: skip
 
 
+RUN_SQL = f"""
+SELECT {STATE_COLUMNS}
+FROM sync_runs r
+{STATE_JOINS}
+WHERE r.tenant_id = $1 AND r.run_id = $2
+"""
+DECISION_SQL = """
+SELECT approve, decided_by, decided_at FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2
+"""
+
+
+async def refusal(
+    settings: ServiceSettings, tenants_file: Path, tenant: str, run_id: UUID
+) -> str | None:
+    """Why a decision on this run must not be sent (one line), or None when it may be.
+
+    Only a run the writer holds, of a configured tenant, not decided before, may be decided.
+    Two operators deciding at the same moment both pass; the writer keeps the first decision.
+    """
+    try:
+        load_tenants(tenants_file).get(tenant)
+    except KeyError as exc:
+        return str(exc.args[0])
+    except OSError as exc:
+        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            earlier = await conn.fetchrow(DECISION_SQL, tenant, run_id)
+            run = await conn.fetchrow(RUN_SQL, tenant, run_id)
+    finally:
+        await pool.close()
+    if earlier is not None:
+        verb = "approved" if earlier["approve"] else "discarded"
+        by = decision_text(earlier["decided_by"], earlier["decided_at"])
+        return f"run {run_id} of tenant {tenant} was already {verb}{by}"
+    if run is None:
+        return f"no run {run_id} for tenant {tenant}"
+    state = RunState.of(run)
+    if state.status is not RunStatus.HELD:
+        return f"run {run_id} of tenant {tenant} is not held (status: {state.status})"
+    return None
+
+
 async def decide(
-    settings: ServiceSettings, tenant: str, run_id: UUID, approve: bool
+    settings: ServiceSettings,
+    tenant: str,
+    run_id: UUID,
+    approve: bool,
+    decided_by: str = "operator",
 ) -> HoldDecision:
-    """Send the decision to the writer (through the command topic)."""
+    """Send the decision to the writer (through the command topic), unchecked: see ``refusal``."""
     await ensure_topics(settings)
-    decision = HoldDecision(tenant=tenant, run_id=run_id, approve=approve)
+    decision = HoldDecision(tenant=tenant, run_id=run_id, approve=approve, decided_by=decided_by)
     producer = make_producer(settings, "rostersync-cli")
     await producer.start()
     try:

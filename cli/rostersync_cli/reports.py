@@ -10,12 +10,15 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.db import ENTITY_TABLES
 
-RUNS_SQL = """
-SELECT r.run_id, r.tenant_id, r.source, r.status, r.first_event_at, r.completed_at,
-       r.published_counts, r.unchanged_counts,
+from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+
+RUNS_SQL = f"""
+SELECT r.run_id, r.tenant_id, r.source, r.first_event_at, r.completed_at,
+       r.published_counts, r.unchanged_counts, {STATE_COLUMNS},
        (SELECT count(*) FROM rejected_records x
          WHERE x.tenant_id = r.tenant_id AND x.run_id = r.run_id) AS rejected
 FROM sync_runs r
+{STATE_JOINS}
 WHERE ($1::text IS NULL OR r.tenant_id = $1)
 ORDER BY r.first_event_at DESC
 LIMIT $2

@@ -9,10 +9,14 @@ from uuid import UUID
 
 import asyncpg
 
-RUN_SQL = """
-SELECT status, fetch_status, fetch_error, oneroster_version, file_counts, skipped_files,
-       unchanged_counts, first_event_at, completed_at
-FROM sync_runs WHERE tenant_id = $1 AND run_id = $2
+from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+
+RUN_SQL = f"""
+SELECT r.fetch_status, r.oneroster_version, r.file_counts, r.skipped_files,
+       r.unchanged_counts, r.first_event_at, r.completed_at, {STATE_COLUMNS}
+FROM sync_runs r
+{STATE_JOINS}
+WHERE r.tenant_id = $1 AND r.run_id = $2
 """
 
 BY_FILE_SQL = """
