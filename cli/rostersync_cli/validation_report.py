@@ -41,11 +41,28 @@ SELECT code, severity, file, row, column_name, value, message FROM (
 ) ranked WHERE k <= $3 ORDER BY severity, code, file, row NULLS FIRST
 """
 
-CSV_SQL = """
-SELECT severity, code, file, row, column_name AS column, value, message, entity, sourced_id,
-       rejected, stage
-FROM findings WHERE tenant_id = $1 AND run_id = $2
-ORDER BY file, row NULLS FIRST, code
+
+def formula_safe(column: str, name: str | None = None) -> str:
+    """SQL for a text column as a spreadsheet must show it: as text (OWASP CSV injection).
+
+    A cell beginning with = + - @ tab or carriage return is a formula to Excel, LibreOffice and
+    Google Sheets; a leading single quote makes it text. NULL stays NULL.
+    """
+    quote = "''''"  # SQL for a string holding one single quote
+    return (
+        f"CASE WHEN left({column}, 1) IN ('=', '+', '-', '@', chr(9), chr(13))"
+        f" THEN {quote} || {column} ELSE {column} END AS {name or column}"
+    )
+
+
+# Every text column is neutralised, not only those known to carry source data (value,
+# sourced_id, message, file and column names as found in the bundle): a safe cell costs nothing.
+CSV_SQL = f"""
+SELECT {formula_safe("severity")}, {formula_safe("code")}, {formula_safe("file")}, f.row,
+       {formula_safe("column_name", "column")}, {formula_safe("value")}, {formula_safe("message")},
+       {formula_safe("entity")}, {formula_safe("sourced_id")}, f.rejected, {formula_safe("stage")}
+FROM findings f WHERE f.tenant_id = $1 AND f.run_id = $2
+ORDER BY f.file, f.row NULLS FIRST, f.code
 """
 
 
