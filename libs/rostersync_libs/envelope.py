@@ -151,6 +151,9 @@ class Envelope(BaseModel):
     file: FileFacts | None = None
     marker: RunMarker | None = None
     unchanged: dict[str, str] | None = None  # kind=unchanged: sourcedId → content hash
+    # operation=seen: the codes of the errors that rejected the record, so the writer can reject
+    # what points at it with a finding that names the chain (see docs/architecture.md).
+    rejected_codes: list[str] | None = None
 
     def key(self) -> bytes:
         """The Kafka key: keeps all events of one record in one partition, in order."""

@@ -201,8 +201,14 @@ class Stage:
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
             if event.sourced_id and event.entity is not None:
                 # Rejected, but it was in the run: the writer must not archive it as absent.
+                codes = sorted({f.code for f in outcome.findings if f.severity is Severity.ERROR})
                 seen = event.model_copy(
-                    update={"operation": Operation.SEEN, "payload": {}, "facts": None}
+                    update={
+                        "operation": Operation.SEEN,
+                        "payload": {},
+                        "facts": None,
+                        "rejected_codes": codes,
+                    }
                 )
                 sent.append(
                     await producer.send(

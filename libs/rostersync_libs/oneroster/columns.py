@@ -415,3 +415,9 @@ def _spec_for(version: str, entity: EntityType) -> FileSpec:
 
 # Never copied into events: a password has no business travelling through the pipeline.
 DROPPED_COLUMNS = frozenset({"password"})
+
+
+def resolved_key(column: str) -> str:
+    """Where the mapper puts a reference's internal id(s): ``orgSourcedIds`` → ``orgInternalIds``,
+    ``parentSourcedId`` → ``parentInternalId`` (the writer reads them back from there)."""
+    return column.replace("SourcedId", "InternalId")

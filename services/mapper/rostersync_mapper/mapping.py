@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rostersync_libs.envelope import EntityType, Envelope, Operation
-from rostersync_libs.oneroster.columns import Column, spec_for
+from rostersync_libs.oneroster.columns import Column, resolved_key, spec_for
 from rostersync_libs.stage import Outcome
 
 from rostersync_mapper.canonical import add_canonical_fields
@@ -20,11 +20,6 @@ from rostersync_mapper.identity_map import IdentityMap
 from rostersync_mapper.resolver import Resolution
 
 REKEYED_FROM = "_rekeyedFrom"
-
-
-def resolved_key(column: str) -> str:
-    """``orgSourcedIds`` → ``orgInternalIds``, ``parentSourcedId`` → ``parentInternalId``."""
-    return column.replace("SourcedId", "InternalId")
 
 
 def _resolve(ids: IdentityMap, tenant: str, column: Column, value: Any) -> Any:

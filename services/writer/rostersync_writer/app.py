@@ -27,6 +27,7 @@ from rostersync_libs.topics import Topics
 from rostersync_writer.batch import apply_records
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
+from rostersync_writer.landing import settle_run
 from rostersync_writer.lifecycle import apply_decisions, complete_run
 from rostersync_writer.migrate import migrate
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
@@ -128,6 +129,8 @@ async def apply_batch(
         await store_undecodable(conn, inbox.undecodable)
         found = await store_findings(conn, inbox.findings)
         completed = await record_markers(conn, inbox.markers)
+        for tenant, run_id in completed:
+            changed += await settle_run(conn, tenant, run_id)  # its parked records, for good
         outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
         decided = await apply_decisions(conn, hold_decisions(inbox.commands))
         await save_positions(conn, group, positions)

@@ -1,10 +1,9 @@
 """Applying one batch of mapped events to Postgres, inside the caller's transaction.
 
-Upserts are applied at once; deletes are staged until their run completes (lifecycle.py);
-records a stage rejected (``seen``) and records the fetcher listed as unchanged (unchanged.py)
-only mark that the run saw them.
-
-Rows go through COPY into a temporary stage and one ``INSERT … SELECT … ON CONFLICT`` per table.
+Upserts land when what they must point at is there (landing.py: else they wait, or are refused);
+deletes are staged until their run completes (lifecycle.py); records a stage rejected (``seen``)
+and records the fetcher listed as unchanged (unchanged.py) only mark that the run saw them, and
+give what waits for them a verdict.
 """
 
 from __future__ import annotations
@@ -16,9 +15,11 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
-from rostersync_writer.lifecycle import any_staged, cancel_staged, mark_seen, stage_deletes
-from rostersync_writer.memberships import replace_links
-from rostersync_writer.tables import TABLES
+from rostersync_writer.landing import land, release
+from rostersync_writer.lifecycle import any_staged, stage_deletes
+from rostersync_writer.parking import any_parked, drop_superseded
+from rostersync_writer.references import APPLY_ORDER
+from rostersync_writer.run_rejections import mark_seen, note_rejected
 from rostersync_writer.unchanged import Unchanged, mark_unchanged
 
 
@@ -57,6 +58,11 @@ class EntityBatch:
         else:
             self.deletes[key] = event
 
+    def events(self) -> list[Envelope]:
+        """The batch's record events (not the unchanged lists)."""
+        upserts = [e for e, _ in self.upserts.values()]
+        return [*upserts, *self.deletes.values(), *self.seen.values()]
+
 
 def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
     batches: dict[EntityType, EntityBatch] = defaultdict(EntityBatch)
@@ -67,41 +73,41 @@ def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
 
 
 async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int:
-    """Upsert every record, stage its deletes, note what was seen; returns rows changed."""
-    changed = 0
+    """Land every upsert (or park or refuse it), stage its deletes, note what was seen; returns
+    rows changed.
+
+    Run by run (a replay reads several runs of a record in one batch; each version is judged in
+    its own run, against that run's verdicts), and within a run targets first, so a record meets
+    the verdicts of its batch.
+    """
+    tenants = {e.tenant for e in events}
     # Deletes staged by earlier batches only: within a batch, collapse() already lets a later
     # upsert of a record drop its earlier delete. One probe, then the join only where needed.
-    staged = await any_staged(conn, {e.tenant for e in events})
-    for entity, batch in collapse(events).items():
-        table = TABLES[entity]
-        upserts = list(batch.upserts.values())
-        if upserts:
-            stage = f"stage_{table.name}"
-            await conn.execute(
-                f"CREATE TEMP TABLE {stage} (LIKE {table.name} INCLUDING DEFAULTS) ON COMMIT DROP"
-            )
-            await conn.copy_records_to_table(
-                stage,
-                records=[table.full_row(e, first) for e, first in upserts],
-                columns=table.all_columns,
-            )
-            # The internal id is the person; when the SIS re-issues sourcedIds the mapper keeps
-            # the id (``_rekeyedFrom``) and the row follows it to its new sourcedId.
-            rekeyed = [
-                (e.tenant, e.internal_id, e.sourced_id)
-                for e, _ in upserts
-                if "_rekeyedFrom" in e.payload
-            ]
-            if rekeyed:
-                await conn.executemany(table.rekey_sql(), rekeyed)
-            applied = {r["internal_id"] for r in await conn.fetch(table.upsert_sql(stage))}
-            await conn.execute(f"DROP TABLE {stage}")
-            changed += len(applied)
-            await replace_links(conn, entity, [e for e, _ in upserts if e.internal_id in applied])
-            if staged:
-                await cancel_staged(conn, [e for e, _ in upserts])
-        await mark_seen(conn, entity, list(batch.seen.values()))
-        await mark_unchanged(conn, entity, batch.unchanged)
-        # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
-        await stage_deletes(conn, list(batch.deletes.values()))
+    staged = await any_staged(conn, tenants)
+    parked = await any_parked(conn, tenants)
+    runs: dict[UUID, list[Envelope]] = defaultdict(list)
+    for event in events:
+        runs[event.run_id].append(event)
+    changed = 0
+    for run_id in sorted(runs):  # run ids are time-ordered (UUIDv7)
+        verdicts: set[UUID] = set()  # records that got their verdict in this batch
+        batches = collapse(runs[run_id])
+        for entity in APPLY_ORDER:
+            batch = batches.get(entity)
+            if batch is None:
+                continue
+            if parked:
+                await drop_superseded(conn, batch.events())
+            upserts = list(batch.upserts.values())
+            changed += await land(conn, entity, upserts, verdicts, staged=staged)
+            seen = list(batch.seen.values())
+            await note_rejected(conn, seen)
+            await mark_seen(conn, entity, seen)
+            verdicts.update(e.internal_id for e in seen if e.internal_id is not None)
+            verdicts.update(await mark_unchanged(conn, entity, batch.unchanged))
+            # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
+            await stage_deletes(conn, list(batch.deletes.values()))
+        changed += await release(conn, tenants, verdicts)
+        staged = staged or any(b.deletes for b in batches.values())
+        parked = parked or await any_parked(conn, tenants)
     return changed

@@ -7,12 +7,15 @@
   the rows of that source last seen in an *earlier* run (run ids are time-ordered UUIDv7).
 - If that would archive more than the tenant's threshold of an entity's active rows, the run is
   held: nothing is archived until an operator's decision arrives (approve or discard).
-- Archiving a user or a class archives its enrollments and removes its link rows; a record that
-  comes back is restored, with the same internal id, by its next upsert.
+- What points at an archived row is archived, cleared or unlinked (cascade.py); a record that
+  comes back is restored, with the same internal id, by its next upsert (a user's demographics
+  with it). The completed run's outcome records how many rows still point at a missing or
+  archived row (``dangling``, expected 0).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
@@ -21,7 +24,10 @@ import orjson
 from rostersync_libs.commands import HoldDecision
 from rostersync_libs.envelope import EntityType, Envelope, RunMarker
 
+from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
 from rostersync_writer.tables import TABLES
+
+log = logging.getLogger(__name__)
 
 STAGE_DELETE_SQL = (
     "INSERT INTO pending_archives (tenant_id, run_id, entity, sourced_id, source_date_last_modified)"
@@ -67,16 +73,6 @@ async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> No
             )
         )
         await conn.execute(CANCEL_SQL, *[list(c) for c in columns])
-
-
-async def mark_seen(conn: asyncpg.Connection, entity: EntityType, events: list[Envelope]) -> None:
-    """Rejected records were in the run: bump their last run so the sweep keeps them."""
-    if events:
-        await conn.executemany(
-            f"UPDATE {TABLES[entity].name} SET last_seen_run = $3"
-            " WHERE tenant_id = $1 AND sourced_id = $2 AND last_seen_run < $3",
-            [(e.tenant, e.sourced_id, e.run_id) for e in events],
-        )
 
 
 def _sweep_where(table: str) -> str:
@@ -158,46 +154,6 @@ async def _archive(
     )
 
 
-async def cascade(
-    conn: asyncpg.Connection, tenant: str, entity: EntityType, ids: list[UUID]
-) -> None:
-    """Archive what belongs to archived users and classes; drop their link rows."""
-    if not ids:
-        return
-    if entity is EntityType.USER:
-        await conn.execute(
-            "UPDATE enrollments SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
-            tenant,
-            ids,
-        )
-        await conn.execute(
-            "DELETE FROM user_orgs WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[])",
-            tenant,
-            ids,
-        )
-        await conn.execute(
-            "DELETE FROM guardian_links WHERE tenant_id = $1 AND (user_internal_id = ANY($2::uuid[]) OR agent_internal_id = ANY($2::uuid[]))",
-            tenant,
-            ids,
-        )
-        await conn.execute(
-            "UPDATE user_roles SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND user_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
-            tenant,
-            ids,
-        )
-    elif entity is EntityType.CLASS:
-        await conn.execute(
-            "UPDATE enrollments SET archived_at = now(), updated_at = now() WHERE tenant_id = $1 AND class_internal_id = ANY($2::uuid[]) AND archived_at IS NULL",
-            tenant,
-            ids,
-        )
-        await conn.execute(
-            "DELETE FROM class_terms WHERE tenant_id = $1 AND class_internal_id = ANY($2::uuid[])",
-            tenant,
-            ids,
-        )
-
-
 async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
     """Apply or hold a completed run's destructive part; returns the outcome's status."""
     marker = event.marker
@@ -217,11 +173,17 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
     else:
         status = "approved" if _over(numbers, marker) else "applied"
         await _archive(conn, tenant, run_id, source, bulk)
+    await unlink_rejected(conn, tenant, run_id)
+    dangling = await count_dangling(conn, tenant)
+    if dangling:
+        log.error("tenant %s run %s: rows point at missing or archived rows: %s",
+                  tenant, run_id, dangling)  # fmt: skip
     await conn.execute(
-        "INSERT INTO run_outcomes (tenant_id, run_id, source, status, bulk_entities, numbers, threshold)"
-        " VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7) ON CONFLICT (tenant_id, run_id) DO NOTHING",
+        "INSERT INTO run_outcomes (tenant_id, run_id, source, status, bulk_entities, numbers,"
+        " threshold, dangling) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)"
+        " ON CONFLICT (tenant_id, run_id) DO NOTHING",
         tenant, run_id, source, status, orjson.dumps([e.value for e in bulk]).decode(),
-        orjson.dumps(numbers).decode(), marker.hold_threshold,
+        orjson.dumps(numbers).decode(), marker.hold_threshold, sum(dangling.values()),
     )  # fmt: skip
     return status
 

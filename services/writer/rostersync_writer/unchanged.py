@@ -31,17 +31,20 @@ def _sql(table: str) -> str:
         " AS u(tenant_id, sourced_id, content_hash, run_id)"
         " WHERE t.tenant_id = u.tenant_id AND t.sourced_id = u.sourced_id"
         " AND t.last_seen_run < u.run_id"
-        " RETURNING t.content_hash = '' AS stale"
+        " RETURNING t.internal_id, t.content_hash = '' AS stale"
     )
 
 
-async def mark_unchanged(conn: asyncpg.Connection, entity: EntityType, listed: Unchanged) -> int:
-    """Note the listed records as seen in their run; returns how many were stale."""
+async def mark_unchanged(
+    conn: asyncpg.Connection, entity: EntityType, listed: Unchanged
+) -> set[UUID]:
+    """Note the listed records as seen in their run; returns their internal ids (a verdict for
+    what waits for them: the run holds them as they were)."""
     if not listed:
-        return 0
+        return set()
     rows = [(tenant, sid, hash_, run_id) for (tenant, sid), (hash_, run_id) in listed.items()]
     found = await conn.fetch(_sql(TABLES[entity].name), *map(list, zip(*rows, strict=True)))
     stale = sum(1 for r in found if r["stale"])
     if stale:
         log.warning("%d %s listed as unchanged had changed: resent whole next run", stale, entity)
-    return stale
+    return {r["internal_id"] for r in found}

@@ -1,0 +1,113 @@
+"""Records waiting for a verdict on what they point at (integrity.py), kept in PostgreSQL.
+
+A parked record is the mapped event itself, with the run that first saw it and the targets it
+waits for. It leaves the lot when one of those targets gets its verdict (released and judged
+again), when a later event of the same record supersedes it, or when its run completes (judged
+for good). Everything happens in the writer's batch transaction, so a crash loses nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+import asyncpg
+from rostersync_libs.envelope import Envelope
+
+Parked = tuple[Envelope, UUID]  # the event and the run that first saw the record
+
+PARK_SQL = (
+    "INSERT INTO parked_records (tenant_id, run_id, entity, sourced_id, first_seen_run, event)"
+    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, entity, sourced_id, run_id)"
+    " DO UPDATE SET first_seen_run = excluded.first_seen_run, event = excluded.event"
+)
+WAIT_SQL = (
+    "INSERT INTO parked_waits (tenant_id, run_id, entity, sourced_id, target_internal_id)"
+    " SELECT $1, $2, $3, $4, unnest($5::uuid[]) ON CONFLICT DO NOTHING"
+)
+# Keys as four arrays: tenant, entity, sourcedId, run.
+_KEYS = "unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) AS k(tenant, entity, sid, run)"
+_MATCH = "{t}.tenant_id = k.tenant AND {t}.entity = k.entity AND {t}.sourced_id = k.sid"
+
+
+def _key_arrays(events: Iterable[Envelope]) -> list[list[object]]:
+    keys = {(e.tenant, e.entity.value if e.entity else "", e.sourced_id, e.run_id) for e in events}
+    return [list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], []]
+
+
+async def any_parked(conn: asyncpg.Connection, tenants: set[str]) -> bool:
+    return bool(tenants) and bool(
+        await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM parked_records WHERE tenant_id = ANY($1::text[]))",
+            sorted(tenants),
+        )
+    )
+
+
+async def park(conn: asyncpg.Connection, parked: list[tuple[Envelope, UUID, list[UUID]]]) -> None:
+    """Keep these records (event, first seen run, targets waited for) until a verdict."""
+    if not parked:
+        return
+    await conn.executemany(
+        PARK_SQL,
+        [
+            (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, first,
+             e.to_bytes())
+            for e, first, _ in parked
+        ],
+    )  # fmt: skip
+    await conn.executemany(
+        WAIT_SQL,
+        [
+            (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, waits)
+            for e, _, waits in parked
+        ],
+    )
+
+
+async def _remove(conn: asyncpg.Connection, events: Iterable[Envelope], run_op: str) -> None:
+    arrays = _key_arrays(events)
+    if not arrays[0]:
+        return
+    for table in ("parked_waits", "parked_records"):
+        await conn.execute(
+            f"DELETE FROM {table} AS p USING {_KEYS} WHERE {_MATCH.format(t='p')}"
+            f" AND p.run_id {run_op} k.run",
+            *arrays,
+        )
+
+
+async def drop_superseded(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """A later event of a record (any run up to its own) replaces what was parked for it."""
+    await _remove(conn, events, "<=")
+
+
+async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+    """Take these records (their own run) out of the lot: they are being judged again."""
+    await _remove(conn, events, "=")
+
+
+def _decoded(rows: list[asyncpg.Record]) -> list[Parked]:
+    return [(Envelope.from_bytes(bytes(r["event"])), r["first_seen_run"]) for r in rows]
+
+
+async def waiting_on(conn: asyncpg.Connection, tenant: str, targets: set[UUID]) -> list[Parked]:
+    """Parked records of the tenant that wait for any of these targets."""
+    rows = await conn.fetch(
+        "SELECT p.event, p.first_seen_run FROM parked_records p WHERE p.tenant_id = $1"
+        " AND EXISTS (SELECT 1 FROM parked_waits w WHERE w.tenant_id = p.tenant_id"
+        " AND w.run_id = p.run_id AND w.entity = p.entity AND w.sourced_id = p.sourced_id"
+        " AND w.target_internal_id = ANY($2::uuid[]))",
+        tenant,
+        list(targets),
+    )
+    return _decoded(rows)
+
+
+async def parked_of_run(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> list[Parked]:
+    rows = await conn.fetch(
+        "SELECT event, first_seen_run FROM parked_records WHERE tenant_id = $1 AND run_id = $2",
+        tenant,
+        run_id,
+    )
+    return _decoded(rows)
