@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 from rostersync_libs.oneroster.columns import USERS_1_1
 from rostersync_libs.settings import ServiceSettings
+from rostersync_oneroster_server import OneRosterServer
 from rostersync_writer.cascade import count_dangling
 
 from tests import districts
@@ -253,4 +254,40 @@ async def test_archiving_a_user_archives_their_demographics_and_restores_them_wi
     await sync(settings, write_tenants(tmp_path / "t3.toml", "d1", delta), "d1")
     assert "u-s1" in await ids(db, "users")
     assert await ids(db, "demographics") == {"u-s1"}
+    await assert_nothing_dangling(db)
+
+
+async def test_over_the_rest_api_a_rejected_user_rejects_what_points_at_it(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    files = districts.bundle_1_1() | {
+        "users": replaced(districts.USERS_1_1, "u-s1", role="principal")
+    }
+    bundle = write_bundle(tmp_path / "b", files)
+    monkeypatch.setenv("ROSTERSYNC_TEST_O2", "s3cret")
+    async with OneRosterServer(bundle, oauth2={"client": "s3cret"}) as server:
+        tenants = tmp_path / "t.toml"
+        tenants.write_text(
+            '[[tenants]]\nid = "d1"\nname = "D1"\n[[tenants.sources]]\nid = "api"\n'
+            f'kind = "oneroster-api"\nbase_url = "{server.base_url}"\npage_size = 2\n'
+            f'auth = {{ kind = "oauth2", token_url = "{server.token_url}", client_id = "client",'
+            ' secret_env = "ROSTERSYNC_TEST_O2",'
+            ' scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly",'
+            ' "https://purl.imsglobal.org/spec/or/v1p1/scope/roster-demographics.readonly"] }\n'
+        )
+        run_id = await sync(settings, tenants, "d1")
+
+    assert await ids(db, "users") == {"u-t1", "u-s2", "u-p1"}
+    assert await ids(db, "enrollments") == {"e1", "e3"}
+    assert await ids(db, "demographics") == set()
+    assert await rejected_by_writer(db, run_id) == {("enrollments", "e2"), ("demographics", "u-s1")}
+    refused = await db.fetchval(
+        "SELECT message FROM findings WHERE run_id = $1 AND stage = 'writer' AND sourced_id = 'e2'",
+        run_id,
+    )
+    assert refused.startswith("that user was rejected in this run (")
+    assert "invalid_enumeration" in refused
     await assert_nothing_dangling(db)
