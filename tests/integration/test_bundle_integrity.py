@@ -74,11 +74,11 @@ async def test_dangling_demographics_and_manifest_faults_are_reported_once_with_
             ("manifest_absent_referenced", "warning", "manifest.csv", line["courses"], "value", "absent"),
             ("manifest_absent_referenced", "warning", "manifest.csv", line["orgs"], "value", "absent"),
             ("manifest_absent_referenced", "warning", "manifest.csv", line["users"], "value", "absent"),
-            ("manifest_invalid_value", "error", "manifest.csv", line["enrollments"], "value", None),
+            ("manifest_invalid_value", "error", "manifest.csv", line["enrollments"], "value", None),  # blank: NULL
             ("dangling_reference", "error", "demographics.csv", 3, "sourcedId", "u-nobody"),
         ],
         key=str,
-    )  # fmt: skip  (a blank value is stored as NULL)
+    )  # fmt: skip
     # u-s1's demographics resolve against the tenant's users; enrollments were not read
     assert await ids(db, "demographics") == {"u-s1"}
     assert await ids(db, "enrollments") == {"e1", "e2", "e3"}
