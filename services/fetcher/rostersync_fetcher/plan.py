@@ -117,12 +117,12 @@ def absent_but_referenced(bundle: Bundle, plan: BundlePlan) -> BundlePlan:
     A bulk bundle must hold every record it references (OneRoster CSV, section 2); a delta file
     may point at records sent before, so only bulk files count. A file counts when one of its
     reference columns holds a value on some row: each such file is read until every column in
-    question has shown one (usually its first row), so bundles without absent targets read
-    nothing more. Files whose ``file.*`` value is blank or unknown are read as absent too, but
+    question has shown one (usually its first row; the whole file only when a column is blank
+    throughout), so bundles without absent targets read nothing more. Files whose ``file.*`` value is blank or unknown are read as absent too, but
     already have their own finding: only an explicit ``absent`` is checked here.
     """
     absent = {
-        f.spec.entity: f
+        f.spec.entity
         for f in plan.files
         if f.facts.mode == "absent" and (f.facts.manifest_value or "").lower() == "absent"
     }
