@@ -208,6 +208,8 @@ async def test_a_broken_bundle_names_every_fault_and_lands_only_good_rows(
         ("dangling_reference", "error", "users.csv", 5, "orgSourcedIds"),
         ("invalid_grade", "warning", "users.csv", 6, "grades"),
         ("dangling_reference", "error", "enrollments.csv", 2, "classSourcedId"),
+        # file.classes=absent while the bulk enrollments.csv references classes.
+        ("manifest_absent_referenced", "warning", "manifest.csv", 6, "value"),
     }
     assert await ids(db, "orgs") == {"d1", "s1"}
     assert await ids(db, "users") == {"u1", "u4"}
