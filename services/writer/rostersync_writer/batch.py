@@ -17,7 +17,7 @@ from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
 from rostersync_writer.landing import land, release
 from rostersync_writer.lifecycle import any_staged, stage_deletes
-from rostersync_writer.parking import any_parked, drop_superseded
+from rostersync_writer.parking import any_parked, drop_superseded, note_later
 from rostersync_writer.references import APPLY_ORDER
 from rostersync_writer.run_rejections import mark_seen, note_rejected
 from rostersync_writer.unchanged import Unchanged, mark_unchanged
@@ -58,10 +58,11 @@ class EntityBatch:
         else:
             self.deletes[key] = event
 
-    def events(self) -> list[Envelope]:
-        """The batch's record events (not the unchanged lists)."""
-        upserts = [e for e, _ in self.upserts.values()]
-        return [*upserts, *self.deletes.values(), *self.seen.values()]
+    def sightings(self) -> list[tuple[str, str, UUID]]:
+        """(tenant, sourcedId, run) of records the batch only sees: deletes, rejected, unchanged."""
+        events = [*self.deletes.values(), *self.seen.values()]
+        listed = [(tenant, sid, run) for (tenant, sid), (_, run) in self.unchanged.items()]
+        return [(e.tenant, e.sourced_id or "", e.run_id) for e in events] + listed
 
 
 def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
@@ -96,9 +97,11 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             batch = batches.get(entity)
             if batch is None:
                 continue
-            if parked:
-                await drop_superseded(conn, batch.events())
             upserts = list(batch.upserts.values())
+            if parked:
+                firsts = await drop_superseded(conn, [e for e, _ in upserts])
+                upserts = [(e, min(f, firsts.get((e.tenant, e.sourced_id or ""), f))) for e, f in upserts]  # fmt: skip
+                await note_later(conn, entity.value, batch.sightings())
             changed += await land(conn, entity, upserts, verdicts, staged=staged)
             seen = list(batch.seen.values())
             await note_rejected(conn, seen)

@@ -17,8 +17,15 @@ from rostersync_libs.envelope import EntityType, Envelope
 
 from rostersync_writer.integrity import judge_records
 from rostersync_writer.lifecycle import any_staged
-from rostersync_writer.parking import Parked, park, parked_of_run, unpark, waiting_on
-from rostersync_writer.references import APPLY_ORDER
+from rostersync_writer.parking import (
+    Parked,
+    SeenLater,
+    park,
+    parked_of_run,
+    unpark,
+    waiting_on,
+)
+from rostersync_writer.references import APPLY_ORDER, TABLE_OF
 from rostersync_writer.run_rejections import refuse
 from rostersync_writer.upserts import upsert_rows
 
@@ -62,7 +69,12 @@ def _by_entity(parked: list[Parked]) -> dict[EntityType, list[Parked]]:
 
 
 async def _judge_again(
-    conn: asyncpg.Connection, parked: list[Parked], verdicts: set[UUID], *, final: bool
+    conn: asyncpg.Connection,
+    parked: list[Parked],
+    later: SeenLater,
+    verdicts: set[UUID],
+    *,
+    final: bool,
 ) -> int:
     await unpark(conn, [e for e, _ in parked])
     staged = await any_staged(conn, {e.tenant for e, _ in parked})
@@ -73,7 +85,25 @@ async def _judge_again(
             changed += await land(
                 conn, entity, grouped[entity], verdicts, staged=staged, final=final
             )
+            await _seen_later(conn, entity, grouped[entity], later)
     return changed
+
+
+async def _seen_later(
+    conn: asyncpg.Connection, entity: EntityType, records: list[Parked], later: SeenLater
+) -> None:
+    """Rows of records a later run saw while they waited: seen in that run (see parking.py)."""
+    rows = [
+        (e.tenant, e.sourced_id, later[(e.tenant, e.sourced_id or "")])
+        for e, _ in records
+        if (e.tenant, e.sourced_id or "") in later
+    ]
+    if rows:
+        await conn.executemany(
+            f"UPDATE {TABLE_OF[entity]} SET last_seen_run = $3"
+            " WHERE tenant_id = $1 AND sourced_id = $2 AND last_seen_run < $3",
+            rows,
+        )
 
 
 async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUID]) -> int:
@@ -81,18 +111,21 @@ async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUI
     changed = 0
     while verdicts:
         freed: list[Parked] = []
+        later: SeenLater = {}
         for tenant in sorted(tenants):
-            freed += await waiting_on(conn, tenant, verdicts)
+            found, seen = await waiting_on(conn, tenant, verdicts)
+            freed += found
+            later |= seen
         if not freed:
             break
         verdicts = set()
-        changed += await _judge_again(conn, freed, verdicts, final=False)
+        changed += await _judge_again(conn, freed, later, verdicts, final=False)
     return changed
 
 
 async def settle_run(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> int:
     """The run is complete: every parked record of it lands or is refused now."""
-    parked = await parked_of_run(conn, tenant, run_id)
+    parked, later = await parked_of_run(conn, tenant, run_id)
     if not parked:
         return 0
-    return await _judge_again(conn, parked, set(), final=True)
+    return await _judge_again(conn, parked, later, set(), final=True)

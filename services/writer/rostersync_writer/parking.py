@@ -2,8 +2,10 @@
 
 A parked record is the mapped event itself, with the run that first saw it and the targets it
 waits for. It leaves the lot when one of those targets gets its verdict (released and judged
-again), when a later event of the same record supersedes it, or when its run completes (judged
-for good). Everything happens in the writer's batch transaction, so a crash loses nothing.
+again), when a later upsert of the same record supersedes it (which keeps its first seen run), or
+when its run completes (judged for good). A later run that only sees the record (unchanged,
+rejected, deleted) while it waits — a replay reads several runs at once — is noted with it, so
+its row lands marked as seen in that run, as it would have live. Everything happens in the writer's batch transaction, so a crash loses nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import asyncpg
 from rostersync_libs.envelope import Envelope
 
 Parked = tuple[Envelope, UUID]  # the event and the run that first saw the record
+SeenLater = dict[tuple[str, str], UUID]  # (tenant, sourcedId) → a later run that saw it
 
 PARK_SQL = (
     "INSERT INTO parked_records (tenant_id, run_id, entity, sourced_id, first_seen_run, event)"
@@ -77,9 +80,45 @@ async def _remove(conn: asyncpg.Connection, events: Iterable[Envelope], run_op: 
         )
 
 
-async def drop_superseded(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    """A later event of a record (any run up to its own) replaces what was parked for it."""
-    await _remove(conn, events, "<=")
+async def drop_superseded(
+    conn: asyncpg.Connection, upserts: list[Envelope]
+) -> dict[tuple[str, str], UUID]:
+    """A later upsert of a record replaces what was parked for it (any run up to its own);
+    returns the first run that saw each replaced record, which the later version keeps."""
+    arrays = _key_arrays(upserts)
+    if not arrays[0]:
+        return {}
+    await conn.execute(
+        f"DELETE FROM parked_waits AS p USING {_KEYS} WHERE {_MATCH.format(t='p')}"
+        " AND p.run_id <= k.run",
+        *arrays,
+    )
+    rows = await conn.fetch(
+        f"DELETE FROM parked_records AS p USING {_KEYS} WHERE {_MATCH.format(t='p')}"
+        " AND p.run_id <= k.run RETURNING p.tenant_id, p.sourced_id, p.first_seen_run",
+        *arrays,
+    )
+    firsts: dict[tuple[str, str], UUID] = {}
+    for r in rows:
+        key = (r["tenant_id"], r["sourced_id"])
+        firsts[key] = min(r["first_seen_run"], firsts.get(key, r["first_seen_run"]))
+    return firsts
+
+
+async def note_later(
+    conn: asyncpg.Connection, entity: str, seen: list[tuple[str, str, UUID]]
+) -> None:
+    """A later run saw these records (tenant, sourcedId, run) while an older version waits: when
+    it lands, its row is marked seen in that run (so that run's sweep does not archive it)."""
+    if seen:
+        tenants, sids, runs = (list(c) for c in zip(*seen, strict=True))
+        await conn.execute(
+            "UPDATE parked_records AS p SET seen_run = greatest(p.seen_run, k.run)"
+            " FROM unnest($1::text[], $2::text[], $3::uuid[]) AS k(tenant, sid, run)"
+            " WHERE p.tenant_id = k.tenant AND p.entity = $4 AND p.sourced_id = k.sid"
+            " AND p.run_id < k.run",
+            tenants, sids, runs, entity,
+        )  # fmt: skip
 
 
 async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
@@ -87,14 +126,21 @@ async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     await _remove(conn, events, "=")
 
 
-def _decoded(rows: list[asyncpg.Record]) -> list[Parked]:
-    return [(Envelope.from_bytes(bytes(r["event"])), r["first_seen_run"]) for r in rows]
+def _decoded(rows: list[asyncpg.Record]) -> tuple[list[Parked], SeenLater]:
+    parked = [(Envelope.from_bytes(bytes(r["event"])), r["first_seen_run"]) for r in rows]
+    later = {(r["tenant_id"], r["sourced_id"]): r["seen_run"] for r in rows if r["seen_run"]}
+    return parked, later
 
 
-async def waiting_on(conn: asyncpg.Connection, tenant: str, targets: set[UUID]) -> list[Parked]:
+_COLUMNS = "p.tenant_id, p.sourced_id, p.event, p.first_seen_run, p.seen_run"
+
+
+async def waiting_on(
+    conn: asyncpg.Connection, tenant: str, targets: set[UUID]
+) -> tuple[list[Parked], SeenLater]:
     """Parked records of the tenant that wait for any of these targets."""
     rows = await conn.fetch(
-        "SELECT p.event, p.first_seen_run FROM parked_records p WHERE p.tenant_id = $1"
+        f"SELECT {_COLUMNS} FROM parked_records p WHERE p.tenant_id = $1"
         " AND EXISTS (SELECT 1 FROM parked_waits w WHERE w.tenant_id = p.tenant_id"
         " AND w.run_id = p.run_id AND w.entity = p.entity AND w.sourced_id = p.sourced_id"
         " AND w.target_internal_id = ANY($2::uuid[]))",
@@ -104,9 +150,11 @@ async def waiting_on(conn: asyncpg.Connection, tenant: str, targets: set[UUID]) 
     return _decoded(rows)
 
 
-async def parked_of_run(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> list[Parked]:
+async def parked_of_run(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID
+) -> tuple[list[Parked], SeenLater]:
     rows = await conn.fetch(
-        "SELECT event, first_seen_run FROM parked_records WHERE tenant_id = $1 AND run_id = $2",
+        f"SELECT {_COLUMNS} FROM parked_records p WHERE p.tenant_id = $1 AND p.run_id = $2",
         tenant,
         run_id,
     )

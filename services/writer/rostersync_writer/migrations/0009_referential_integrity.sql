@@ -25,6 +25,9 @@ CREATE TABLE parked_records (
     entity         text  NOT NULL,
     sourced_id     text  NOT NULL,
     first_seen_run uuid  NOT NULL,
+    -- a later run saw the record (unchanged, rejected or deleted) while this version waited
+    -- (a replay reads runs together): its row gets that run as last seen when it lands
+    seen_run       uuid,
     event          bytea NOT NULL,
     PRIMARY KEY (tenant_id, entity, sourced_id, run_id)
 );
