@@ -38,6 +38,7 @@ async def land(
     *,
     staged: bool,
     final: bool = False,
+    later: SeenLater | None = None,
 ) -> int:
     """Judge and write, park or refuse these upserts; adds the ids that got a verdict to
     ``verdicts``; returns the rows changed."""
@@ -54,7 +55,7 @@ async def land(
             accepted.append((event, first))
     changed = await upsert_rows(conn, entity, accepted, staged=staged)
     await refuse(conn, entity, refused)
-    await park(conn, waiting)
+    await park(conn, waiting, later)
     verdicts.update(e.internal_id for e, _ in accepted if e.internal_id is not None)
     verdicts.update(e.internal_id for e, _ in refused if e.internal_id is not None)
     return changed
@@ -83,7 +84,7 @@ async def _judge_again(
     for entity in APPLY_ORDER:
         if entity in grouped:
             changed += await land(
-                conn, entity, grouped[entity], verdicts, staged=staged, final=final
+                conn, entity, grouped[entity], verdicts, staged=staged, final=final, later=later
             )
             await _seen_later(conn, entity, grouped[entity], later)
     return changed

@@ -20,9 +20,11 @@ Parked = tuple[Envelope, UUID]  # the event and the run that first saw the recor
 SeenLater = dict[tuple[str, str], UUID]  # (tenant, sourcedId) → a later run that saw it
 
 PARK_SQL = (
-    "INSERT INTO parked_records (tenant_id, run_id, entity, sourced_id, first_seen_run, event)"
-    " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, entity, sourced_id, run_id)"
-    " DO UPDATE SET first_seen_run = excluded.first_seen_run, event = excluded.event"
+    "INSERT INTO parked_records"
+    " (tenant_id, run_id, entity, sourced_id, first_seen_run, seen_run, event)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant_id, entity, sourced_id, run_id)"
+    " DO UPDATE SET first_seen_run = excluded.first_seen_run, event = excluded.event,"
+    " seen_run = greatest(parked_records.seen_run, excluded.seen_run)"
 )
 WAIT_SQL = (
     "INSERT INTO parked_waits (tenant_id, run_id, entity, sourced_id, target_internal_id)"
@@ -47,15 +49,21 @@ async def any_parked(conn: asyncpg.Connection, tenants: set[str]) -> bool:
     )
 
 
-async def park(conn: asyncpg.Connection, parked: list[tuple[Envelope, UUID, list[UUID]]]) -> None:
-    """Keep these records (event, first seen run, targets waited for) until a verdict."""
+async def park(
+    conn: asyncpg.Connection,
+    parked: list[tuple[Envelope, UUID, list[UUID]]],
+    later: SeenLater | None = None,
+) -> None:
+    """Keep these records (event, first seen run, targets waited for) until a verdict; ``later``:
+    what a later run saw of those parked before (kept when a record is parked again)."""
     if not parked:
         return
+    later = later or {}
     await conn.executemany(
         PARK_SQL,
         [
             (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, first,
-             e.to_bytes())
+             later.get((e.tenant, e.sourced_id or "")), e.to_bytes())
             for e, first, _ in parked
         ],
     )  # fmt: skip
