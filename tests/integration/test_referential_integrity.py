@@ -11,6 +11,8 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from rostersync_cli.actions import print_run_report
+from rostersync_cli.settings import CliSettings
 from rostersync_libs.oneroster.columns import USERS_1_1
 from rostersync_libs.settings import ServiceSettings
 from rostersync_oneroster_server import OneRosterServer
@@ -55,7 +57,11 @@ async def assert_nothing_dangling(db: asyncpg.Connection, tenant: str = "d1") ->
 
 @pytest.mark.parametrize("validation", ["lenient", "strict"])
 async def test_one_rejected_user_rejects_its_enrollments_and_demographics(
-    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path, validation: str
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    validation: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     files = districts.bundle_1_1() | {
         "users": replaced(districts.USERS_1_1, "u-s1", role="principal")
@@ -85,6 +91,13 @@ async def test_one_rejected_user_rejects_its_enrollments_and_demographics(
         "sourcedId",
     )
     assert await rejected_by_writer(db, run_id) == {("enrollments", "e2"), ("demographics", "u-s1")}
+    cli = CliSettings(**{**settings.model_dump(), "tenants_file": tmp_path / "t.toml"})
+    await print_run_report(cli, "d1", run_id, limit=5)
+    printed = capsys.readouterr().out
+    assert (
+        "error   [reference_rejected] enrollments.csv:3 column userSourcedId: that user was"
+        " rejected in this run (users.csv:3 invalid_enumeration)"
+    ) in printed
     # The guardian's link to the rejected student goes too (an optional reference).
     assert await db.fetchval("SELECT count(*) FROM guardian_links") == 0
     await assert_nothing_dangling(db)
@@ -126,12 +139,15 @@ async def test_users_file_rejected_whole_rejects_every_dependent(
     await assert_nothing_dangling(db)
 
 
+@pytest.mark.parametrize("validation", ["lenient", "strict"])
 async def test_all_orgs_rejected_rejects_everything_that_points_at_them(
-    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path, validation: str
 ) -> None:
     orgs = [o | {"type": "campus"} for o in districts.ORGS]  # not an org type: every org rejected
     bundle = write_bundle(tmp_path / "b", districts.bundle_1_1() | {"orgs": orgs})
-    run_id = await sync(settings, write_tenants(tmp_path / "t.toml", "d1", bundle), "d1")
+    run_id = await sync(
+        settings, write_tenants(tmp_path / "t.toml", "d1", bundle, validation), "d1"
+    )
 
     for table in ("orgs", "courses", "classes", "users", "enrollments", "demographics"):
         assert await ids(db, table) == set(), table
@@ -145,12 +161,15 @@ async def test_all_orgs_rejected_rejects_everything_that_points_at_them(
     await assert_nothing_dangling(db)
 
 
+@pytest.mark.parametrize("validation", ["lenient", "strict"])
 async def test_a_rejected_term_rejects_its_class_and_the_class_its_enrollments(
-    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path, validation: str
 ) -> None:
     sessions = replaced(districts.SESSIONS, "t2", type="quarter")
     bundle = write_bundle(tmp_path / "b", districts.bundle_1_1() | {"academicSessions": sessions})
-    run_id = await sync(settings, write_tenants(tmp_path / "t.toml", "d1", bundle), "d1")
+    run_id = await sync(
+        settings, write_tenants(tmp_path / "t.toml", "d1", bundle, validation), "d1"
+    )
 
     assert await ids(db, "classes") == {"k-home"}
     assert await ids(db, "enrollments") == {"e3"}
@@ -194,11 +213,12 @@ async def test_a_bad_new_version_keeps_the_good_row_and_its_dependents_are_refus
     await assert_nothing_dangling(db)
 
 
+@pytest.mark.parametrize("validation", ["lenient", "strict"])
 async def test_a_1_2_delta_whose_only_user_is_rejected_lands_none_of_its_records(
-    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path, validation: str
 ) -> None:
     base = write_bundle(tmp_path / "b", districts.bundle_1_2(), version="1.2")
-    await sync(settings, write_tenants(tmp_path / "t.toml", "d1", base), "d1")
+    await sync(settings, write_tenants(tmp_path / "t.toml", "d1", base, validation), "d1")
     stamp = {"status": "active", "dateLastModified": "2026-02-01T00:00:00Z"}
     new_user = {"sourcedId": "u-new", "enabledUser": "maybe", "username": "newt",
                 "givenName": "New", "familyName": "Kid"} | stamp  # fmt: skip
@@ -214,7 +234,9 @@ async def test_a_1_2_delta_whose_only_user_is_rejected_lands_none_of_its_records
                           "username": "newt"} | stamp],
     }  # fmt: skip
     bundle = write_bundle(tmp_path / "d", delta, version="1.2", mode="delta")
-    run_id = await sync(settings, write_tenants(tmp_path / "t2.toml", "d1", bundle), "d1")
+    run_id = await sync(
+        settings, write_tenants(tmp_path / "t2.toml", "d1", bundle, validation), "d1"
+    )
 
     assert await rejected_by_writer(db, run_id) == {
         ("enrollments", "e-new"),
