@@ -122,6 +122,9 @@ class RunMarker(BaseModel):
     # The tenant's safety threshold when the run was fetched (a replay decides the same way).
     hold_threshold: float = 0.10
     hold_min_records: int = 20
+    # The run failed (or was cancelled) after it began publishing: every stage releases it as it
+    # releases a complete run, and the writer ends it ``failed`` and applies none of its removals.
+    aborted: bool = False
 
 
 class Envelope(BaseModel):

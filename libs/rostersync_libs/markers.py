@@ -98,6 +98,7 @@ def run_end_event(
     bulk_entities: list[EntityType] | None = None,
     hold_threshold: float = 0.10,
     hold_min_records: int = 20,
+    aborted: bool = False,
 ) -> Envelope:
     """The fetcher's end-of-run marker for one partition of its output topic."""
     return Envelope(
@@ -113,5 +114,6 @@ def run_end_event(
             bulk_entities=bulk_entities or [],
             hold_threshold=hold_threshold,
             hold_min_records=hold_min_records,
+            aborted=aborted,
         ),
     )

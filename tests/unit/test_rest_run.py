@@ -164,7 +164,7 @@ async def test_full_reconcile_when_due_or_requested() -> None:
     assert (await run_once(server, store, now=later))[0].full
 
 
-async def test_a_failing_collection_fails_the_run_without_markers_or_new_marks() -> None:
+async def test_a_failing_collection_fails_the_run_with_aborted_markers_and_no_new_marks() -> None:
     server = FakeOneRoster(district_1_1())
     store = MemoryStateStore()
     await run_once(server, store, now=NOW)
@@ -176,7 +176,10 @@ async def test_a_failing_collection_fails_the_run_without_markers_or_new_marks()
     reason = runs(producer)[1].reason or ""
     assert "/enrollments" in reason
     assert "gave up after 2 attempts (HTTP 503)" in reason
-    assert not [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END]
+    # Every partition gets an aborted marker: the stages release the run, nothing is swept.
+    markers = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END]
+    assert markers
+    assert all(m.marker and m.marker.aborted and not m.marker.bulk_entities for m in markers)
     assert store.get("d1", "api") == before
 
 

@@ -224,9 +224,21 @@ class RunPublisher:
         return event
 
     async def fail(self, reason: str) -> RunEvent:
-        """End the run without markers: nothing is swept, the records sent stay harmless."""
+        """End the run as failed: an *aborted* marker on every partition, so every stage releases
+        the run (commits past it) and the writer ends it ``failed`` without removals; the records
+        sent stay harmless. Then the ``failed`` run event with the reason."""
         try:
             await self.flush()
+            marker = run_end_event(
+                tenant=self.tenant.id,
+                source=self.source_id,
+                run_id=self.run_id,
+                fanout=len(await self.partitions()),
+                counts=dict(self.counts),
+                aborted=True,
+            )
+            await self.broadcast(marker)
+            await self.flush()
         except Exception as exc:  # the run is failing anyway; report the first reason
-            log.warning("tenant %s run %s: flush on failure: %s", self.tenant.id, self.run_id, exc)
+            log.warning("tenant %s run %s: abort markers: %s", self.tenant.id, self.run_id, exc)
         return await self.run_event(RunPhase.FAILED, reason=reason)

@@ -163,7 +163,13 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
     decision = await conn.fetchrow(
         "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
     )
-    if _over(numbers, marker) and decision is None:
+    if marker.aborted:
+        # A failed run's snapshot is incomplete: none of its removals are applied.
+        status = "aborted"
+        await conn.execute(
+            "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
+        )
+    elif _over(numbers, marker) and decision is None:
         status = "held"
     elif _over(numbers, marker) and decision is not None and not decision["approve"]:
         status = "discarded"

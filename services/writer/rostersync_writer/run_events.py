@@ -1,8 +1,10 @@
 """The fetcher's run lifecycle (runs topic) on ``sync_runs``.
 
 A run event may arrive before or after the run's first record, and may be redelivered: every
-event is an upsert, and a ``started`` never undoes a ``fetched`` or ``failed``. A failed fetch
-sends no end-of-run markers, so the writer marks such a run ``failed`` itself.
+event is an upsert, and a ``started`` never undoes a ``fetched`` or ``failed``. A ``failed``
+event marks the run ``failed`` at once; its aborted end-of-run markers (the fetcher sends them
+when the run had begun publishing) then end it for good: parked records judged, staged deletes
+dropped, outcome ``aborted``.
 """
 
 from __future__ import annotations

@@ -25,8 +25,10 @@ WITH partitions AS (
     GROUP BY partition
     HAVING count(*) >= max(origin_count)
 )
-UPDATE sync_runs SET status = 'completed', completed_at = now(), published_counts = $3::jsonb
-WHERE tenant_id = $1 AND run_id = $2 AND status = 'running'
+UPDATE sync_runs SET status = CASE WHEN $4 OR status = 'failed' THEN 'failed' ELSE 'completed' END,
+    completed_at = coalesce(completed_at, now()), published_counts = $3::jsonb
+WHERE tenant_id = $1 AND run_id = $2 AND status IN ('running', 'failed')
+  AND NOT EXISTS (SELECT 1 FROM run_outcomes o WHERE o.tenant_id = $1 AND o.run_id = $2)
   AND (SELECT count(*) FROM partitions) >= (SELECT coalesce(max(fanout), 0) FROM partitions)
   AND (SELECT count(*) FROM partitions) > 0
 RETURNING run_id
@@ -58,7 +60,11 @@ async def record_markers(
     for event in {(e.tenant, e.run_id): e for _, e in markers}.values():
         assert event.marker is not None
         done = await conn.fetchval(
-            COMPLETE_SQL, event.tenant, event.run_id, orjson.dumps(event.marker.counts).decode()
+            COMPLETE_SQL,
+            event.tenant,
+            event.run_id,
+            orjson.dumps(event.marker.counts).decode(),
+            event.marker.aborted,
         )
         if done is not None:
             completed.append((event.tenant, event.run_id))

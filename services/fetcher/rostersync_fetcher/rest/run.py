@@ -7,8 +7,9 @@
 4. The end-of-run marker on every partition (a full run lists every entity as a bulk snapshot, so
    the writer's sweep archives what the source hard-deleted), then the new state, then ``fetched``.
 
-A request that cannot succeed fails the run: a ``failed`` run event with the reason, no markers
-(nothing is swept), no new state (the next run starts from the old marks).
+A request that cannot succeed fails the run: *aborted* markers on every partition (every stage
+releases the run, the writer ends it ``failed`` and sweeps nothing), a ``failed`` run event with
+the reason, no new state (the next run starts from the old marks).
 """
 
 from __future__ import annotations

@@ -52,3 +52,9 @@ CREATE UNIQUE INDEX rejected_records_writer_once
 -- Active rows that still point at a missing or archived row after a run completed (the last
 -- line of the guarantee; expected 0, logged as an error otherwise).
 ALTER TABLE run_outcomes ADD COLUMN dangling int;
+
+-- A run that failed after it began publishing ends with aborted markers: its outcome says so
+-- (none of its removals applied).
+ALTER TABLE run_outcomes DROP CONSTRAINT run_outcomes_status_check;
+ALTER TABLE run_outcomes ADD CONSTRAINT run_outcomes_status_check
+    CHECK (status IN ('applied', 'held', 'approved', 'discarded', 'aborted'));
