@@ -5,16 +5,25 @@ without removals, and the next runs of other tenants complete (real Kafka and Po
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from rostersync_fetcher.leases import RunLeases
+from rostersync_fetcher.publisher import RunPublisher
+from rostersync_libs.db import create_pool
+from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
+from rostersync_libs.ids import new_run_id
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.runs import RunPhase
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import load_tenants
 from rostersync_oneroster_server import OneRosterServer
 
 from tests import districts
-from tests.bundles import write_bundle
+from tests.bundles import write_bundle, write_tenants
 from tests.e2e import ids
 from tests.integration.test_rest_deltas_and_faults import api_tenant, oauth1, request
 from tests.pipeline import running_pipeline
@@ -102,3 +111,97 @@ async def test_a_rest_run_failing_midway_ends_failed_and_releases_every_stage(
                     settings, "mapper", settings.topics.validated
                 ):
                     await asyncio.sleep(0.5)
+
+
+async def test_a_run_whose_fetcher_died_is_ended_failed_and_asked_again(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    bundle = write_bundle(tmp_path / "b", districts.bundle_1_1())
+    tenants = write_tenants(tmp_path / "t.toml", "d1", bundle)
+    tenant = load_tenants(tenants).get("d1")
+    await ensure_topics(settings)
+    # A fetcher began run R (its started event and a file's facts are out), took the run's
+    # lease, then died: the lease was last renewed two minutes ago.
+    dead = new_run_id()
+    producer = make_producer(settings, "dead-fetcher")
+    await producer.start()
+    try:
+        out = RunPublisher(
+            producer=producer, topics=settings.topics, tenant=tenant, source_id="csv", run_id=dead
+        )
+        await out.run_event(RunPhase.STARTED, version="1.1")
+        facts = FileFacts(file="orgs.csv", entity=EntityType.ORG, mode="bulk", header=["sourcedId"])
+        await out.broadcast(
+            Envelope(kind=EventKind.FILE, tenant="d1", source="csv", run_id=dead, file=facts)
+        )
+        await out.flush()
+    finally:
+        await producer.stop()
+    async with running_pipeline(
+        settings, tenants, lease_renew_seconds=0.2, lease_stale_seconds=2, lease_check_seconds=0.3
+    ):
+        async with asyncio.timeout(60):  # the writer creates the lease table
+            while not await db.fetchval("SELECT to_regclass('fetch_leases') IS NOT NULL"):
+                await asyncio.sleep(0.2)
+        await db.execute(
+            "INSERT INTO fetch_leases (tenant_id, run_id, source, owner, renewed_at)"
+            " VALUES ('d1', $1, 'csv', 'dead:1', now() - interval '2 minutes')",
+            dead,
+        )
+        async with asyncio.timeout(60):
+            while (await status_of(db, dead))[1] is None:
+                await asyncio.sleep(0.2)
+        assert await status_of(db, dead) == ("failed", "aborted")
+        reason = await db.fetchval("SELECT fetch_error FROM sync_runs WHERE run_id = $1", dead)
+        assert "its lease was not renewed" in reason
+        # Asked again once, as a new run that completes and gives its lease back.
+        async with asyncio.timeout(60):
+            while not await db.fetchval(
+                "SELECT count(*) FROM sync_runs WHERE tenant_id = 'd1' AND run_id <> $1"
+                " AND status = 'completed'",
+                dead,
+            ):
+                await asyncio.sleep(0.2)
+        assert await ids(db, "enrollments") == {"e1", "e2", "e3"}
+        assert await db.fetchval("SELECT count(*) FROM fetch_leases") == 0
+        async with asyncio.timeout(30):
+            while await lag(settings, "validator", settings.topics.fetched):
+                await asyncio.sleep(0.5)
+
+
+async def test_a_lease_is_given_back_at_the_end_and_kept_when_the_run_is_cancelled(
+    settings: ServiceSettings, db: asyncpg.Connection
+) -> None:
+    from rostersync_writer.migrate import migrate
+
+    pool = await create_pool(settings)  # creates the test's schema
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        leases = RunLeases(pool, "me", renew_seconds=0.1)
+        done, cancelled = new_run_id(), new_run_id()
+        async with leases.held("d1", "csv", done, attempt=1):
+            assert await db.fetchval("SELECT count(*) FROM fetch_leases WHERE run_id = $1", done)
+        assert not await db.fetchval("SELECT count(*) FROM fetch_leases WHERE run_id = $1", done)
+
+        started = asyncio.Event()
+
+        async def publishing() -> None:
+            async with leases.held("d1", "csv", cancelled, attempt=2, full=True):
+                started.set()
+                await asyncio.sleep(60)
+
+        task = asyncio.create_task(publishing())
+        await started.wait()
+        await asyncio.sleep(0.3)  # renewed meanwhile
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        kept = await db.fetchrow("SELECT * FROM fetch_leases WHERE run_id = $1", cancelled)
+        assert (kept["attempt"], kept["full_sync"], kept["owner"]) == (2, True, "me")
+        assert await leases.lapsed(3600) == []  # renewed recently: not lapsed
+        [lapsed] = await leases.lapsed(0)
+        assert (lapsed.run_id, lapsed.attempt, lapsed.full) == (cancelled, 2, True)
+        assert await leases.lapsed(0) == []  # taken once
+    finally:
+        await pool.close()

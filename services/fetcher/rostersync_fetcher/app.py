@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from functools import partial
 from pathlib import Path
 from uuid import UUID
@@ -28,6 +30,8 @@ from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, l
 
 from rostersync_fetcher import inbox
 from rostersync_fetcher.intake import CommandIntake
+from rostersync_fetcher.lapsed import LapsedRuns
+from rostersync_fetcher.leases import RunLeases
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.rest.auth import authenticator_for
 from rostersync_fetcher.rest.client import OneRosterClient
@@ -62,6 +66,7 @@ class FetcherService:
         self._producer: AIOKafkaProducer | None = None
         self._state: StateStore | None = None
         self._unchanged: UnchangedRecords | None = None
+        self._leases: RunLeases | None = None
         self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -75,6 +80,9 @@ class FetcherService:
         state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
         pool = await self._lookup_pool()
         self._unchanged = UnchangedRecords(pool) if pool is not None else None
+        owner = f"{socket.gethostname()}:{os.getpid()}"
+        leases = RunLeases(pool, owner, settings.lease_renew_seconds) if pool else None
+        self._leases = leases
         self._producer, self._state, self._stop = producer, state, stop
         log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
         try:
@@ -83,6 +91,7 @@ class FetcherService:
                 CommandIntake(consumer, partial(self._handle_command, producer)).run(stop),
                 self._watch_inboxes(producer, stop),
                 self._supervise_api_sources(stop),
+                LapsedRuns(leases, producer, settings).run(stop) if leases else stop.wait(),
             )
         finally:
             tasks = list(self._loop_tasks.values())
@@ -118,14 +127,20 @@ class FetcherService:
                     run_id=command.run_id,
                     full=command.full,
                     resend_unchanged=command.resend_unchanged,
+                    attempt=command.attempt,
                 )
             )
         elif isinstance(source, InboxSource):
             await self._scan(producer, tenant, source)
         else:
-            await self._sync(
-                producer, tenant, source, command.run_id, resend_unchanged=command.resend_unchanged
-            )
+            async with self._leased(tenant.id, source.id, command.run_id, command.attempt, False):
+                await self._sync(
+                    producer,
+                    tenant,
+                    source,
+                    command.run_id,
+                    resend_unchanged=command.resend_unchanged,
+                )
 
     async def _sync(
         self,
@@ -255,4 +270,15 @@ class FetcherService:
                 send_batch=self.settings.send_batch,
                 unchanged=None if request.resend_unchanged else self._unchanged,
             )
-            return await run.run()
+            async with self._leased(
+                tenant.id, source.id, request.run_id, request.attempt, request.full
+            ):
+                return await run.run()
+
+    def _leased(
+        self, tenant: str, source: str, run_id: UUID, attempt: int, full: bool
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """The run's lease while it is published (none without a database)."""
+        if self._leases is None:
+            return contextlib.nullcontext()
+        return self._leases.held(tenant, source, run_id, attempt=attempt, full=full)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from rostersync_libs.settings import ServiceSettings
 
 
@@ -13,3 +15,19 @@ class FetcherSettings(ServiceSettings):
     inbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="how often inboxes are scanned"
     )
+    # A run whose fetcher died is ended by another (leases.py).
+    lease_renew_seconds: float = Field(default=10.0, gt=0, description="run lease renewal")
+    lease_stale_seconds: float = Field(
+        default=60.0, gt=0, description="a run lease not renewed this long: its fetcher died"
+    )
+    lease_check_seconds: float = Field(default=15.0, gt=0, description="lapsed leases check")
+    lapsed_run_retries: int = Field(
+        default=1, ge=0, description="times a run whose fetcher died is asked again"
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlives_renewals(self) -> Self:
+        # A live run missing two renewals in a row must not be taken for a dead one.
+        if self.lease_stale_seconds < 3 * self.lease_renew_seconds:
+            raise ValueError("lease_stale_seconds must be at least 3 times lease_renew_seconds")
+        return self

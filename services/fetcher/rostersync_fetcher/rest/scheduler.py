@@ -32,6 +32,7 @@ class SyncRequest:
     full: bool = False
     resend_unchanged: bool = False  # send every record whole (see unchanged.py)
     requested: bool = True  # False: started by the schedule
+    attempt: int = 1  # the n-th try of a requested sync (see leases.py)
 
 
 Runner = Callable[[Tenant, ApiSource, SyncRequest], Awaitable[object]]

@@ -58,3 +58,16 @@ ALTER TABLE run_outcomes ADD COLUMN dangling int;
 ALTER TABLE run_outcomes DROP CONSTRAINT run_outcomes_status_check;
 ALTER TABLE run_outcomes ADD CONSTRAINT run_outcomes_status_check
     CHECK (status IN ('applied', 'held', 'approved', 'discarded', 'aborted'));
+
+-- The fetcher's leases on the runs it publishes (owned by the fetcher: rostersync_fetcher/
+-- leases.py): a lease not renewed in time means its fetcher died, and another ends the run.
+CREATE TABLE fetch_leases (
+    tenant_id  text        NOT NULL,
+    run_id     uuid        NOT NULL,
+    source     text        NOT NULL,
+    owner      text        NOT NULL,
+    attempt    int         NOT NULL DEFAULT 1,
+    full_sync  boolean     NOT NULL DEFAULT false,
+    renewed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, run_id)
+);
