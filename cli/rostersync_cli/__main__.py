@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import signal
 import sys
@@ -30,7 +31,7 @@ from rostersync_cli import actions, identity_commands
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.holds import decide, print_holds, refusal
-from rostersync_cli.processes import running_services
+from rostersync_cli.processes import Supervisor
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
 from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED
@@ -101,14 +102,12 @@ def _stack(action: str) -> int:
 
 
 def _serve() -> int:
+    """The four services until Ctrl-C or SIGTERM; a service that dies is started again."""
     settings = actions.resolve_settings(start_stack=True)
-    with running_services(settings) as processes:
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            for proc in processes:
-                proc.wait()
-        except KeyboardInterrupt:
-            pass
+    supervisor = Supervisor(settings)
+    signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
+    with contextlib.suppress(KeyboardInterrupt):
+        supervisor.run()
     return 0
 
 

@@ -6,12 +6,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rostersync_libs.settings import ServiceSettings
 
 SERVICES = ("fetcher", "validator", "mapper", "writer")
+
 
 
 def service_environment(settings: ServiceSettings) -> dict[str, str]:
@@ -57,3 +60,61 @@ def running_services(settings: ServiceSettings) -> Iterator[list[subprocess.Pope
         yield processes
     finally:
         stop_all(processes)
+
+
+class Supervisor:
+    """``rostersync serve``: the four services as children, each restarted when it dies.
+
+    A child that exits is started again after a backoff that doubles while it keeps dying soon
+    after a start (1 s, 2 s, … 60 s) and resets once it has run for a minute: one line per
+    restart, never a tight loop. ``stop`` ends the supervision and stops every child.
+    """
+
+    HEALTHY_AFTER = 60.0
+    MAX_BACKOFF = 60.0
+
+    def __init__(self, settings: ServiceSettings, services: tuple[str, ...] = SERVICES) -> None:
+        self._settings = settings
+        self.children = {name: start_service(name, settings) for name in services}
+        self.restarts = dict.fromkeys(services, 0)
+        self._started = dict.fromkeys(services, time.monotonic())
+        self._backoff = dict.fromkeys(services, 1.0)
+        self._due: dict[str, float] = {}
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self, poll_seconds: float = 0.5) -> None:
+        try:
+            while not self._stop.wait(poll_seconds):
+                self.check()
+        finally:
+            stop_all(list(self.children.values()))
+
+    def check(self) -> None:
+        """Restart every child that has died and whose backoff has passed."""
+        now = time.monotonic()
+        for name, proc in self.children.items():
+            code = proc.poll()
+            if code is None:
+                if now - self._started[name] >= self.HEALTHY_AFTER:
+                    self._backoff[name] = 1.0
+                continue
+            due = self._due.get(name)
+            if due is None:
+                delay = self._backoff[name]
+                self._due[name] = now + delay
+                print(
+                    f"rostersync serve: {name} exited with code {code}; restarting in {delay:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                continue
+            if now < due:
+                continue
+            del self._due[name]
+            self._backoff[name] = min(self._backoff[name] * 2, self.MAX_BACKOFF)
+            self.children[name] = start_service(name, self._settings)
+            self._started[name] = now
+            self.restarts[name] += 1
