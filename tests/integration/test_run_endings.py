@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from pathlib import Path
 
 import asyncpg
@@ -205,3 +206,48 @@ async def test_a_lease_is_given_back_at_the_end_and_kept_when_the_run_is_cancell
         assert await leases.lapsed(0) == []  # taken once
     finally:
         await pool.close()
+
+
+async def test_sigterm_stops_a_fetcher_in_a_long_run_within_ten_seconds(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rostersync_cli.actions import request_sync
+    from rostersync_cli.generate import DistrictShape, generate
+    from rostersync_cli.processes import start_service
+    from rostersync_writer.migrate import migrate
+
+    from tests.e2e import cli_settings
+
+    generate(tmp_path / "big", DistrictShape(students=30_000))  # a run of many seconds
+    tenants = write_tenants(tmp_path / "t.toml", "d1", tmp_path / "big")
+    cli = cli_settings(settings, tenants)
+    pool = await create_pool(settings)
+    async with pool.acquire() as conn:
+        await migrate(conn)
+    await pool.close()
+    await ensure_topics(settings)
+    monkeypatch.setenv("ROSTERSYNC_STOP_GRACE_SECONDS", "1")  # the child's environment
+    fetcher = start_service("fetcher", cli)
+    try:
+        command = await request_sync(cli, "d1", None)
+        async with asyncio.timeout(60):  # the run has begun: its lease is taken
+            while not await db.fetchval(
+                "SELECT count(*) FROM fetch_leases WHERE run_id = $1", command.run_id
+            ):
+                await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        assert fetcher.poll() is None  # still publishing
+        stopping = asyncio.get_running_loop().time()
+        fetcher.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(fetcher.wait, 30)
+        took = asyncio.get_running_loop().time() - stopping
+    finally:
+        if fetcher.poll() is None:
+            fetcher.kill()
+            fetcher.wait()
+    assert took < 10, took
+    # The run was cut short: its lease stays for another fetcher to end it (tested above).
+    assert await db.fetchval("SELECT count(*) FROM fetch_leases WHERE run_id = $1", command.run_id)

@@ -29,7 +29,7 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
-from rostersync_fetcher.intake import CommandIntake
+from rostersync_fetcher.intake import CommandIntake, finish
 from rostersync_fetcher.lapsed import LapsedRuns
 from rostersync_fetcher.leases import RunLeases
 from rostersync_fetcher.publisher import RunPublisher
@@ -85,11 +85,14 @@ class FetcherService:
         self._leases = leases
         self._producer, self._state, self._stop = producer, state, stop
         log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
+        # An inbox bundle being synced when the fetcher stops gets the same grace as a command.
+        watcher = asyncio.create_task(self._watch_inboxes(producer, stop))
         try:
             await state.start()
             await asyncio.gather(
-                CommandIntake(consumer, partial(self._handle_command, producer)).run(stop),
-                self._watch_inboxes(producer, stop),
+                CommandIntake(
+                    consumer, partial(self._handle_command, producer), settings.stop_grace_seconds
+                ).run(stop),
                 self._supervise_api_sources(stop),
                 LapsedRuns(leases, producer, settings).run(stop) if leases else stop.wait(),
             )
@@ -97,7 +100,7 @@ class FetcherService:
             tasks = list(self._loop_tasks.values())
             for loop in self._loops.values():
                 loop.remove()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await finish([watcher, *tasks], settings.stop_grace_seconds)
             await state.stop()
             await consumer.stop()
             await producer.stop()

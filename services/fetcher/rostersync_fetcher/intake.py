@@ -2,8 +2,9 @@
 
 Polling goes on while a sync runs (a million-student sync outlasts Kafka's poll interval, and a
 consumer that stops polling is dropped from its group), and a command is committed once taken: a
-fetcher that stops mid-run leaves that run unfinished (never swept, and the next run of the
-tenant sends every record whole) rather than publishing it twice.
+fetcher that stops mid-run does not publish it twice; the run's lease (leases.py) lapses and
+another fetcher ends it ``failed`` and asks for it again. On stop, runs still going after
+``grace`` seconds are cancelled (a stop must not wait for a million-student sync).
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ Handler = Callable[[SyncRequested], Awaitable[None]]
 
 
 class CommandIntake:
-    def __init__(self, consumer: AIOKafkaConsumer, handle: Handler) -> None:
+    def __init__(self, consumer: AIOKafkaConsumer, handle: Handler, grace: float = 5.0) -> None:
         self._consumer = consumer
         self._handle = handle
+        self._grace = grace
         self._tenant_locks: dict[str, asyncio.Lock] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until ``stop``; then waits for the commands still running."""
+        """Until ``stop``; then waits ``grace`` seconds for the commands still running."""
         running: set[asyncio.Task[None]] = set()
         try:
             while not stop.is_set():
@@ -43,7 +45,7 @@ class CommandIntake:
                         running.add(task)
                         task.add_done_callback(running.discard)
         finally:
-            await asyncio.gather(*running, return_exceptions=True)
+            await finish(running, self._grace)
 
     async def _take(self, command: SyncRequested) -> None:
         async with self._tenant_locks.setdefault(command.tenant, asyncio.Lock()):
@@ -51,6 +53,16 @@ class CommandIntake:
                 await self._handle(command)
             except Exception:  # one tenant's failure must not stop the others
                 log.exception("tenant %s: command failed", command.tenant)
+
+
+async def finish(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]], grace: float) -> None:
+    """Let these tasks end for ``grace`` seconds, then cancel what is left, and wait for it."""
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _sync_command(raw: bytes) -> SyncRequested | None:

@@ -15,6 +15,9 @@ class FetcherSettings(ServiceSettings):
     inbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="how often inboxes are scanned"
     )
+    stop_grace_seconds: float = Field(
+        default=3.0, ge=0, description="on SIGTERM, runs still going after this are cancelled"
+    )
     # A run whose fetcher died is ended by another (leases.py).
     lease_renew_seconds: float = Field(default=10.0, gt=0, description="run lease renewal")
     lease_stale_seconds: float = Field(
