@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import Field, model_validator
@@ -26,6 +27,12 @@ class FetcherSettings(ServiceSettings):
     lease_check_seconds: float = Field(default=15.0, gt=0, description="lapsed leases check")
     lapsed_run_retries: int = Field(
         default=1, ge=0, description="times a run whose fetcher died is asked again"
+    )
+    # Folders csv and inbox sources must be inside (symbolic links resolved), e.g.
+    # ROSTERSYNC_SOURCE_ROOTS='["/srv/rosters"]'; a source elsewhere is refused, never read.
+    # Empty: any folder but / and the system folders (/proc, /etc, /usr…).
+    source_roots: list[Path] = Field(
+        default_factory=list, description="folders csv and inbox sources must be inside"
     )
 
     @model_validator(mode="after")
