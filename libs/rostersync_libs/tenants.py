@@ -37,6 +37,45 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
+MIB = 1 << 20
+
+
+class FileLimits(BaseModel):
+    """How much of a CSV bundle the fetcher reads: beyond these, a file or the run is refused.
+
+    Set for every file source in the tenants file's top-level ``[limits]`` table, and per source
+    (``limits = { … }``: the values it names replace the top-level ones). A limit a bundle passes
+    is reported: a line, row or file cut is a finding (the file is then not a complete bulk
+    snapshot: nothing of its entity is swept); a bundle too large to unpack fails the run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    # One line (or one row spanning several lines in quotes) of a CSV file, as UTF-8: a longer
+    # one is never held in memory whole; it is skipped and reported (line_too_long).
+    max_line_bytes: int = Field(default=16 * MIB, ge=64)
+    # Data rows of one file: rows past the limit are not read (too_many_rows).
+    max_rows_per_file: int = Field(default=20_000_000, ge=1)
+    # Columns of a header (the file is not read) or fields of a row (the row is not read).
+    max_columns: int = Field(default=1000, ge=1)
+    # The bundle's files together, unpacked (a zip's declared sizes, a folder's file sizes),
+    # checked before anything is read and again while reading: over it, the run fails.
+    max_bundle_bytes: int = Field(default=4096 * MIB, ge=1)
+    # Unpacked size / packed size of one zip member of 1 MiB or more (zip bombs): over it, the
+    # run fails. Real OneRoster exports compress 5-20 times.
+    max_zip_ratio: float = Field(default=100.0, gt=1)
+    # Entries of a zip, or files and folders at a bundle folder's first two levels.
+    max_bundle_entries: int = Field(default=10_000, ge=1)
+
+    def merged(self, override: FileLimits | None) -> FileLimits:
+        """These limits with the values ``override`` sets explicitly."""
+        if override is None:
+            return self
+        return self.model_copy(
+            update={name: getattr(override, name) for name in override.model_fields_set}
+        )
+
+
 class CsvSource(BaseModel):
     """A bundle (zip or folder) at a fixed path, read whenever a sync is requested."""
 
@@ -45,6 +84,11 @@ class CsvSource(BaseModel):
     id: str = Field(pattern=TENANT_ID_PATTERN)
     kind: Literal["csv"] = "csv"
     path: Path
+    limits: FileLimits | None = None  # None: the tenants file's [limits] (or the defaults)
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return self.limits or FileLimits()
 
 
 class InboxSource(BaseModel):
@@ -57,6 +101,14 @@ class InboxSource(BaseModel):
     path: Path
     # A bundle is taken once nothing in it has changed for this long (uploads are not atomic).
     settle_seconds: float = Field(default=10.0, ge=0)
+    limits: FileLimits | None = None  # None: the tenants file's [limits] (or the defaults)
+    # Runs of one claimed bundle that may start: a bundle the fetcher stopped in the middle of
+    # (a crash, a kill) this many times is moved to failed/ instead of being read again.
+    max_claim_attempts: int = Field(default=3, ge=1)
+
+    @property
+    def file_limits(self) -> FileLimits:
+        return self.limits or FileLimits()
 
 
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -157,6 +209,14 @@ class ApiSource(BaseModel):
     schedule: ApiSchedule | None = None  # None: only on request (rostersync sync)
     full_reconcile_every_hours: float = Field(default=168.0, gt=0)
     delta_overlap_seconds: float = Field(default=300.0, ge=0)
+    # Limits: each ends the run failed, with the reason.
+    # The body of one answer (decoded): read as a stream and cut at this size.
+    max_page_bytes: int = Field(default=64 * MIB, ge=1024)
+    # Pages of one collection in one run (a server paging forever).
+    max_pages_per_collection: int = Field(default=50_000, ge=1)
+    # All of one request: connection, headers and the whole body, retries and their waits
+    # included (``timeout_seconds`` bounds each read only: a server trickling bytes passes it).
+    request_deadline_seconds: float = Field(default=600.0, gt=0)
 
     @property
     def api_root(self) -> str:
@@ -236,6 +296,8 @@ class Tenant(BaseModel):
 class TenantsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # Limits of every file source; a source's own ``limits`` replace the values they name.
+    limits: FileLimits = Field(default_factory=FileLimits)
     tenants: list[Tenant]
 
     def get(self, tenant_id: str) -> Tenant:
@@ -247,23 +309,30 @@ class TenantsConfig(BaseModel):
 
 
 def load_tenants(path: Path) -> TenantsConfig:
-    """Read the tenants file; relative source paths are relative to the file's folder."""
+    """Read the tenants file; relative source paths are relative to the file's folder, and each
+    file source gets its limits (the file's ``[limits]`` with the source's own on top)."""
     with path.open("rb") as handle:
         raw = tomllib.load(handle)
     config = TenantsConfig.model_validate(raw)
     base = path.resolve().parent
     return TenantsConfig(
+        limits=config.limits,
         tenants=[
             tenant.model_copy(
                 update={
                     "sources": [
                         s
                         if isinstance(s, ApiSource)
-                        else s.model_copy(update={"path": (base / s.path).resolve()})
+                        else s.model_copy(
+                            update={
+                                "path": (base / s.path).resolve(),
+                                "limits": config.limits.merged(s.limits),
+                            }
+                        )
                         for s in tenant.sources
                     ]
                 }
             )
             for tenant in config.tenants
-        ]
+        ],
     )

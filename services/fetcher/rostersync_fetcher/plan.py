@@ -10,6 +10,7 @@ from rostersync_libs.oneroster.columns import NOT_INGESTED, FileSpec, files_for,
 
 from rostersync_fetcher.csv_bundle import MANIFEST, Bundle, Encoding, ManifestEntry
 from rostersync_fetcher.index import filled_columns
+from rostersync_fetcher.limits import UNSAFE_FILE, Cut
 
 PUBLISHED_MODES = frozenset({"bulk", "delta"})
 MANIFEST_MODES = ("bulk", "delta", "absent")
@@ -36,10 +37,12 @@ class PlannedFile:
     spec: FileSpec
     facts: FileFacts
     encoding: Encoding | None
+    # Present, yet never read: a symbolic link or special file, or a header past a limit.
+    unread: Cut | None = None
 
     @property
     def published(self) -> bool:
-        return self.facts.present and self.facts.mode in PUBLISHED_MODES
+        return self.facts.present and self.facts.mode in PUBLISHED_MODES and self.unread is None
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,13 @@ class BundlePlan:
     skipped: dict[str, str]  # file → why it is not ingested
 
 
-def _peek(bundle: Bundle, file_name: str, encoding: Encoding) -> tuple[list[str], bool]:
-    """The header and whether at least one data row follows."""
+def _peek(bundle: Bundle, file_name: str, encoding: Encoding) -> tuple[list[str], bool, Cut | None]:
+    """The header, whether at least one data row follows, and a limit the header passes."""
     try:
-        with bundle.reader(file_name, encoding) as (header, rows):
-            return header, next(rows, None) is not None
+        with bundle.reading(file_name, encoding) as reading:
+            return reading.header, next(reading.rows(), None) is not None, reading.cuts.header
     except csv.Error:
-        return [], True  # reported with its line when the rows are read
+        return [], True, None  # reported with its line when the rows are read
 
 
 def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
@@ -69,8 +72,19 @@ def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
         entry = entries.get(f"file.{base_spec.entity.value}")
         mode = read_mode(entry)
         present = bundle.exists(name)
-        encoding = bundle.encoding(name) if present else None
-        header, has_rows = _peek(bundle, name, encoding) if encoding else ([], False)
+        refused = bundle.refusal(name) if present else None
+        unread: Cut | None = None
+        encoding: Encoding | None = None
+        header: list[str] = []
+        has_rows = False
+        if refused is not None:
+            unread = Cut(
+                UNSAFE_FILE,
+                f"{refused}: a bundle's files must be regular files inside it; not read",
+            )
+        elif present:
+            encoding = bundle.encoding(name)
+            header, has_rows, unread = _peek(bundle, name, encoding)
         spec = spec_for(version, base_spec.entity, header) if header else base_spec
         facts = FileFacts(
             file=name,
@@ -84,21 +98,27 @@ def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
             has_rows=has_rows,
             encoding=encoding.name if encoding else "utf-8",
             encoding_error=encoding.problem if encoding else None,
+            parse_error=unread.fact() if unread else None,
             profile=profile,
         )
-        files.append(PlannedFile(spec, facts, encoding))
+        files.append(PlannedFile(spec, facts, encoding, unread))
     rostering = {f.spec.file_name for f in files}
     skipped = {}
     for name in bundle.files():
         if name == MANIFEST:
             continue
-        if name in NOT_INGESTED:
+        refused = bundle.refusal(name)
+        if refused is not None:
+            skipped[name] = f"{refused}: not read"
+        elif name in NOT_INGESTED:
             skipped[name] = "gradebook/resource data: not rostering, not ingested"
         elif name not in rostering:
             skipped[name] = f"not a OneRoster {version} rostering file"
     for planned in files:
         facts = planned.facts
-        if facts.present and not planned.published:
+        if planned.unread is not None:
+            skipped[facts.file] = planned.unread.message
+        elif facts.present and not planned.published:
             value = facts.manifest_value
             if value is not None and value.lower() not in MANIFEST_MODES:
                 skipped[facts.file] = (

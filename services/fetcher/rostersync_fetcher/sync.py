@@ -5,6 +5,13 @@
 2. For every rostering file, its facts (header, mode, manifest line, encoding) on every partition.
 3. Every row as a record event, in dependency order (orgs before the users that point at them).
 4. An end-of-run marker on every partition, and a ``fetched`` run event with per-file counts.
+
+Limits (the source's ``FileLimits``, see limits.py): a source outside the fetcher's source roots,
+a bundle too large to unpack or a zip bomb fails the run before anything is read; a line, row or
+column limit cuts rows from a file, which is reported (a ``file`` event after the file's rows,
+``parse_error`` ``[code] line N: …``) and keeps the file out of the bulk snapshot (nothing of its
+entity is swept). A run that fails after it began publishing ends with aborted markers. Nothing
+a bundle holds takes the fetcher down: an unexpected error fails the run with its reason.
 """
 
 from __future__ import annotations
@@ -12,17 +19,21 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+from collections.abc import Sequence
+from pathlib import Path
 from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.runs import RunEvent, RunPhase
-from rostersync_libs.tenants import CsvSource, Tenant
+from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, Tenant
 from rostersync_libs.topics import Topics
 
+from rostersync_fetcher import inbox
 from rostersync_fetcher.csv_bundle import Bundle, BundleError
 from rostersync_fetcher.headers import HeaderMap
 from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_file
+from rostersync_fetcher.limits import Cut, refusal, service_roots
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
@@ -44,10 +55,26 @@ class CsvRun:
         run_id: UUID,
         send_batch: int = 5000,
         unchanged: UnchangedRecords | None = None,
+        limits: FileLimits | None = None,
+        roots: Sequence[Path] | None = None,
     ) -> None:
+        """``limits``: by default the source's own, or those of the tenant's source of the same
+        id (an inbox's claimed bundle); ``roots``: by default the fetcher's ``source_roots``."""
         self._tenant = tenant
         self._source = source
         self._run_id = run_id
+        configured = next((s for s in tenant.sources if s.id == source.id), None)
+        if limits is None:
+            if source.limits is None and isinstance(configured, CsvSource | InboxSource):
+                limits = configured.file_limits
+            else:
+                limits = source.file_limits
+        self._limits = limits
+        self._max_attempts = (
+            configured.max_claim_attempts if isinstance(configured, InboxSource) else None
+        )
+        self._roots = roots
+        self._began = False  # file facts went out: a failure from now on sends aborted markers
         self._out = RunPublisher(
             producer=producer,
             topics=topics,
@@ -63,23 +90,41 @@ class CsvRun:
     async def run(self) -> RunEvent:
         """Publish the bundle; a bundle that cannot be read ends in a ``failed`` run event."""
         await self._run_event(RunPhase.STARTED)
+        path = self._source.path
+        refused = refusal(path, service_roots() if self._roots is None else self._roots)
+        if refused is not None:
+            return await self._run_event(RunPhase.FAILED, reason=refused)
+        attempt = inbox.note_attempt(path)
+        if attempt is not None and attempt > (self._max_attempts or attempt):
+            return await self._run_event(
+                RunPhase.FAILED,
+                reason=f"{inbox.Claim(self._run_id, path).name}: the fetcher stopped"
+                f" {attempt - 1} times while reading this bundle (max_claim_attempts);"
+                " not read again",
+            )
         try:
-            bundle = Bundle(self._source.path)
+            bundle = await asyncio.to_thread(Bundle, path, self._limits)
         except (BundleError, OSError) as exc:
             return await self._run_event(RunPhase.FAILED, reason=str(exc))
+        except Exception as exc:
+            log.exception("tenant %s run %s: opening %s", self._tenant.id, self._run_id, path)
+            return await self._run_event(RunPhase.FAILED, reason=_unexpected(exc))
         try:
-            plan = plan_bundle(bundle, self._tenant.validation)
+            plan = await asyncio.to_thread(plan_bundle, bundle, self._tenant.validation)
             # Threads, so the event loop (Kafka heartbeats) keeps running through a long pass.
             plan = await asyncio.to_thread(absent_but_referenced, bundle, plan)
             index = await asyncio.to_thread(self._index, bundle, plan)
+            self._began = True
             for planned in plan.files:
                 await self._out.file_facts(planned.facts)
             for planned in plan.files:
                 if planned.published:
                     await self._publish_file(bundle, plan, planned, index)
         except (BundleError, OSError, UnicodeDecodeError) as exc:
-            await self._out.flush()
-            return await self._run_event(RunPhase.FAILED, reason=str(exc))
+            return await self._fail(str(exc))
+        except Exception as exc:
+            log.exception("tenant %s run %s: reading %s", self._tenant.id, self._run_id, path)
+            return await self._fail(_unexpected(exc))
         finally:
             bundle.close()
         await self._out.end(
@@ -90,6 +135,12 @@ class CsvRun:
             ]
         )
         return await self._run_event(RunPhase.FETCHED, plan=plan)
+
+    async def _fail(self, reason: str) -> RunEvent:
+        if self._began:
+            return await self._out.fail(reason)  # aborted markers: every stage releases the run
+        await self._out.flush()
+        return await self._run_event(RunPhase.FAILED, reason=reason)
 
     def _index(self, bundle: Bundle, plan: BundlePlan) -> BundleIndex:
         index = BundleIndex()
@@ -110,8 +161,9 @@ class CsvRun:
         assert planned.encoding is not None
         first_rows: dict[str, int] = {}
         last_row = 1
+        cuts: list[Cut] = []
         try:
-            with bundle.reader(planned.facts.file, planned.encoding) as (header, rows):
+            with bundle.reading(planned.facts.file, planned.encoding) as reading:
                 ctx = FileContext(
                     tenant=self._tenant.id,
                     source=self._source.id,
@@ -119,13 +171,16 @@ class CsvRun:
                     spec=planned.spec,
                     mode=planned.facts.mode,
                     version=plan.version,
-                    header=HeaderMap.build(header, planned.spec),
+                    header=HeaderMap.build(reading.header, planned.spec),
                     index=index,
                 )
-                for row in rows:
-                    last_row = row.number
-                    await self._out.send(event_of_row(ctx, row, first_rows))
-                    self.counts[planned.facts.file] += 1
+                try:
+                    for row in reading.rows():
+                        last_row = row.number
+                        await self._out.send(event_of_row(ctx, row, first_rows))
+                        self.counts[planned.facts.file] += 1
+                finally:
+                    cuts = reading.cuts.cuts()
         except csv.Error as exc:
             # The rest of the file cannot be read reliably: say where, keep what was read.
             self._incomplete.add(planned.spec.entity)
@@ -133,6 +188,13 @@ class CsvRun:
                 update={"parse_error": f"after line {last_row}: {exc}"}
             )
             await self._out.file_facts(facts)
+        if cuts:
+            # Rows were left out: the file is no complete snapshot (nothing of it is swept).
+            self._incomplete.add(planned.spec.entity)
+            for cut in cuts:
+                await self._out.file_facts(
+                    planned.facts.model_copy(update={"parse_error": cut.fact()})
+                )
 
     async def _run_event(
         self, phase: RunPhase, *, plan: BundlePlan | None = None, reason: str | None = None
@@ -144,3 +206,10 @@ class CsvRun:
             skipped=plan.skipped if plan else None,
             reason=reason,
         )
+
+
+def _unexpected(exc: Exception) -> str:
+    """The reason of a run failed by an error no limit foresaw (never the bundle's content)."""
+    if isinstance(exc, MemoryError):
+        return "out of memory reading the bundle (lower its limits: see FileLimits)"
+    return f"unexpected error reading the bundle: {type(exc).__name__}: {str(exc)[:300]}"

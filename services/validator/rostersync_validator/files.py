@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from rostersync_libs.envelope import FileFacts
@@ -26,6 +27,25 @@ def _finding(facts: FileFacts, code: str, message: str, column: str | None = Non
 
 MANIFEST = "manifest.csv"
 MANIFEST_MODES = ("bulk", "delta", "absent")
+
+# What one of the fetcher's limits cut from a file, as it states it in ``parse_error``:
+# ``[code] line N: message`` (rostersync_fetcher/limits.py, ``Cut.fact``).
+LIMIT_FACT = re.compile(r"^\[(?P<code>[a-z_]+)\](?: line (?P<line>\d+))?: (?P<message>.*)$", re.S)
+LIMIT_CODES = frozenset({"line_too_long", "too_many_columns", "too_many_rows", "unsafe_file"})
+
+
+def _limit(facts: FileFacts) -> Finding | None:
+    """The finding for a limit's cut, on the line it names (None: not a limit's fact)."""
+    match = LIMIT_FACT.match(facts.parse_error or "")
+    if match is None or match["code"] not in LIMIT_CODES:
+        return None
+    return Finding(
+        code=match["code"],
+        severity=severity(match["code"], facts.profile),
+        message=match["message"],
+        file=facts.file,
+        row=int(match["line"]) if match["line"] else None,
+    )
 
 
 def _manifest_finding(facts: FileFacts, code: str, message: str) -> Finding:
@@ -201,6 +221,9 @@ def file_findings(facts: FileFacts) -> list[Finding]:
         return found
     if facts.encoding_error:
         found.append(_finding(facts, "encoding", facts.encoding_error))
+    if facts.parse_error and (limit := _limit(facts)) is not None:
+        found.append(limit)
+        return found
     if facts.parse_error:
         found.append(
             _finding(
@@ -223,5 +246,5 @@ def file_findings(facts: FileFacts) -> list[Finding]:
 
 def rejects_rows(findings: list[Finding]) -> list[Finding]:
     """The file-level errors that make each row of the file unacceptable (strict profile)."""
-    row_level = {"missing_header", "parse_error", "missing_file", "empty_file"}
+    row_level = {"missing_header", "parse_error", "missing_file", "empty_file", *LIMIT_CODES}
     return [f for f in findings if f.severity is Severity.ERROR and f.code not in row_level]

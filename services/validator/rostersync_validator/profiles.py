@@ -32,6 +32,11 @@ SEVERITY: dict[str, tuple[Severity, Severity]] = {
     "metadata_not_last": (E, W),
     "parse_error": (E, E),
     "file_rejected": (E, E),
+    # the fetcher's limits (FileLimits): what they cut was not read
+    "line_too_long": (E, E),
+    "too_many_columns": (E, E),
+    "too_many_rows": (E, E),
+    "unsafe_file": (E, E),
     # records
     "missing_required_data": (E, E),
     "invalid_data_type": (E, E),
