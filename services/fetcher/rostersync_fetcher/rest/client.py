@@ -6,12 +6,19 @@ jitter (a random wait in [0, min(cap, base·2^attempt)]), or after exactly what 
 A 401 is retried once with fresh credentials (OAuth2: a new token). Other 4xx fail at once.
 Every request holds the tenant's semaphore, so a tenant never has more than ``max_concurrency``
 requests in flight, whatever the number of collections or pages being fetched.
+
+Limits (each fails the request, and so the run, with the reason): an answer's body is read as a
+stream and cut at ``max_page_bytes`` (a ``Content-Length`` above it is refused before reading);
+``request_deadline_seconds`` bounds all of one request — every attempt's connection, headers and
+whole body, and the waits between attempts — while ``timeout_seconds`` bounds each read only (a
+server trickling a byte every few seconds never trips it, the deadline does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +30,7 @@ import httpx
 from rostersync_libs.tenants import ApiSource
 
 from rostersync_fetcher.rest.auth import Authenticator
-from rostersync_fetcher.rest.errors import FetchError, TransientError
+from rostersync_fetcher.rest.errors import FetchError, LimitError, TransientError
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,7 @@ class OneRosterClient:
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.source = source
         self._http = http
@@ -109,6 +117,7 @@ class OneRosterClient:
         self.policy = policy or RetryPolicy(max_attempts=source.max_attempts)
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 (jitter, not cryptography)
+        self._clock = clock
         self.requests = 0
 
     def url(self, collection: str, *, offset: int, limit: int, filter_: str | None = None) -> str:
@@ -135,12 +144,13 @@ class OneRosterClient:
     async def get(self, url: str) -> httpx.Response:
         """One GET, retried as the policy says; raises FetchError when it cannot succeed."""
         path = url.removeprefix(self.source.api_root)
+        deadline = _Deadline(self.source.request_deadline_seconds, self._clock)
         refreshed = False
         attempt = 0
         last: Exception | None = None
         while attempt < self.policy.max_attempts:
             try:
-                response = await self._send(url)
+                response = await self._send(url, deadline)
                 if response.status_code == 401 and not refreshed and await self._auth.invalidate():
                     refreshed = True  # once, with new credentials; not counted as an attempt
                     continue
@@ -152,6 +162,13 @@ class OneRosterClient:
                 if status >= 400:
                     raise FetchError(f"GET {path} answered HTTP {status}{_description(response)}")
                 return response
+            except _PastDeadline as exc:
+                raise FetchError(
+                    f"GET {path}: no complete answer within {deadline.seconds:g} s"
+                    f" (request_deadline_seconds; attempt {attempt + 1}{exc.detail})"
+                ) from None
+            except LimitError as exc:
+                raise FetchError(f"GET {path}: {exc}") from None
             except TransientError as exc:
                 last, retry_after = exc, exc.retry_after
             except httpx.TimeoutException as exc:
@@ -160,15 +177,85 @@ class OneRosterClient:
                 last, retry_after = exc, None
             attempt += 1
             if attempt < self.policy.max_attempts:
-                await self._sleep(self.policy.wait(attempt - 1, retry_after, self._rng))
+                wait = self.policy.wait(attempt - 1, retry_after, self._rng)
+                if wait >= deadline.left():
+                    reason = str(last) or type(last).__name__
+                    raise FetchError(
+                        f"GET {path}: gave up after {attempt} attempts ({reason}): waiting"
+                        f" {wait:.1f} s more would pass request_deadline_seconds"
+                        f" ({deadline.seconds:g} s)"
+                    )
+                await self._sleep(wait)
         reason = str(last) or type(last).__name__
         raise FetchError(f"GET {path}: gave up after {attempt} attempts ({reason})")
 
-    async def _send(self, url: str) -> httpx.Response:
+    async def _send(self, url: str, deadline: _Deadline) -> httpx.Response:
         async with self._semaphore:
             request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
             await self._auth.authorize(request)
             self.requests += 1
-            response = await self._http.send(request)
-            await response.aread()
-            return response
+            left = deadline.left()
+            if left <= 0:
+                raise _PastDeadline("")
+            received = _Received()
+            try:
+                async with asyncio.timeout(left):
+                    response = await self._http.send(request, stream=True)
+                    try:
+                        body = await _read_body(response, self.source.max_page_bytes, received)
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                got = f", {received.bytes} bytes of the answer received" if received.bytes else ""
+                raise _PastDeadline(got) from None
+            # The body as read (decoded): the answer no longer has a content encoding.
+            headers = [
+                (k, v)
+                for k, v in response.headers.multi_items()
+                if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+            ]
+            return httpx.Response(
+                response.status_code, headers=headers, content=body, request=request
+            )
+
+
+class _PastDeadline(Exception):  # noqa: N818 (internal signal, turned into a FetchError)
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+@dataclass
+class _Received:
+    bytes: int = 0
+
+
+class _Deadline:
+    """The time left for one request, all attempts and waits included."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def left(self) -> float:
+        return self._end - self._clock()
+
+
+async def _read_body(response: httpx.Response, limit: int, received: _Received) -> bytes:
+    """The whole body (decoded), read as a stream; more than ``limit`` bytes is refused."""
+    declared = response.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise LimitError(
+            f"the answer is {int(declared)} bytes (Content-Length), more than max_page_bytes"
+            f" ({limit}); not read"
+        )
+    chunks: list[bytes] = []
+    async for chunk in response.aiter_bytes():
+        received.bytes += len(chunk)
+        if received.bytes > limit:
+            raise LimitError(
+                f"the answer passed max_page_bytes ({limit} bytes); reading stopped there"
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -13,3 +13,7 @@ class TransientError(FetchError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+
+
+class LimitError(FetchError):
+    """An answer passed one of the source's limits (never retried: it would again)."""
