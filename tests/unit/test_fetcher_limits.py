@@ -459,7 +459,7 @@ async def test_a_claim_the_fetcher_keeps_dying_on_goes_to_failed(tmp_path: Path)
     )
     done = inbox.finish(drop, resumed, outcome)
     assert done.parent.name == "failed"
-    assert list((drop / ".processing" / ".attempts").iterdir()) == []
+    assert list((drop / ".processing").iterdir()) == []
     assert inbox.pending_claims(drop) == []
 
 

@@ -21,6 +21,7 @@ never listed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import zipfile
@@ -148,7 +149,11 @@ def note_attempt(path: Path) -> int | None:
     except (OSError, ValueError):
         count = 0
     count += 1
-    counter.write_text(f"{count}\n", encoding="utf-8")
+    try:
+        counter.write_text(f"{count}\n", encoding="utf-8")
+    except FileNotFoundError:  # the folder was just removed by finish(): once more
+        counters.mkdir(exist_ok=True)
+        counter.write_text(f"{count}\n", encoding="utf-8")
     return count
 
 
@@ -161,5 +166,8 @@ def finish(inbox: Path, claimed: Claim, outcome: RunEvent) -> Path:
     claimed.path.rename(target)
     report = target.with_name(target.name + ".report.json")
     report.write_text(outcome.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    (inbox / PROCESSING / ATTEMPTS / claimed.path.name).unlink(missing_ok=True)
+    counters = inbox / PROCESSING / ATTEMPTS
+    (counters / claimed.path.name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # .processing/ is left as it was: empty when done
+        counters.rmdir()
     return target
