@@ -89,7 +89,9 @@ class Lines:
 
     def __init__(self, text: IO[str], limit: int) -> None:
         self._text = text
+        self._readline = text.readline
         self._limit = limit
+        self._cap = limit + 2  # characters read at most at a time: the limit and a \r\n
         self.number = 0
         self._row_start = 1
         self._row_bytes = 0
@@ -105,19 +107,20 @@ class Lines:
         return self
 
     def __next__(self) -> str:
-        line = self._text.readline(self._limit + 2)
+        line = self._readline(self._cap)
         if self._drop_lf:
             self._drop_lf = False
             if line == "\n":
-                line = self._text.readline(self._limit + 2)
+                line = self._readline(self._cap)
         if not line:
             raise StopIteration
         self.number += 1
-        ending = _ending(line)
-        self._row_bytes += _size(line)
-        if self._row_bytes - ending > self._limit or (not ending and len(line) > self._limit):
-            self._skip_rest(line, ending)
-            raise LineTooLong(self._row_start, self.number)
+        self._row_bytes += len(line) if line.isascii() else _size(line)
+        if self._row_bytes > self._limit:  # the line ending is not counted: look closer
+            ending = _ending(line)
+            if self._row_bytes - ending > self._limit or (not ending and len(line) > self._limit):
+                self._skip_rest(line, ending)
+                raise LineTooLong(self._row_start, self.number)
         self._row_quotes += line.count(QUOTE)
         return line
 
@@ -130,7 +133,7 @@ class Lines:
         """Read past the end of the row ``piece`` belongs to: a line ending outside quotes."""
         quotes = self._row_quotes + piece.count(QUOTE)
         while not (ending and quotes % 2 == 0):
-            next_piece = self._text.readline(SKIP_CHUNK)
+            next_piece = self._readline(SKIP_CHUNK)
             if not next_piece:
                 return
             if ending:  # the previous piece ended its line: this one starts the next
