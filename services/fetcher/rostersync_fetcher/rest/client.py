@@ -192,6 +192,7 @@ class OneRosterClient:
     async def _send(self, url: str, deadline: _Deadline) -> httpx.Response:
         async with self._semaphore:
             request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
+            deadline.start()
             await self._auth.authorize(request)
             self.requests += 1
             left = deadline.left()
@@ -231,15 +232,20 @@ class _Received:
 
 
 class _Deadline:
-    """The time left for one request, all attempts and waits included."""
+    """The time left for one request, all attempts and waits included, counted from its first
+    attempt (waiting for the tenant's semaphore before that does not count)."""
 
     def __init__(self, seconds: float, clock: Callable[[], float]) -> None:
         self.seconds = seconds
         self._clock = clock
-        self._end = clock() + seconds
+        self._end: float | None = None
+
+    def start(self) -> None:
+        if self._end is None:
+            self._end = self._clock() + self.seconds
 
     def left(self) -> float:
-        return self._end - self._clock()
+        return self.seconds if self._end is None else self._end - self._clock()
 
 
 async def _read_body(response: httpx.Response, limit: int, received: _Received) -> bytes:
