@@ -5,6 +5,12 @@ what goes on and what it found. The stage sends what goes on downstream, rejecte
 dead-letter topic, every finding to the findings topic, forwards end-of-run markers (see
 :mod:`rostersync_libs.markers`), waits until Kafka has acknowledged all of it, and only then
 commits its input offsets.
+
+Poison never loops: a message the stage cannot read (no value, not an event, an event without
+what its kind needs) or its handler cannot handle goes to the dead-letter topic with its reason,
+and the stage goes on. Nothing it sends is over Kafka's size limit: findings are bounded
+(:func:`rostersync_libs.findings.bounded`), a record whose output would be too large is rejected
+instead, and a dead letter too large to carry its original event says where to read it.
 """
 
 from __future__ import annotations
@@ -16,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 from uuid import UUID, uuid4
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
-from rostersync_libs.findings import Finding, FindingsEvent, Severity
+from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
 from rostersync_libs.partitioning import key_partition
@@ -31,6 +38,61 @@ from rostersync_libs.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
+Headers: TypeAlias = list[tuple[str, bytes]]
+
+# The largest message a stage sends: under Kafka's default limit (``message.max.bytes``,
+# 1,048,588 bytes with the batch's framing); an output above it is never sent as it is.
+MAX_MESSAGE_BYTES = 1_000_000
+
+# What a handler raises on a record it cannot handle (a value of the wrong type, a combination
+# its code does not expect, a value the database refuses): that record is dead-lettered. Anything
+# else (Kafka, a connection, a timeout) stops the stage, as before.
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ArithmeticError,
+    AssertionError,
+    AttributeError,
+    LookupError,
+    RecursionError,
+    TypeError,
+    ValueError,
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.ProgramLimitExceededError,
+)
+
+
+def message_size(value: bytes | None, key: bytes | None, headers: Headers | None = None) -> int:
+    """What a message weighs against the limit (its record framing aside)."""
+    size = len(value or b"") + len(key or b"")
+    return size + sum(len(k) + len(v) for k, v in headers or ())
+
+
+# What each kind of event needs (a record's key, a list's records, a file's facts, a marker's
+# bookkeeping): every stage reads them without checking again.
+NEEDED: dict[EventKind, tuple[str, ...]] = {
+    EventKind.RECORD: ("entity", "sourced_id"),
+    EventKind.UNCHANGED: ("entity", "unchanged"),
+    EventKind.FILE: ("file",),
+    EventKind.RUN_END: ("marker",),
+}
+
+
+def missing_parts(event: Envelope) -> list[str]:
+    """What an event lacks that its kind needs."""
+    missing = [name for name in NEEDED[event.kind] if getattr(event, name) is None]
+    if event.file is not None and event.file.entity is None:
+        missing.append("file.entity")
+    return missing
+
+
+def failure(code: str, exc: BaseException) -> Finding:
+    """A finding saying what could not be done, with the exception (kept with the dead letter,
+    never logged: its text may quote the record)."""
+    return Finding(
+        code=code,
+        severity=Severity.ERROR,
+        message=clip(f"{type(exc).__name__}: {exc}", 800),
+    )
 
 
 @dataclass(frozen=True)
@@ -89,8 +151,10 @@ class Stage:
         output_topic: str,
         dlq_topic: str,
         handler: StageHandler,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.name = name
+        self.max_message_bytes = max_message_bytes
         self._settings = settings
         self._input = input_topic
         self._output = output_topic
@@ -144,13 +208,11 @@ class Stage:
                     records.append((tp, message, event))  # passes through, in its place
                 elif event.kind is EventKind.FILE:
                     self._tracker.hold(tp.partition, message.offset, event.run_id)
-                    found = self._handler.on_file(event, tp.partition)
-                    if found:
-                        sent.append(await self._send_findings(producer, event, found, False))
+                    sent.extend(await self._on_file(producer, tp, message, event))
                 else:
                     markers.append((tp, message, event))
         outcomes = iter(
-            await self._handler.handle([e for _, _, e in records if e.kind is EventKind.RECORD])
+            await self._handle([e for _, _, e in records if e.kind is EventKind.RECORD])
         )
         for tp, message, event in records:
             if event.kind is EventKind.UNCHANGED:
@@ -168,6 +230,51 @@ class Stage:
             }
         )
 
+    @property
+    def _apply_failed(self) -> str:
+        return f"{self.name}_apply_failed"
+
+    async def _handle(self, events: list[Envelope]) -> list[Outcome]:
+        """The handler's outcomes; a record it cannot handle is found by halving the batch
+        (the others are handled as if they had come in smaller batches) and rejected."""
+        try:
+            return await self._handler.handle(events)
+        except DATA_ERRORS as exc:
+            if len(events) > 1:
+                half = len(events) // 2
+                return await self._handle(events[:half]) + await self._handle(events[half:])
+            if not events:
+                raise
+            log.warning(
+                "%s: could not handle a %s record of tenant %s (%s): rejected",
+                self.name,
+                events[0].entity,
+                events[0].tenant,
+                type(exc).__name__,
+            )
+            return [Outcome(None, [failure(self._apply_failed, exc)])]
+
+    async def _on_file(
+        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: Envelope
+    ) -> list[asyncio.Future[object]]:
+        try:
+            found = self._handler.on_file(event, tp.partition)
+        except DATA_ERRORS as exc:
+            log.warning(
+                "%s: could not judge a file event at %s[%d]@%d (%s): dead-lettered",
+                self.name,
+                tp.topic,
+                tp.partition,
+                message.offset,
+                type(exc).__name__,
+            )
+            return [
+                await self._dead_letter(producer, tp, message, [failure(self._apply_failed, exc)])
+            ]
+        if not found:
+            return []
+        return [await self._send_findings(producer, event, found, False)]
+
     async def _decode(
         self,
         producer: AIOKafkaProducer,
@@ -175,17 +282,32 @@ class Stage:
         message: Message,
         sent: list[asyncio.Future[object]],
     ) -> Envelope | None:
-        assert message.value is not None
-        try:
-            return Envelope.from_bytes(message.value)
-        except ValidationError as exc:
-            finding = Finding(
-                code="envelope_undecodable",
-                severity=Severity.ERROR,
-                message=f"not a rostersync event: {exc.error_count()} schema error(s)",
-            )
-            sent.append(await self._dead_letter(producer, tp, message, [finding]))
-            return None
+        """The message's event; a message that is not one is dead-lettered (None)."""
+        if message.value is None:
+            code, text = "empty_message", "a message without a value (a tombstone), not an event"
+        else:
+            try:
+                event = Envelope.from_bytes(message.value)
+            except ValidationError as exc:
+                code = "envelope_undecodable"
+                text = f"not a rostersync event: {exc.error_count()} schema error(s)"
+            else:
+                missing = missing_parts(event)
+                if not missing:
+                    return event
+                code = "envelope_incomplete"
+                text = f"a {event.kind} event without {', '.join(missing)}"
+        log.warning(
+            "%s: dead-lettered %s[%d]@%d (%s)",
+            self.name,
+            tp.topic,
+            tp.partition,
+            message.offset,
+            code,
+        )
+        finding = Finding(code=code, severity=Severity.ERROR, message=text)
+        sent.append(await self._dead_letter(producer, tp, message, [finding]))
+        return None
 
     async def _send_outcome(
         self,
@@ -197,6 +319,26 @@ class Stage:
     ) -> list[asyncio.Future[object]]:
         sent: list[asyncio.Future[object]] = []
         partition = tp.partition if self._same_partitions else None
+        if outcome.forward is not None:
+            value, key = outcome.forward.to_bytes(), outcome.forward.key()
+            if message_size(value, key) <= self.max_message_bytes:
+                sent.append(await producer.send(self._output, value, key=key, partition=partition))
+            else:
+                log.warning(
+                    "%s: a %s record of tenant %s would be %d bytes: rejected",
+                    self.name,
+                    event.entity,
+                    event.tenant,
+                    len(value) + len(key),
+                )
+                too_large = Finding(
+                    code="message_too_large",
+                    severity=Severity.ERROR,
+                    message=f"the {self.name}'s output for this record would be"
+                    f" {len(value) + len(key):,} bytes, over the {self.max_message_bytes:,}"
+                    " bytes a Kafka message may hold: not sent",
+                )
+                outcome = Outcome(None, [too_large, *outcome.findings])
         if outcome.forward is None:
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
             if event.sourced_id and event.entity is not None:
@@ -210,18 +352,15 @@ class Stage:
                         "rejected_codes": codes,
                     }
                 )
-                sent.append(
-                    await producer.send(
-                        self._output, seen.to_bytes(), key=seen.key(), partition=partition
+                value, key = seen.to_bytes(), seen.key()
+                if message_size(value, key) <= self.max_message_bytes:
+                    sent.append(
+                        await producer.send(self._output, value, key=key, partition=partition)
                     )
-                )
-        else:
-            forward = outcome.forward
-            sent.append(
-                await producer.send(
-                    self._output, forward.to_bytes(), key=forward.key(), partition=partition
-                )
-            )
+                else:  # its key alone is too large: it cannot be a record of anyone's roster
+                    log.warning(
+                        "%s: a rejected record's seen event is too large: not sent", self.name
+                    )
         if outcome.findings:
             rejected = outcome.forward is None
             sent.append(await self._send_findings(producer, event, outcome.findings, rejected))
@@ -283,26 +422,60 @@ class Stage:
             run_id=str(event.run_id),
             stage=self.name,
             entity=event.entity.value if event.entity else None,
-            sourced_id=event.sourced_id,
+            sourced_id=clip(event.sourced_id, 1000) if event.sourced_id else None,
             rejected=rejected,
-            findings=found,
+            findings=bounded(found),
         )
-        fut: asyncio.Future[object] = await producer.send(
-            self._findings, report.model_dump_json(exclude_none=True).encode(), key=report.key()
-        )
+        value, key = report.model_dump_json(exclude_none=True).encode(), report.key()
+        if message_size(value, key) > self.max_message_bytes:
+            # Bounded findings fit by construction: only names far longer than any tenant's get
+            # here. Sent as a count, with the names cut.
+            log.error(
+                "%s: a findings event of %d bytes: sent as a count only", self.name, len(value)
+            )
+            report = report.model_copy(
+                update={
+                    "tenant": clip(report.tenant, 200),
+                    "sourced_id": clip(report.sourced_id, 200) if report.sourced_id else None,
+                    "findings": bounded(found, 0),
+                }
+            )
+            value, key = report.model_dump_json(exclude_none=True).encode(), report.key()
+        fut: asyncio.Future[object] = await producer.send(self._findings, value, key=key)
         return fut
 
     async def _dead_letter(
         self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, found: list[Finding]
     ) -> asyncio.Future[object]:
+        """The original message, byte for byte, with the reasons in its headers; when that would
+        be too large, the reasons and where to read the original (its topic keeps it)."""
         letter = DeadLetter(
             stage=self.name,
             topic=tp.topic,
             partition=tp.partition,
             offset=message.offset,
-            findings=found,
+            findings=bounded(found),
         )
+        value, key, headers = message.value, message.key, letter.headers()
+        if message_size(value, key, headers) > self.max_message_bytes:
+            size = message_size(value, key)
+            omitted = Finding(
+                code="message_too_large",
+                severity=Severity.ERROR,
+                message=f"the original message ({size:,} bytes) is not copied into its dead"
+                f" letter: read it at {tp.topic}[{tp.partition}]@{message.offset}",
+            )
+            letter = DeadLetter(
+                stage=self.name,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=message.offset,
+                findings=bounded([omitted, *found]),
+            )
+            value, headers = None, letter.headers()
+            if message_size(value, key, headers) > self.max_message_bytes:
+                key = None
         fut: asyncio.Future[object] = await producer.send(
-            self._dlq, message.value, key=message.key, headers=letter.headers()
+            self._dlq, value, key=key, headers=headers
         )
         return fut
