@@ -17,7 +17,6 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, HoldDecision
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
@@ -30,8 +29,9 @@ from rostersync_writer.findings import store_findings
 from rostersync_writer.landing import settle_run
 from rostersync_writer.lifecycle import apply_decisions, complete_run
 from rostersync_writer.migrate import migrate
+from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
-from rostersync_writer.rejections import store_rejections, store_undecodable
+from rostersync_writer.rejections import Rejected, store_own, store_rejections
 from rostersync_writer.run_events import apply_run_events
 from rostersync_writer.runs import note_runs, record_markers
 from rostersync_writer.settings import WriterSettings
@@ -49,7 +49,8 @@ class Inbox:
     records: list[Envelope] = field(default_factory=list)
     markers: list[tuple[int, Envelope]] = field(default_factory=list)
     dead: list[Message] = field(default_factory=list)
-    undecodable: list[Message] = field(default_factory=list)  # on mapped: kept, never retried
+    # On mapped, what cannot be applied (poison.py): kept as the writer's rejections, never retried.
+    poison: list[Rejected] = field(default_factory=list)
     findings: list[Message] = field(default_factory=list)
     runs: list[Message] = field(default_factory=list)
     commands: list[Message] = field(default_factory=list)
@@ -67,16 +68,43 @@ class Inbox:
                 side.get(tp.topic, inbox.dead).extend(messages)
                 continue
             for message in messages:
-                try:
-                    event = Envelope.from_bytes(message.value or b"")
-                except ValidationError:
-                    inbox.undecodable.append(message)
+                event, problem = read_mapped(message)
+                if problem is not None:
+                    inbox.poison.append((message, event, [problem]))
+                    seen = seen_version(event, [problem.code])
+                    if seen is not None:  # it was in its run: seen, and rejected in it
+                        inbox.records.append(seen)
+                elif event is None:
                     continue
-                if event.kind is EventKind.RUN_END:
+                elif event.kind is EventKind.RUN_END:
                     inbox.markers.append((tp.partition, event))
                 elif event.kind in (EventKind.RECORD, EventKind.UNCHANGED):
                     inbox.records.append(event)
         return inbox
+
+
+@dataclass
+class Applied:
+    """What a batch (or part of one) did, for the log."""
+
+    records: int = 0
+    changed: int = 0
+    rejections: int = 0
+    findings: int = 0
+    set_aside: int = 0
+    completed: list[tuple[tuple[str, UUID], object]] = field(default_factory=list)
+    decided: list[tuple[str, UUID, str]] = field(default_factory=list)
+
+    def __add__(self, other: Applied) -> Applied:
+        return Applied(
+            self.records + other.records,
+            self.changed + other.changed,
+            self.rejections + other.rejections,
+            self.findings + other.findings,
+            self.set_aside + other.set_aside,
+            self.completed + other.completed,
+            self.decided + other.decided,
+        )
 
 
 def subscribed_topics(topics: Topics) -> list[str]:
@@ -119,34 +147,74 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
 async def apply_batch(
     pool: asyncpg.Pool, consumer: AIOKafkaConsumer, group: str, topics: Topics, batches: Batches
 ) -> None:
-    inbox = Inbox.sort(topics, batches)
+    """The batch and the positions it advances to, in one transaction. When that fails on data,
+    again in a new one with the failing messages set aside (poison.py); other errors are raised."""
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
-    async with pool.acquire() as conn, conn.transaction():
-        await apply_run_events(conn, inbox.runs)
-        await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
-        changed = await apply_records(conn, inbox.records)
-        await store_rejections(conn, inbox.dead)
-        await store_undecodable(conn, inbox.undecodable)
-        found = await store_findings(conn, inbox.findings)
-        completed = await record_markers(conn, inbox.markers)
-        for tenant, run_id in completed:
-            changed += await settle_run(conn, tenant, run_id)  # its parked records, for good
-        outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
-        decided = await apply_decisions(conn, hold_decisions(inbox.commands))
-        await save_positions(conn, group, positions)
-    await commit_for_monitoring(consumer, positions)
-    if inbox.records or inbox.dead or found:
-        log.info(
-            "wrote %d records (%d changed), %d rejections, %d findings",
-            len(inbox.records),
-            changed,
-            len(inbox.dead),
-            found,
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            applied = await apply_messages(conn, topics, batches)
+            await save_positions(conn, group, positions)
+    except DATA_ERRORS as exc:
+        log.warning(
+            "a batch of %d messages failed on data (%s %s): applying it again without the poison",
+            sum(len(m) for m in batches.values()),
+            type(exc).__name__,
+            getattr(exc, "sqlstate", ""),
         )
-    for (tenant, run_id), outcome in zip(completed, outcomes, strict=True):
+        async with pool.acquire() as conn, conn.transaction():
+
+            async def apply(part: Batches) -> Applied:
+                return await apply_messages(conn, topics, part)
+
+            async def apply_seen(seen: Envelope) -> Applied:
+                return await apply_inbox(conn, Inbox(records=[seen]))
+
+            parts, aside = await isolate(conn, batches, apply, apply_seen)
+            await save_positions(conn, group, positions)
+        applied = sum(parts, Applied())
+        applied.set_aside += len(aside)
+    await commit_for_monitoring(consumer, positions)
+    if applied.records or applied.rejections or applied.findings or applied.set_aside:
+        log.info(
+            "wrote %d records (%d changed), %d rejections, %d findings, %d set aside",
+            applied.records,
+            applied.changed,
+            applied.rejections,
+            applied.findings,
+            applied.set_aside,
+        )
+    for (tenant, run_id), outcome in applied.completed:
         log.info("tenant %s run %s complete: removals %s", tenant, run_id, outcome)
-    for tenant, run_id, status in decided:
+    for tenant, run_id, status in applied.decided:
         log.info("tenant %s run %s: hold %s", tenant, run_id, status)
+
+
+async def apply_messages(conn: asyncpg.Connection, topics: Topics, batches: Batches) -> Applied:
+    return await apply_inbox(conn, Inbox.sort(topics, batches))
+
+
+async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox) -> Applied:
+    """Everything the batch holds, inside the caller's transaction."""
+    await apply_run_events(conn, inbox.runs)
+    await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
+    changed = await apply_records(conn, inbox.records)
+    await store_rejections(conn, inbox.dead)
+    await store_own(conn, inbox.poison)
+    found = await store_findings(conn, inbox.findings)
+    completed = await record_markers(conn, inbox.markers)
+    for tenant, run_id in completed:
+        changed += await settle_run(conn, tenant, run_id)  # its parked records, for good
+    outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
+    decided = await apply_decisions(conn, hold_decisions(inbox.commands))
+    return Applied(
+        records=len(inbox.records),
+        changed=changed,
+        rejections=len(inbox.dead),
+        findings=found,
+        set_aside=len(inbox.poison),
+        completed=list(zip(completed, outcomes, strict=True)),
+        decided=decided,
+    )
 
 
 async def commit_for_monitoring(
