@@ -396,6 +396,10 @@ def test_source_roots_confine_sources_and_system_folders_are_always_refused(
     (tmp_path / "rosters").mkdir()
     (tmp_path / "rosters" / "sneaky").symlink_to("/etc")
     assert refusal(tmp_path / "rosters" / "sneaky", roots) is not None  # links resolved
+    (tmp_path / "rosters" / "loop").symlink_to(tmp_path / "rosters" / "loop")
+    looping = refusal(tmp_path / "rosters" / "loop", roots)
+    assert looping is not None
+    assert "cannot be resolved" in looping
 
 
 async def test_a_source_outside_the_roots_fails_its_run_unread(tmp_path: Path) -> None:

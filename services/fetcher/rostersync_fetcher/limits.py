@@ -238,9 +238,12 @@ def refusal(path: Path, roots: Sequence[Path]) -> str | None:
     With ``roots``, the path (symbolic links resolved) must be inside one of them; without,
     it must not be ``/`` or inside a system folder.
     """
-    resolved = path.resolve()
-    if roots:
+    try:
+        resolved = path.resolve()
         allowed = [r.resolve() for r in roots]
+    except (OSError, RuntimeError) as exc:  # a loop of links, a folder we may not enter…
+        return f"source path {path} cannot be resolved ({exc}); not read"
+    if roots:
         if not any(inside(resolved, r) for r in allowed):
             listed = ", ".join(str(r) for r in allowed)
             return f"source path {path} is outside the fetcher's source_roots ({listed}); not read"
