@@ -28,6 +28,7 @@ import rostersync_localstack as localstack
 from rostersync_libs.commands import SyncRequested
 
 from rostersync_cli import actions, identity_commands
+from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.holds import decide, print_holds, refusal
@@ -55,9 +56,14 @@ def _parser() -> argparse.ArgumentParser:
         help="send every record whole, also those already held unchanged (e.g. after a crosswalk)",
     )
     sync.add_argument("--timeout", type=float, default=600)
-    runs = sub.add_parser("runs", help="list recent sync runs")
-    runs.add_argument("--tenant", default=None)
+    runs = sub.add_parser("runs", help="list recent sync runs, or cancel one")
+    runs.add_argument("action", nargs="?", choices=["list", "cancel"], default="list")
+    runs.add_argument("cancel_tenant", nargs="?", metavar="TENANT", help="cancel: the tenant")
+    runs.add_argument("run_id", nargs="?", type=UUID, help="cancel: the run")
+    runs.add_argument("--tenant", default=None, help="list: only this tenant")
     runs.add_argument("--limit", type=int, default=20)
+    runs.add_argument("--by", default=None, help="cancel: who asks (default: your login name)")
+    runs.add_argument("--timeout", type=float, default=30, help="cancel: seconds to wait for it")
     rep = sub.add_parser("replay", help="rebuild a fresh schema from the retained topics")
     rep.add_argument("schema", help="the new schema to write into (must not exist yet)")
     rep.add_argument("--compare", action="store_true", help="compare it with the live schema")
@@ -153,6 +159,25 @@ def _holds(settings: CliSettings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cancel(settings: CliSettings, args: argparse.Namespace) -> int:
+    tenant, run_id = args.cancel_tenant, args.run_id
+    if tenant is None or run_id is None:
+        print("rostersync runs cancel needs TENANT and RUN_ID", file=sys.stderr)
+        return EXIT_REFUSED
+    refused = asyncio.run(cancel_refusal(settings, settings.tenants_file, tenant, run_id))
+    if refused is not None:
+        print(f"rostersync: {refused}; nothing sent", file=sys.stderr)
+        return EXIT_REFUSED
+    asyncio.run(send_cancel(settings, tenant, run_id, args.by or _login_name()))
+    print(f"run {run_id}: cancel sent")
+    state = asyncio.run(wait_for_end(settings, tenant, run_id, args.timeout))
+    if state is None:
+        print(f"run {run_id} still running after {args.timeout:.0f} s", file=sys.stderr)
+        return EXIT_NOT_FINISHED
+    print(f"run {run_id}: {state.status}" + (f" ({state.detail})" if state.detail else ""))
+    return state.exit_code
+
+
 def _login_name() -> str:
     try:
         return getpass.getuser()
@@ -207,6 +232,8 @@ def run(argv: list[str] | None = None) -> int:
         return asyncio.run(_replay(settings, args.schema, args.compare))
     if args.command == "holds":
         return _holds(settings, args)
+    if args.command == "runs" and args.action == "cancel":
+        return _cancel(settings, args)
     if args.command == "runs":
         asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
         return 0

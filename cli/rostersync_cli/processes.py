@@ -16,7 +16,6 @@ from rostersync_libs.settings import ServiceSettings
 SERVICES = ("fetcher", "validator", "mapper", "writer")
 
 
-
 def service_environment(settings: ServiceSettings) -> dict[str, str]:
     """The environment that points a service at the same servers and namespaces as ``settings``."""
     env = dict(os.environ)

@@ -14,6 +14,7 @@ status         meaning                                                      exit
 ``held``       records are in; removals wait for ``rostersync holds``         3
 ``discarded``  records are in; an operator discarded the run's removals       4
 ``running``    not finished yet (also: the wait timed out or was stopped)     5
+``cancelled``  an operator stopped the run (``runs cancel``); nothing swept    6
 =============  ===========================================================  ====
 
 Exit code 2 is the command's own failure: bad arguments, an unknown tenant or run, a refused
@@ -34,7 +35,8 @@ EXIT_FAILED = 1
 EXIT_REFUSED = 2  # usage, unknown tenant or run, refused decision, no schema yet
 EXIT_HELD = 3
 EXIT_DISCARDED = 4
-EXIT_NOT_FINISHED = 5  # still running, wait timed out or interrupted (reserved: cancelled)
+EXIT_NOT_FINISHED = 5  # still running, wait timed out or interrupted
+EXIT_CANCELLED = 6
 
 
 class RunStatus(StrEnum):
@@ -43,6 +45,7 @@ class RunStatus(StrEnum):
     FAILED = "failed"
     HELD = "held"
     DISCARDED = "discarded"
+    CANCELLED = "cancelled"
 
 
 EXIT_CODES = {
@@ -51,6 +54,7 @@ EXIT_CODES = {
     RunStatus.HELD: EXIT_HELD,
     RunStatus.DISCARDED: EXIT_DISCARDED,
     RunStatus.RUNNING: EXIT_NOT_FINISHED,
+    RunStatus.CANCELLED: EXIT_CANCELLED,
 }
 
 # The columns ``RunState.of`` reads, for any query over sync_runs ``r`` (joined as below).
@@ -75,6 +79,8 @@ class RunState:
         """The honest status of a row carrying ``STATE_COLUMNS``."""
         if row["run_status"] == "failed":
             return cls(RunStatus.FAILED, row["fetch_error"] or "no reason recorded")
+        if row["run_status"] == "cancelled":
+            return cls(RunStatus.CANCELLED, row["fetch_error"] or "")
         if row["run_status"] != "completed":
             return cls(RunStatus.RUNNING)
         outcome = row["outcome"]

@@ -54,5 +54,24 @@ class HoldDecision(BaseModel):
         return f"{self.tenant}:hold:{self.run_id}".encode()
 
 
-Command = Annotated[SyncRequested | HoldDecision, Field(discriminator="command")]
+class CancelRun(BaseModel):
+    """Ask the fetcher publishing a run to stop it: the run ends ``cancelled``, nothing swept.
+
+    Keyed like the tenant's sync commands, so it reaches the fetcher that took the run.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    command: Literal["cancel"] = "cancel"
+    command_id: UUID = Field(default_factory=uuid4)
+    tenant: str
+    run_id: UUID
+    requested_by: str = "operator"
+    requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    def key(self) -> bytes:
+        return f"{self.tenant}:sync".encode()
+
+
+Command = Annotated[SyncRequested | HoldDecision | CancelRun, Field(discriminator="command")]
 COMMAND = TypeAdapter(Command)

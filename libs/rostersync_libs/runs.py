@@ -13,6 +13,7 @@ class RunPhase(StrEnum):
     STARTED = "started"  # the fetcher began reading the source
     FETCHED = "fetched"  # every record and marker is published; counts are final
     FAILED = "failed"  # the source could not be read at all (the reason says why)
+    CANCELLED = "cancelled"  # an operator stopped the run (the reason says who)
 
 
 class RunEvent(BaseModel):
@@ -33,7 +34,7 @@ class RunEvent(BaseModel):
     unchanged_counts: dict[str, int] = Field(default_factory=dict)
     # files present but not ingested (gradebook, resources...), and why
     skipped_files: dict[str, str] = Field(default_factory=dict)
-    reason: str | None = None  # FAILED
+    reason: str | None = None  # FAILED, CANCELLED
 
     def key(self) -> bytes:
         return f"{self.tenant}:run:{self.run_id}".encode()

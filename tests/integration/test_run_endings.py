@@ -251,3 +251,53 @@ async def test_sigterm_stops_a_fetcher_in_a_long_run_within_ten_seconds(
     assert took < 10, took
     # The run was cut short: its lease stays for another fetcher to end it (tested above).
     assert await db.fetchval("SELECT count(*) FROM fetch_leases WHERE run_id = $1", command.run_id)
+
+
+async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    from rostersync_cli.actions import request_sync
+    from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
+    from rostersync_cli.generate import DistrictShape, generate
+    from rostersync_cli.status import EXIT_CANCELLED, RunStatus
+
+    from tests.e2e import cli_settings
+
+    generate(tmp_path / "big", DistrictShape(students=30_000))
+    tenants = write_tenants(tmp_path / "t.toml", "d1", tmp_path / "big")
+    cli = cli_settings(settings, tenants)
+    async with running_pipeline(settings, tenants):
+        command = await request_sync(cli, "d1", None)
+        async with asyncio.timeout(60):  # the writer knows the run is running
+            while (await status_of(db, command.run_id))[0] != "running":
+                await asyncio.sleep(0.1)
+        assert await cancel_refusal(cli, tenants, "d1", command.run_id) is None
+        assert await cancel_refusal(cli, tenants, "nobody", command.run_id) is not None
+        await send_cancel(cli, "d1", command.run_id, "alice")
+        state = await wait_for_end(cli, "d1", command.run_id, 60)
+        assert state is not None
+        assert (state.status, state.detail, state.exit_code) == (
+            RunStatus.CANCELLED, "cancelled by alice", EXIT_CANCELLED,
+        )  # fmt: skip
+        async with asyncio.timeout(60):  # its aborted markers reached the writer
+            while (await status_of(db, command.run_id))[1] is None:
+                await asyncio.sleep(0.2)
+        assert await status_of(db, command.run_id) == ("cancelled", "aborted")
+        refused = await cancel_refusal(cli, tenants, "d1", command.run_id)
+        assert refused is not None
+        assert "is not running (status: cancelled)" in refused
+        assert await db.fetchval("SELECT count(*) FROM fetch_leases") == 0  # not asked again
+        async with asyncio.timeout(60):
+            while await lag(settings, "validator", settings.topics.fetched):
+                await asyncio.sleep(0.5)
+
+    async with running_pipeline(settings, tenants, run_timeout_seconds=1):
+        command = await request_sync(cli, "d1", None)
+        async with asyncio.timeout(60):
+            while (await status_of(db, command.run_id))[1] is None:
+                await asyncio.sleep(0.2)
+        assert await status_of(db, command.run_id) == ("failed", "aborted")
+        reason = await db.fetchval(
+            "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
+        )
+        assert reason == "the run took longer than 1 s (run_timeout_seconds)"

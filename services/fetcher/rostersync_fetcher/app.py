@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.commands import SyncRequested
+from rostersync_libs.commands import CancelRun, SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
@@ -29,6 +29,7 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
+from rostersync_fetcher.guard import RunGuard
 from rostersync_fetcher.intake import CommandIntake, finish
 from rostersync_fetcher.lapsed import LapsedRuns
 from rostersync_fetcher.leases import RunLeases
@@ -66,7 +67,7 @@ class FetcherService:
         self._producer: AIOKafkaProducer | None = None
         self._state: StateStore | None = None
         self._unchanged: UnchangedRecords | None = None
-        self._leases: RunLeases | None = None
+        self._guard = RunGuard(None, settings.run_timeout_seconds)
         self._stop = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -82,7 +83,7 @@ class FetcherService:
         self._unchanged = UnchangedRecords(pool) if pool is not None else None
         owner = f"{socket.gethostname()}:{os.getpid()}"
         leases = RunLeases(pool, owner, settings.lease_renew_seconds) if pool else None
-        self._leases = leases
+        self._guard = RunGuard(leases, settings.run_timeout_seconds)
         self._producer, self._state, self._stop = producer, state, stop
         log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
         # An inbox bundle being synced when the fetcher stops gets the same grace as a command.
@@ -91,7 +92,10 @@ class FetcherService:
             await state.start()
             await asyncio.gather(
                 CommandIntake(
-                    consumer, partial(self._handle_command, producer), settings.stop_grace_seconds
+                    consumer,
+                    partial(self._handle_command, producer),
+                    settings.stop_grace_seconds,
+                    cancel=self._cancel,
                 ).run(stop),
                 self._supervise_api_sources(stop),
                 LapsedRuns(leases, producer, settings).run(stop) if leases else stop.wait(),
@@ -136,14 +140,32 @@ class FetcherService:
         elif isinstance(source, InboxSource):
             await self._scan(producer, tenant, source)
         else:
-            async with self._leased(tenant.id, source.id, command.run_id, command.attempt, False):
-                await self._sync(
-                    producer,
-                    tenant,
-                    source,
-                    command.run_id,
+            await self._guard.run(
+                self._sync(
+                    producer, tenant, source, command.run_id,
                     resend_unchanged=command.resend_unchanged,
-                )
+                ),
+                publisher=partial(self._publisher, tenant, source.id, command.run_id),
+                tenant=tenant.id, source=source.id, run_id=command.run_id, attempt=command.attempt,
+            )  # fmt: skip
+
+    async def _cancel(self, command: CancelRun) -> None:
+        if self._guard.cancel(command.run_id, command.requested_by):
+            log.warning("tenant %s run %s: cancelled by %s",
+                        command.tenant, command.run_id, command.requested_by)  # fmt: skip
+        else:
+            log.warning("tenant %s run %s: cancel asked, but this fetcher is not publishing it",
+                        command.tenant, command.run_id)  # fmt: skip
+
+    def _publisher(self, tenant: Tenant, source_id: str, run_id: UUID) -> RunPublisher:
+        assert self._producer is not None
+        return RunPublisher(
+            producer=self._producer,
+            topics=self.settings.topics,
+            tenant=tenant,
+            source_id=source_id,
+            run_id=run_id,
+        )
 
     async def _sync(
         self,
@@ -162,6 +184,7 @@ class FetcherService:
             run_id=run_id,
             send_batch=self.settings.send_batch,
             unchanged=None if resend_unchanged else self._unchanged,
+            roots=self.settings.source_roots,
         )
         return await run.run()
 
@@ -191,8 +214,9 @@ class FetcherService:
         self, producer: AIOKafkaProducer, tenant: Tenant, source: InboxSource
     ) -> None:
         folder = source.path
-        claims = inbox.pending_claims(folder)
-        for bundle in inbox.ready_bundles(folder, source.settle_seconds):
+        roots = self.settings.source_roots
+        claims = inbox.pending_claims(folder, roots=roots)
+        for bundle in inbox.ready_bundles(folder, source.settle_seconds, roots=roots):
             try:
                 claims.append(inbox.claim(folder, bundle, new_run_id()))
             except FileNotFoundError:
@@ -273,15 +297,9 @@ class FetcherService:
                 send_batch=self.settings.send_batch,
                 unchanged=None if request.resend_unchanged else self._unchanged,
             )
-            async with self._leased(
-                tenant.id, source.id, request.run_id, request.attempt, request.full
-            ):
-                return await run.run()
-
-    def _leased(
-        self, tenant: str, source: str, run_id: UUID, attempt: int, full: bool
-    ) -> contextlib.AbstractAsyncContextManager[None]:
-        """The run's lease while it is published (none without a database)."""
-        if self._leases is None:
-            return contextlib.nullcontext()
-        return self._leases.held(tenant, source, run_id, attempt=attempt, full=full)
+            return await self._guard.run(
+                run.run(),
+                publisher=partial(self._publisher, tenant, source.id, request.run_id),
+                tenant=tenant.id, source=source.id, run_id=request.run_id,
+                attempt=request.attempt, full=request.full,
+            )  # fmt: skip

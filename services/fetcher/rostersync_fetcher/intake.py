@@ -15,18 +15,27 @@ from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
-from rostersync_libs.commands import COMMAND, SyncRequested
+from rostersync_libs.commands import COMMAND, CancelRun, SyncRequested
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[SyncRequested], Awaitable[None]]
+Canceller = Callable[[CancelRun], Awaitable[None]]
 
 
 class CommandIntake:
-    def __init__(self, consumer: AIOKafkaConsumer, handle: Handler, grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        handle: Handler,
+        grace: float = 5.0,
+        *,
+        cancel: Canceller | None = None,
+    ) -> None:
         self._consumer = consumer
         self._handle = handle
         self._grace = grace
+        self._cancel = cancel
         self._tenant_locks: dict[str, asyncio.Lock] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -38,7 +47,12 @@ class CommandIntake:
                 for tp, messages in batches.items():
                     await self._consumer.commit({tp: messages[-1].offset + 1})
                     for message in messages:
-                        command = _sync_command(message.value or b"")
+                        command = _command(message.value or b"")
+                        if isinstance(command, CancelRun):
+                            # At once, not behind the tenant's lock: the run to stop holds it.
+                            if self._cancel is not None:
+                                await self._cancel(command)
+                            continue
                         if command is None:
                             continue
                         task = asyncio.create_task(self._take(command))
@@ -65,11 +79,11 @@ async def finish(tasks: set[asyncio.Task[None]] | list[asyncio.Task[None]], grac
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def _sync_command(raw: bytes) -> SyncRequested | None:
-    """The sync command in a message; None for one meant for another service or malformed."""
+def _command(raw: bytes) -> SyncRequested | CancelRun | None:
+    """The fetcher's command in a message; None for one meant for another service or malformed."""
     try:
         command = COMMAND.validate_json(raw)
     except ValidationError as exc:
         log.error("ignoring a malformed command (%d schema errors)", exc.error_count())
         return None
-    return command if isinstance(command, SyncRequested) else None
+    return command if isinstance(command, SyncRequested | CancelRun) else None

@@ -219,11 +219,11 @@ class RunPublisher:
         await self.producer.send_and_wait(
             self.topics.runs, event.model_dump_json().encode(), key=event.key()
         )
-        if phase is RunPhase.FAILED:
-            log.error("tenant %s run %s failed: %s", self.tenant.id, self.run_id, reason)
+        if phase in (RunPhase.FAILED, RunPhase.CANCELLED):
+            log.error("tenant %s run %s %s: %s", self.tenant.id, self.run_id, phase, reason)
         return event
 
-    async def fail(self, reason: str) -> RunEvent:
+    async def fail(self, reason: str, phase: RunPhase = RunPhase.FAILED) -> RunEvent:
         """End the run as failed: an *aborted* marker on every partition, so every stage releases
         the run (commits past it) and the writer ends it ``failed`` without removals; the records
         sent stay harmless. Then the ``failed`` run event with the reason."""
@@ -241,4 +241,4 @@ class RunPublisher:
             await self.flush()
         except Exception as exc:  # the run is failing anyway; report the first reason
             log.warning("tenant %s run %s: abort markers: %s", self.tenant.id, self.run_id, exc)
-        return await self.run_event(RunPhase.FAILED, reason=reason)
+        return await self.run_event(phase, reason=reason)

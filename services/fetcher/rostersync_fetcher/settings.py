@@ -19,6 +19,9 @@ class FetcherSettings(ServiceSettings):
     stop_grace_seconds: float = Field(
         default=3.0, ge=0, description="on SIGTERM, runs still going after this are cancelled"
     )
+    run_timeout_seconds: float = Field(
+        default=6 * 3600, ge=0, description="a run still publishing after this is failed (0: none)"
+    )
     # A run whose fetcher died is ended by another (leases.py).
     lease_renew_seconds: float = Field(default=10.0, gt=0, description="run lease renewal")
     lease_stale_seconds: float = Field(

@@ -43,10 +43,14 @@ ENDED_SQL = _INSERT + (
     " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at,"
     " unchanged_counts = excluded.unchanged_counts"
 )
-FAILED_SQL = (
-    "UPDATE sync_runs SET status = 'failed', completed_at = $3"
-    " WHERE tenant_id = $1 AND run_id = $2 AND status = 'running'"
+# ``failed`` or ``cancelled``: the run's status, as its phase says. The aborted markers the
+# fetcher sent first may have ended the run ``failed`` already; a cancellation still says so.
+ENDED_EARLY_SQL = (
+    "UPDATE sync_runs SET status = $4, completed_at = coalesce(completed_at, $3)"
+    " WHERE tenant_id = $1 AND run_id = $2"
+    " AND (status = 'running' OR (status = 'failed' AND $4 = 'cancelled'))"
 )
+ENDED_EARLY = (RunPhase.FAILED, RunPhase.CANCELLED)
 
 
 def _json(value: dict[str, Any]) -> str | None:
@@ -66,7 +70,7 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
         _json(event.manifest),
         None if started else orjson.dumps(event.file_counts).decode(),
         None if started else orjson.dumps(event.skipped_files).decode(),
-        event.reason if event.phase is RunPhase.FAILED else None,
+        event.reason if event.phase in ENDED_EARLY else None,
         event.at if started else None,
         None if started else event.at,
         None if started else orjson.dumps(event.unchanged_counts).decode(),
@@ -87,5 +91,7 @@ async def apply_run_events(
             continue
         sql = STARTED_SQL if event.phase is RunPhase.STARTED else ENDED_SQL
         await conn.execute(sql, *run_event_row(event))
-        if event.phase is RunPhase.FAILED:
-            await conn.execute(FAILED_SQL, event.tenant, event.run_id, event.at)
+        if event.phase in ENDED_EARLY:
+            await conn.execute(
+                ENDED_EARLY_SQL, event.tenant, event.run_id, event.at, event.phase.value
+            )

@@ -25,9 +25,10 @@ WITH partitions AS (
     GROUP BY partition
     HAVING count(*) >= max(origin_count)
 )
-UPDATE sync_runs SET status = CASE WHEN $4 OR status = 'failed' THEN 'failed' ELSE 'completed' END,
+UPDATE sync_runs SET status = CASE WHEN status IN ('failed', 'cancelled') THEN status
+        WHEN $4 THEN 'failed' ELSE 'completed' END,
     completed_at = coalesce(completed_at, now()), published_counts = $3::jsonb
-WHERE tenant_id = $1 AND run_id = $2 AND status IN ('running', 'failed')
+WHERE tenant_id = $1 AND run_id = $2 AND status IN ('running', 'failed', 'cancelled')
   AND NOT EXISTS (SELECT 1 FROM run_outcomes o WHERE o.tenant_id = $1 AND o.run_id = $2)
   AND (SELECT count(*) FROM partitions) >= (SELECT coalesce(max(fanout), 0) FROM partitions)
   AND (SELECT count(*) FROM partitions) > 0

@@ -71,3 +71,8 @@ CREATE TABLE fetch_leases (
     renewed_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, run_id)
 );
+
+-- A run an operator cancelled ends with its own fetch status.
+ALTER TABLE sync_runs DROP CONSTRAINT sync_runs_fetch_status_check;
+ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_fetch_status_check
+    CHECK (fetch_status IN ('started', 'fetched', 'failed', 'cancelled'));

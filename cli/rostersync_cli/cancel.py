@@ -1,0 +1,81 @@
+"""``rostersync runs cancel TENANT RUN``: stop a run the fetcher is publishing.
+
+The request is a command (``CancelRun``) keyed like the tenant's syncs, so it reaches the fetcher
+that took the run; the run then ends ``cancelled`` (aborted markers: nothing is swept). Only a
+running run of a configured tenant can be cancelled: anything else is refused, nothing sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from uuid import UUID
+
+from rostersync_libs.commands import CancelRun
+from rostersync_libs.db import create_pool
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import load_tenants
+
+from rostersync_cli.holds import RUN_SQL
+from rostersync_cli.status import RunState, RunStatus
+
+
+async def cancel_refusal(
+    settings: ServiceSettings, tenants_file: Path, tenant: str, run_id: UUID
+) -> str | None:
+    """Why this run must not be cancelled (one line), or None when it may be."""
+    try:
+        load_tenants(tenants_file).get(tenant)
+    except KeyError as exc:
+        return str(exc.args[0])
+    except OSError as exc:
+        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            run = await conn.fetchrow(RUN_SQL, tenant, run_id)
+    finally:
+        await pool.close()
+    if run is None:
+        return f"no run {run_id} for tenant {tenant}"
+    state = RunState.of(run)
+    if state.status is not RunStatus.RUNNING:
+        return f"run {run_id} of tenant {tenant} is not running (status: {state.status})"
+    return None
+
+
+async def send_cancel(
+    settings: ServiceSettings, tenant: str, run_id: UUID, requested_by: str
+) -> CancelRun:
+    await ensure_topics(settings)
+    command = CancelRun(tenant=tenant, run_id=run_id, requested_by=requested_by)
+    producer = make_producer(settings, "rostersync-cli")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
+    finally:
+        await producer.stop()
+    return command
+
+
+async def wait_for_end(
+    settings: ServiceSettings, tenant: str, run_id: UUID, timeout: float
+) -> RunState | None:
+    """The run's state once it is no longer running; None if it still is after ``timeout``."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                async with pool.acquire() as conn:
+                    run = await conn.fetchrow(RUN_SQL, tenant, run_id)
+                state = RunState.of(run)
+                if state.status is not RunStatus.RUNNING:
+                    return state
+                await asyncio.sleep(0.5)
+    except TimeoutError:
+        return None
+    finally:
+        await pool.close()
