@@ -14,11 +14,12 @@ import rostersync_localstack as localstack
 from pydantic import SecretStr
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
-from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.tenants import load_tenants
 from rostersync_localstack.stack import info as stack_info
 
 from rostersync_cli import reports, validation_report
+from rostersync_cli.operations import send_command
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
 from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
@@ -43,16 +44,8 @@ async def request_sync(
 ) -> SyncRequested:
     """Put a sync command for one tenant on the command topic."""
     load_tenants(settings.tenants_file).get(tenant)  # fail early, here, on an unknown tenant
-    await ensure_topics(settings)
     command = SyncRequested(tenant=tenant, source=source, resend_unchanged=resend_unchanged)
-    producer = make_producer(settings, "rostersync-cli")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-        )
-    finally:
-        await producer.stop()
+    await send_command(settings, command)
     return command
 
 

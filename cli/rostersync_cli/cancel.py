@@ -13,11 +13,9 @@ from uuid import UUID
 
 from rostersync_libs.commands import CancelRun
 from rostersync_libs.db import create_pool
-from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.tenants import load_tenants
 
-from rostersync_cli.holds import RUN_SQL
+from rostersync_cli.operations import RUN_SQL, fetch_run, send_command, tenant_refusal
 from rostersync_cli.status import RunState, RunStatus
 
 
@@ -25,18 +23,10 @@ async def cancel_refusal(
     settings: ServiceSettings, tenants_file: Path, tenant: str, run_id: UUID
 ) -> str | None:
     """Why this run must not be cancelled (one line), or None when it may be."""
-    try:
-        load_tenants(tenants_file).get(tenant)
-    except KeyError as exc:
-        return str(exc.args[0])
-    except OSError as exc:
-        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            run = await conn.fetchrow(RUN_SQL, tenant, run_id)
-    finally:
-        await pool.close()
+    refused = tenant_refusal(tenants_file, tenant)
+    if refused is not None:
+        return refused
+    run, _ = await fetch_run(settings, tenant, run_id)
     if run is None:
         return f"no run {run_id} for tenant {tenant}"
     state = RunState.of(run)
@@ -48,16 +38,8 @@ async def cancel_refusal(
 async def send_cancel(
     settings: ServiceSettings, tenant: str, run_id: UUID, requested_by: str
 ) -> CancelRun:
-    await ensure_topics(settings)
     command = CancelRun(tenant=tenant, run_id=run_id, requested_by=requested_by)
-    producer = make_producer(settings, "rostersync-cli")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-        )
-    finally:
-        await producer.stop()
+    await send_command(settings, command)
     return command
 
 

@@ -14,14 +14,11 @@ import asyncpg
 import orjson
 from rostersync_libs.commands import HoldDecision
 from rostersync_libs.db import create_pool
-from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.tenants import load_tenants
 
+from rostersync_cli.operations import fetch_run, send_command, tenant_refusal
 from rostersync_cli.reports import format_table
 from rostersync_cli.status import (
-    STATE_COLUMNS,
-    STATE_JOINS,
     RunState,
     RunStatus,
     decision_text,
@@ -62,12 +59,6 @@ async def print_holds(settings: ServiceSettings, tenant: str | None, everything:
     )  # fmt: skip
 
 
-RUN_SQL = f"""
-SELECT {STATE_COLUMNS}
-FROM sync_runs r
-{STATE_JOINS}
-WHERE r.tenant_id = $1 AND r.run_id = $2
-"""
 DECISION_SQL = """
 SELECT approve, decided_by, decided_at FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2
 """
@@ -81,19 +72,10 @@ async def refusal(
     Only a run the writer holds, of a configured tenant, not decided before, may be decided.
     Two operators deciding at the same moment both pass; the writer keeps the first decision.
     """
-    try:
-        load_tenants(tenants_file).get(tenant)
-    except KeyError as exc:
-        return str(exc.args[0])
-    except OSError as exc:
-        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            earlier = await conn.fetchrow(DECISION_SQL, tenant, run_id)
-            run = await conn.fetchrow(RUN_SQL, tenant, run_id)
-    finally:
-        await pool.close()
+    refused = tenant_refusal(tenants_file, tenant)
+    if refused is not None:
+        return refused
+    run, earlier = await fetch_run(settings, tenant, run_id, DECISION_SQL)
     if earlier is not None:
         verb = "approved" if earlier["approve"] else "discarded"
         by = decision_text(earlier["decided_by"], earlier["decided_at"])
@@ -114,14 +96,6 @@ async def decide(
     decided_by: str = "operator",
 ) -> HoldDecision:
     """Send the decision to the writer (through the command topic), unchecked: see ``refusal``."""
-    await ensure_topics(settings)
     decision = HoldDecision(tenant=tenant, run_id=run_id, approve=approve, decided_by=decided_by)
-    producer = make_producer(settings, "rostersync-cli")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            settings.topics.commands, decision.model_dump_json().encode(), key=decision.key()
-        )
-    finally:
-        await producer.stop()
+    await send_command(settings, decision)
     return decision

@@ -275,13 +275,7 @@ class FetcherService:
             try:
                 auth = authenticator_for(source, http)
             except FetchError as exc:  # no secret: the run cannot start; say so on the runs topic
-                out = RunPublisher(
-                    producer=self._producer,
-                    topics=self.settings.topics,
-                    tenant=tenant,
-                    source_id=source.id,
-                    run_id=request.run_id,
-                )
+                out = self._publisher(tenant, source.id, request.run_id)
                 await out.run_event(RunPhase.STARTED, version=source.version)
                 await out.fail(str(exc))
                 return None

@@ -174,6 +174,17 @@ class RunPublisher:
 
     async def end(self, bulk_entities: list[EntityType]) -> None:
         """The end-of-run marker on every partition, acknowledged before this returns."""
+        await self._mark_end(bulk_entities=bulk_entities, aborted=False)
+        log.info(
+            "tenant %s run %s: published %s (unchanged: %s)",
+            self.tenant.id,
+            self.run_id,
+            dict(self.counts),
+            dict(self.unchanged_counts),
+        )
+
+    async def _mark_end(self, *, bulk_entities: list[EntityType], aborted: bool) -> None:
+        """A run_end marker on every partition, after everything sent; acknowledged."""
         await self.flush()
         marker = run_end_event(
             tenant=self.tenant.id,
@@ -184,16 +195,10 @@ class RunPublisher:
             bulk_entities=bulk_entities,
             hold_threshold=self.tenant.hold_threshold,
             hold_min_records=self.tenant.hold_min_records,
+            aborted=aborted,
         )
         await self.broadcast(marker)
         await self.flush()
-        log.info(
-            "tenant %s run %s: published %s (unchanged: %s)",
-            self.tenant.id,
-            self.run_id,
-            dict(self.counts),
-            dict(self.unchanged_counts),
-        )
 
     async def run_event(
         self,
@@ -228,17 +233,7 @@ class RunPublisher:
         the run (commits past it) and the writer ends it ``failed`` without removals; the records
         sent stay harmless. Then the ``failed`` run event with the reason."""
         try:
-            await self.flush()
-            marker = run_end_event(
-                tenant=self.tenant.id,
-                source=self.source_id,
-                run_id=self.run_id,
-                fanout=len(await self.partitions()),
-                counts=dict(self.counts),
-                aborted=True,
-            )
-            await self.broadcast(marker)
-            await self.flush()
+            await self._mark_end(bulk_entities=[], aborted=True)
         except Exception as exc:  # the run is failing anyway; report the first reason
             log.warning("tenant %s run %s: abort markers: %s", self.tenant.id, self.run_id, exc)
         return await self.run_event(phase, reason=reason)

@@ -90,7 +90,8 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
     for event in events:
         runs[event.run_id].append(event)
     changed = 0
-    for run_id in sorted(runs):  # run ids are time-ordered (UUIDv7)
+    order = sorted(runs)  # run ids are time-ordered (UUIDv7)
+    for run_id in order:
         verdicts: set[UUID] = set()  # records that got their verdict in this batch
         batches = collapse(runs[run_id])
         for entity in APPLY_ORDER:
@@ -111,6 +112,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
             # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
             await stage_deletes(conn, list(batch.deletes.values()))
         changed += await release(conn, tenants, verdicts)
-        staged = staged or any(b.deletes for b in batches.values())
-        parked = parked or await any_parked(conn, tenants)
+        if run_id != order[-1]:  # what this run staged or parked, for the runs after it
+            staged = staged or any(b.deletes for b in batches.values())
+            parked = parked or await any_parked(conn, tenants)
     return changed

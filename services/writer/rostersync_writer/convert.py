@@ -94,13 +94,14 @@ def uuid_list(value: Any) -> list[UUID]:
     return list(dict.fromkeys(found)) if len(found) > 1 else found
 
 
-def _strip_nul(value: Any) -> Any:
+def strip_nul(value: Any) -> Any:
+    """The value with NUL characters removed from every string in it (PostgreSQL refuses them)."""
     if isinstance(value, str):
         return value.replace("\x00", "")
     if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
+        return [strip_nul(v) for v in value]
     if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+        return {strip_nul(k): strip_nul(v) for k, v in value.items()}
     return value
 
 
@@ -108,5 +109,5 @@ def payload_json(payload: dict[str, Any]) -> str:
     """The payload as jsonb text (jsonb rejects ``\\u0000``, so NULs are dropped first)."""
     encoded = orjson.dumps(payload)
     if b"\\u0000" in encoded:
-        encoded = orjson.dumps(_strip_nul(payload))
+        encoded = orjson.dumps(strip_nul(payload))
     return encoded.decode()

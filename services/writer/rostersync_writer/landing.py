@@ -25,8 +25,8 @@ from rostersync_writer.parking import (
     unpark,
     waiting_on,
 )
-from rostersync_writer.references import APPLY_ORDER, TABLE_OF
-from rostersync_writer.run_rejections import refuse
+from rostersync_writer.references import APPLY_ORDER
+from rostersync_writer.run_rejections import mark_seen_in, refuse
 from rostersync_writer.upserts import upsert_rows
 
 
@@ -95,16 +95,11 @@ async def _seen_later(
 ) -> None:
     """Rows of records a later run saw while they waited: seen in that run (see parking.py)."""
     rows = [
-        (e.tenant, e.sourced_id, later[(e.tenant, e.sourced_id or "")])
+        (e.tenant, e.sourced_id or "", later[(e.tenant, e.sourced_id or "")])
         for e, _ in records
         if (e.tenant, e.sourced_id or "") in later
     ]
-    if rows:
-        await conn.executemany(
-            f"UPDATE {TABLE_OF[entity]} SET last_seen_run = $3"
-            " WHERE tenant_id = $1 AND sourced_id = $2 AND last_seen_run < $3",
-            rows,
-        )
+    await mark_seen_in(conn, entity, rows)
 
 
 async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUID]) -> int:

@@ -76,18 +76,6 @@ async def park(
     )
 
 
-async def _remove(conn: asyncpg.Connection, events: Iterable[Envelope], run_op: str) -> None:
-    arrays = _key_arrays(events)
-    if not arrays[0]:
-        return
-    for table in ("parked_waits", "parked_records"):
-        await conn.execute(
-            f"DELETE FROM {table} AS p USING {_KEYS} WHERE {_MATCH.format(t='p')}"
-            f" AND p.run_id {run_op} k.run",
-            *arrays,
-        )
-
-
 async def drop_superseded(
     conn: asyncpg.Connection, upserts: list[Envelope]
 ) -> dict[tuple[str, str], UUID]:
@@ -131,7 +119,14 @@ async def note_later(
 
 async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
     """Take these records (their own run) out of the lot: they are being judged again."""
-    await _remove(conn, events, "=")
+    arrays = _key_arrays(events)
+    if arrays[0]:
+        for table in ("parked_waits", "parked_records"):
+            await conn.execute(
+                f"DELETE FROM {table} AS p USING {_KEYS} WHERE {_MATCH.format(t='p')}"
+                " AND p.run_id = k.run",
+                *arrays,
+            )
 
 
 def _decoded(rows: list[asyncpg.Record]) -> tuple[list[Parked], SeenLater]:

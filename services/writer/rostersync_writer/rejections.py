@@ -19,6 +19,7 @@ from rostersync_libs.envelope import Envelope
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, clip, findings_to_json
 
 from rostersync_writer import findings as findings_table
+from rostersync_writer.convert import strip_nul
 
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
 Rejected: TypeAlias = tuple[Message, Envelope | None, list[Finding]]
@@ -46,22 +47,12 @@ def text(value: str | None, limit: int = MAX_TEXT) -> str | None:
     return clip(value.replace("\x00", ""), limit) if value else None
 
 
-def _strip_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, list):
-        return [_strip_nul(v) for v in value]
-    if isinstance(value, dict):
-        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
-    return value
-
-
 def event_json(event: Envelope) -> str:
     """The event as jsonb text (jsonb cannot hold ``\\u0000``: NULs are dropped)."""
     encoded = event.model_dump_json()
     if "\\u0000" not in encoded:
         return encoded
-    return orjson.dumps(_strip_nul(orjson.loads(encoded))).decode()
+    return orjson.dumps(strip_nul(orjson.loads(encoded))).decode()
 
 
 def decoded(message: Message) -> Envelope | None:
@@ -92,7 +83,7 @@ def _letter(message: Message) -> DeadLetter:
 
 
 def rejection_row(
-    message: Message,
+    message: Message | None,
     letter: DeadLetter,
     event: Envelope | None,
     *,
@@ -103,7 +94,8 @@ def rejection_row(
     if event is not None:
         tenant = event.tenant
     else:
-        tenant = (message.key or b"?").decode(errors="replace").split(":")[0]
+        key = message.key if message is not None else None
+        tenant = (key or b"?").decode(errors="replace").split(":")[0]
     origin = event.origin if event else None
     row = origin.row if origin else None
     sourced_id = event.sourced_id if event else None

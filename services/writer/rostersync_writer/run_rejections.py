@@ -10,13 +10,15 @@ marked seen, so a bulk run's sweep keeps an existing good row whose new version 
 from __future__ import annotations
 
 import hashlib
+from uuid import UUID
 
 import asyncpg
+from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import EntityType, Envelope
-from rostersync_libs.findings import Finding, FindingsEvent, findings_to_json
+from rostersync_libs.findings import Finding
 
 from rostersync_writer import findings as findings_table
-from rostersync_writer.rejections import INSERT_SQL as REJECTED_SQL
+from rostersync_writer.rejections import MAX_SOURCED_ID, OWN_SQL, own_finding_rows, rejection_row
 from rostersync_writer.tables import TABLES
 
 NOTE_SQL = (
@@ -70,46 +72,36 @@ async def refuse(
         NOTE_SQL,
         [_note_row(e, sorted({f.code for f in found})) for e, found in refused],
     )
-    finding_rows = []
-    rejected_rows = []
-    for event, found in refused:
-        report = FindingsEvent(
-            tenant=event.tenant,
-            run_id=str(event.run_id),
-            stage="writer",
-            entity=entity.value,
-            sourced_id=event.sourced_id,
-            rejected=True,
-            findings=found,
-        )
-        finding_rows.extend(findings_table.finding_rows(report))
-        origin = event.origin
-        rejected_rows.append(
-            (
-                event.tenant,
-                event.run_id,
-                "writer",
-                entity.value,
-                event.sourced_id,
-                origin.file if origin else None,
-                _row_number(event),
-                findings_to_json(found).decode(),
-                event.model_dump_json(),
-                WRITER_TOPIC,
-                0,
-                _offset(event),
+    await conn.executemany(
+        OWN_SQL,
+        [
+            rejection_row(
+                None,
+                DeadLetter(stage="writer", topic=WRITER_TOPIC, partition=0,
+                           offset=_offset(e), findings=found),
+                e,
+                sourced_id_limit=MAX_SOURCED_ID,
             )
-        )
+            for e, found in refused
+        ],
+    )  # fmt: skip
+    finding_rows = [row for e, found in refused for row in own_finding_rows(e, found)]
     await conn.executemany(findings_table.INSERT_SQL, finding_rows)
-    await conn.executemany(REJECTED_SQL, rejected_rows)
     await mark_seen(conn, entity, [e for e, _ in refused])
 
 
 async def mark_seen(conn: asyncpg.Connection, entity: EntityType, events: list[Envelope]) -> None:
     """Rejected records were in the run: bump their last run so the sweep keeps them."""
-    if events:
+    await mark_seen_in(conn, entity, [(e.tenant, e.sourced_id or "", e.run_id) for e in events])
+
+
+async def mark_seen_in(
+    conn: asyncpg.Connection, entity: EntityType, seen: list[tuple[str, str, UUID]]
+) -> None:
+    """These records (tenant, sourcedId) were seen in these runs: their rows say so."""
+    if seen:
         await conn.executemany(
             f"UPDATE {TABLES[entity].name} SET last_seen_run = $3"
             " WHERE tenant_id = $1 AND sourced_id = $2 AND last_seen_run < $3",
-            [(e.tenant, e.sourced_id, e.run_id) for e in events],
+            seen,
         )

@@ -1,0 +1,63 @@
+"""What the operator's commands on one run share: checking that the tenant and the run exist,
+and putting a command on the command topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested
+from rostersync_libs.db import create_pool
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.tenants import load_tenants
+
+from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+
+RUN_SQL = f"""
+SELECT {STATE_COLUMNS}
+FROM sync_runs r
+{STATE_JOINS}
+WHERE r.tenant_id = $1 AND r.run_id = $2
+"""
+
+
+def tenant_refusal(tenants_file: Path, tenant: str) -> str | None:
+    """Why ``tenant`` cannot be acted on (not configured, file unreadable), or None."""
+    try:
+        load_tenants(tenants_file).get(tenant)
+    except KeyError as exc:
+        return str(exc.args[0])
+    except OSError as exc:
+        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
+    return None
+
+
+async def fetch_run(
+    settings: ServiceSettings, tenant: str, run_id: UUID, extra_sql: str | None = None
+) -> tuple[Any, Any]:
+    """The run's row (``STATE_COLUMNS``, None if unknown) and, when asked, one more row."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            run = await conn.fetchrow(RUN_SQL, tenant, run_id)
+            extra = await conn.fetchrow(extra_sql, tenant, run_id) if extra_sql else None
+    finally:
+        await pool.close()
+    return run, extra
+
+
+async def send_command(
+    settings: ServiceSettings, command: SyncRequested | HoldDecision | CancelRun
+) -> None:
+    """Put one command on the command topic, acknowledged."""
+    await ensure_topics(settings)
+    producer = make_producer(settings, "rostersync-cli")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
+    finally:
+        await producer.stop()
