@@ -26,7 +26,10 @@ class KnownKeys:
             return set()
         grouped: dict[tuple[str, str], list[str]] = defaultdict(list)
         for tenant, entity, sourced_id in wanted:
-            grouped[(tenant, entity)].append(sourced_id)
+            # PostgreSQL text cannot hold a NUL (asyncpg would fail the whole batch's lookup):
+            # no stored record has such an id, so it is not known.
+            if "\x00" not in sourced_id and "\x00" not in tenant:
+                grouped[(tenant, entity)].append(sourced_id)
         found: set[Key] = set()
         async with self._pool.acquire() as conn:
             for (tenant, entity), ids in grouped.items():

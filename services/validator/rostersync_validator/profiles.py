@@ -57,6 +57,10 @@ SEVERITY: dict[str, tuple[Severity, Severity]] = {
     "org_cycle": (E, E),
     "field_count": (E, W),
     "list_cardinality": (W, W),
+    # a NUL character (\x00) is removed from the value, which is kept (PostgreSQL text cannot
+    # hold one); in the record's own sourcedId (its key, which no stage may change) it rejects it
+    "nul_character": (W, W),
+    "nul_character_in_id": (E, E),
 }
 
 

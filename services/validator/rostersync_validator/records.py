@@ -1,15 +1,38 @@
-"""Record-level checks: required values, value types, bulk/delta rules, and bundle facts."""
+"""Record-level checks: required values, value types, bulk/delta rules, and bundle facts.
+
+NUL characters (``\\x00``: in a CSV cell, or a JSON string's ``\\u0000``) are removed first, each
+reported (``nul_character``, a warning: the value is kept without them), so every other check
+reads the value as it will be stored; PostgreSQL text cannot hold them. Identifiers are never
+changed: the record's own sourcedId is its key (partition, internal id), and the fetcher resolved
+references as the bundle wrote them (the id without its NUL may be another record's). A NUL in
+sourcedId or a reference column rejects the record (``nul_character_in_id``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rostersync_libs.envelope import Envelope, Operation
-from rostersync_libs.findings import Finding
+from rostersync_libs.findings import Finding, clip
 from rostersync_libs.oneroster.columns import spec_for
 
 from rostersync_validator.profiles import severity
 from rostersync_validator.values import check_value
+
+NUL = "\x00"
+DELETE_STATUSES = frozenset({"tobedeleted", "inactive"})
+
+
+def without_nul(value: str) -> str:
+    return value.replace(NUL, "")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, list):
+        return any(isinstance(v, str) and NUL in v for v in value)
+    return False
 
 
 class RecordCheck:
@@ -42,11 +65,77 @@ class RecordCheck:
         )
 
     def run(self) -> None:
+        self._nul_characters()
         self._status_rules()
         if self.operation is Operation.UPSERT:
             self._required()
         self._values()
         self._cardinality()
+
+    def _nul_characters(self) -> None:
+        """NUL characters removed from every value and column name, each reported."""
+        if not any(NUL in name or _has_nul(raw) for name, raw in self.payload.items()):
+            return
+        cleaned: dict[str, Any] = {}
+        for name, raw in self.payload.items():
+            column = without_nul(name)
+            if column != name:
+                self._nul_found(column, name, "the column name")
+            if column in self._identifiers and _has_nul(raw):
+                for found in raw if isinstance(raw, list) else [raw]:
+                    if isinstance(found, str) and NUL in found:
+                        self._nul_in_id(column, found)
+                cleaned[column] = raw
+                continue
+            # What is left is read as both readers read values: stripped, blanks left out.
+            if isinstance(raw, str) and NUL in raw:
+                self._nul_found(column, raw, "the value")
+                raw = without_nul(raw).strip()
+                if not raw:
+                    continue
+            elif _has_nul(raw):
+                items = []
+                for item in raw:
+                    if isinstance(item, str) and NUL in item:
+                        self._nul_found(column, item, "the value")
+                        item = without_nul(item).strip()
+                        if not item:
+                            continue
+                    items.append(item)
+                if not items:
+                    continue
+                raw = items
+            cleaned[column] = raw
+        status = cleaned.get("status")
+        if status != self.payload.get("status") and isinstance(status, str):
+            # The fetcher read the operation from the status with its NUL: read it again.
+            gone = status.lower() in DELETE_STATUSES
+            self.operation = Operation.DELETE if gone else Operation.UPSERT
+        self.payload = cleaned
+
+    @property
+    def _identifiers(self) -> set[str]:
+        return {"sourcedId", *(c.name for c in self.spec.references)}
+
+    def _nul_in_id(self, column: str, found: str) -> None:
+        self.add(
+            "nul_character_in_id",
+            f"{clip(repr(found), 120)} holds a NUL character: expected a sourcedId without NUL"
+            " characters; an identifier is never changed (without its NUL it may be another"
+            " record's), so the record is rejected",
+            column,
+            found,
+        )
+
+    def _nul_found(self, column: str, found: str, what: str) -> None:
+        count = found.count(NUL)
+        self.add(
+            "nul_character",
+            f"{what} {clip(repr(found), 120)} holds {count} NUL character{'s' * (count > 1)}:"
+            " expected a value without NUL characters; the NUL was removed",
+            column,
+            found,
+        )
 
     def _required(self) -> None:
         for column in self.spec.columns:
