@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, cast
 from uuid import uuid4
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rostersync_fetcher.csv_bundle import Bundle, BundleError
 from rostersync_fetcher.sync import CsvRun
 from rostersync_libs.envelope import EventKind
 from rostersync_libs.runs import RunEvent, RunPhase
@@ -78,3 +81,33 @@ async def test_malformed_users_csv_never_crashes_fetcher_or_validator(
     for event, result in zip(records, outcomes, strict=True):
         # a record goes on, or is rejected with at least one reason: never silently dropped
         assert result.forward is not None or result.findings, event
+
+
+def _damaged_zip(path: Path, method: int) -> Path:
+    """A bundle zip whose users.csv member's compressed bytes are inverted after the first four
+    (an lzma member's header, so its decoder starts and fails on the properties)."""
+    with zipfile.ZipFile(path, "w", compression=method) as archive:
+        archive.writestr("manifest.csv", MANIFEST.format(version="1.1", mode="bulk"))
+        archive.writestr("users.csv", HEADER + "u1,,,true,o1,student,sam,,Sam,Smith\n" * 50)
+        info = archive.getinfo("users.csv")
+    data = bytearray(path.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    for at in range(start + 4, start + info.compress_size):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_LZMA, zipfile.ZIP_BZIP2, zipfile.ZIP_DEFLATED])
+async def test_a_damaged_zip_member_fails_the_run_with_its_reason(
+    tmp_path: Path, method: int
+) -> None:
+    """Found by benchmarks/fuzz_bundles.py: lzma's LZMAError (and bzip2's bare OSError) escaped
+    the bundle reader and failed the run through the fetcher's catch-all."""
+    bundle = _damaged_zip(tmp_path / "bundle.zip", method)
+    with pytest.raises(BundleError, match=r"users\.csv: the zip is damaged"):
+        Bundle(bundle).encoding("users.csv")
+    outcome, _ = await _run(bundle)
+    assert outcome.phase is RunPhase.FAILED
+    assert outcome.reason is not None
+    assert outcome.reason.startswith("users.csv: the zip is damaged"), outcome.reason

@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import lzma
 import os
 import stat
 import zipfile
@@ -40,6 +41,10 @@ from rostersync_fetcher.limits import (
 MANIFEST = "manifest.csv"
 CHUNK = 1 << 20
 RATIO_FLOOR = 1 << 20  # zip members smaller than this are not held to max_zip_ratio
+
+# What a damaged zip member raises as it is unpacked: zipfile's own errors and its codecs'
+# (deflate: zlib.error, lzma: LZMAError; bzip2 raises OSError, see _Counted).
+UNPACK_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError)
 
 # Real files carry fields longer than the csv module's default limit (128 KiB) only when broken,
 # but a long list of sourcedIds can pass it: allow 16 MiB, still bounded.
@@ -386,6 +391,7 @@ class _Counted(io.BufferedIOBase):
         self._raw = raw
         self._name = name
         self._limit = limit
+        self._member = isinstance(raw, zipfile.ZipExtFile)
         self.count = 0
 
     @property
@@ -407,8 +413,12 @@ class _Counted(io.BufferedIOBase):
     def read(self, size: int | None = -1) -> bytes:
         try:
             return self._counted(self._raw.read(-1 if size is None else size))
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise BundleError(f"{self._name}: the zip is damaged ({exc})") from exc
+        except UNPACK_ERRORS as exc:
+            raise self._damaged(exc) from exc
+        except OSError as exc:
+            if not self._member:
+                raise  # a folder's file that cannot be read: the OSError it is
+            raise self._damaged(exc) from exc  # bzip2 says a member is damaged with an OSError
 
     def read1(self, size: int = -1) -> bytes:
         read1 = getattr(self._raw, "read1", None)
@@ -416,8 +426,15 @@ class _Counted(io.BufferedIOBase):
             return self.read(size)
         try:
             return self._counted(read1(size))
-        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-            raise BundleError(f"{self._name}: the zip is damaged ({exc})") from exc
+        except UNPACK_ERRORS as exc:
+            raise self._damaged(exc) from exc
+        except OSError as exc:
+            if not self._member:
+                raise
+            raise self._damaged(exc) from exc
+
+    def _damaged(self, exc: Exception) -> BundleError:
+        return BundleError(f"{self._name}: the zip is damaged ({exc})")
 
 
 @contextmanager
