@@ -111,3 +111,39 @@ async def test_a_damaged_zip_member_fails_the_run_with_its_reason(
     assert outcome.phase is RunPhase.FAILED
     assert outcome.reason is not None
     assert outcome.reason.startswith("users.csv: the zip is damaged"), outcome.reason
+
+
+@pytest.mark.parametrize("container", ["folder", "zip"])
+@pytest.mark.parametrize("manifest", ["Manifest.csv", "manifest.CSV"])
+async def test_a_manifest_named_in_another_case_is_read(
+    tmp_path: Path, container: str, manifest: str
+) -> None:
+    """Found by benchmarks/fuzz_bundles.py: the manifest was found in any case but opened as
+    manifest.csv (a zip: KeyError through the fetcher's catch-all; a folder: no such file)."""
+    files = {
+        manifest: MANIFEST.format(version="1.1", mode="bulk"),
+        "users.csv": HEADER + "u1,,,true,o1,student,sam,,Sam,Smith\n",
+    }
+    if container == "zip":
+        bundle = tmp_path / "bundle.zip"
+        with zipfile.ZipFile(bundle, "w") as archive:
+            for name, text in files.items():
+                archive.writestr(name, text)
+    else:
+        bundle = tmp_path / "bundle"
+        bundle.mkdir()
+        for name, text in files.items():
+            (bundle / name).write_text(text)
+    outcome, _ = await _run(bundle)
+    assert outcome.phase is RunPhase.FETCHED, outcome.reason
+    assert outcome.file_counts == {"users.csv": 1}
+
+
+def test_manifest_csv_itself_is_read_before_one_in_another_case(tmp_path: Path) -> None:
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("MANIFEST.CSV", "propertyName,value\noneroster.version,9.9\n")
+        archive.writestr("manifest.csv", "propertyName,value\noneroster.version,1.2\n")
+    opened = Bundle(bundle)
+    assert opened.manifest_name == "manifest.csv"
+    assert opened.manifest()["oneroster.version"] == "1.2"

@@ -93,6 +93,7 @@ class Bundle:
         self._sizes: dict[str, int] = {}  # name → unpacked size, as declared (zip) or found
         # name → why it is never read (a symbolic link, not a regular file…)
         self.refused: dict[str, str] = {}
+        self.manifest_name = MANIFEST  # as the bundle spells it (Manifest.csv…)
         if path.is_dir():
             self._names = self._list_folder()
         elif zipfile.is_zipfile(path):
@@ -189,10 +190,18 @@ class Bundle:
             )
 
     def _find_root(self) -> str:
-        for name in sorted(self._names, key=lambda n: n.count("/")):
-            if name.rsplit("/", 1)[-1].lower() == MANIFEST and name.count("/") <= 1:
-                return name[: -len(MANIFEST)]
-        raise BundleError(f"no {MANIFEST} at the bundle's root or one folder down")
+        """The folder of the manifest (its name in any case; ``manifest.csv`` itself first, then
+        the shallowest); ``manifest_name`` is its name as the bundle spells it."""
+        found = [
+            name
+            for name in self._names
+            if name.count("/") <= 1 and name.rsplit("/", 1)[-1].lower() == MANIFEST
+        ]
+        if not found:
+            raise BundleError(f"no {MANIFEST} at the bundle's root or one folder down")
+        best = min(found, key=lambda n: (n.count("/"), not n.endswith(MANIFEST), n))
+        self.manifest_name = best[-len(MANIFEST) :]
+        return best[: -len(MANIFEST)]
 
     def close(self) -> None:
         if self._zip is not None:
@@ -283,9 +292,9 @@ class Bundle:
         A line with a name but no value field reads as a blank value. A manifest the limits cut
         is refused: the bundle cannot be read without all of it.
         """
-        encoding = self.encoding(MANIFEST)
+        encoding = self.encoding(self.manifest_name)
         entries: dict[str, ManifestEntry] = {}
-        with self.reading(MANIFEST, encoding) as reading:
+        with self.reading(self.manifest_name, encoding) as reading:
             for row in reading.rows():
                 values = row.values
                 if values[0].strip():
