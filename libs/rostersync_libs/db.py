@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 import asyncpg
 
 from rostersync_libs.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 
 async def ensure_schema(settings: ServiceSettings) -> None:
@@ -28,6 +33,16 @@ async def create_pool(settings: ServiceSettings, *, max_size: int = 4) -> asyncp
         server_settings={"search_path": settings.db_schema, "application_name": "rostersync"},
     )
     return pool
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
+    """Close gracefully if the server answers within ``timeout``; otherwise drop the sockets
+    (after an outage a graceful close may wait on a server that is gone)."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        log.debug("pool closed by force (%s)", type(exc).__name__)
+        pool.terminate()
 
 
 # The writer's table of each entity: what other services may look up (e.g. known sourcedIds).

@@ -1,13 +1,18 @@
-"""Running a service process: logging, signals, and a clean stop."""
+"""Running a service process: logging, signals, a clean stop, and waiting out outages."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
 from collections.abc import Awaitable, Callable
 
 from rostersync_libs.logs import configure_logging
+from rostersync_libs.outages import Backoff, outage_of, readiness
 from rostersync_libs.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
 
 ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
 
@@ -21,6 +26,26 @@ def run_service(name: str, settings: ServiceSettings, main: ServiceMain) -> None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await main(stop)
+        await keep_running(name, main, stop)
 
     asyncio.run(_run())
+
+
+async def keep_running(
+    name: str, main: ServiceMain, stop: asyncio.Event, backoff: Backoff | None = None
+) -> None:
+    """``main`` until ``stop``; started again after an outage of PostgreSQL or Kafka (also one
+    at start-up), after a growing pause. Any other error ends the service."""
+    backoff = backoff or Backoff()
+    with readiness(lambda: backoff.recovered(log, name)):
+        while not stop.is_set():
+            try:
+                await main(stop)
+                return
+            except Exception as exc:
+                outage = outage_of(exc)
+                if outage is None or stop.is_set():
+                    raise
+                pause = backoff.failed(log, name, outage)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), pause)

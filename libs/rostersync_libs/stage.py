@@ -32,6 +32,7 @@ from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafk
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
+from rostersync_libs.outages import working
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.settings import ServiceSettings
 
@@ -172,13 +173,14 @@ class Stage:
         consumer = make_consumer(self._settings, self._settings.consumer_group(self.name))
         consumer.subscribe([self._input], listener=_ForgetRevoked(self._tracker))
         producer = make_producer(self._settings, f"rostersync-{self.name}")
-        await producer.start()
-        await consumer.start()
-        log.info("%s: reading %s, writing %s", self.name, self._input, self._output)
         try:
+            await producer.start()
+            await consumer.start()
             self._out_partitions = await partitions_of(producer, self._output)
             in_partitions = await partitions_of(producer, self._input)
             self._same_partitions = in_partitions == self._out_partitions
+            working()
+            log.info("%s: reading %s, writing %s", self.name, self._input, self._output)
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 if batches:

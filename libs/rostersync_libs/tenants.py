@@ -85,6 +85,9 @@ class CsvSource(BaseModel):
     kind: Literal["csv"] = "csv"
     path: Path
     limits: FileLimits | None = None  # None: the tenants file's [limits] (or the defaults)
+    # A run of this source still publishing after this long ends failed (None: the fetcher's
+    # ROSTERSYNC_RUN_TIMEOUT_SECONDS, 6 h).
+    run_timeout_seconds: float | None = Field(default=None, gt=0)
 
     @property
     def file_limits(self) -> FileLimits:
@@ -105,6 +108,7 @@ class InboxSource(BaseModel):
     # Runs of one claimed bundle that may start: a bundle the fetcher stopped in the middle of
     # (a crash, a kill) this many times is moved to failed/ instead of being read again.
     max_claim_attempts: int = Field(default=3, ge=1)
+    run_timeout_seconds: float | None = Field(default=None, gt=0)  # as CsvSource's
 
     @property
     def file_limits(self) -> FileLimits:
@@ -217,6 +221,7 @@ class ApiSource(BaseModel):
     # All of one request: connection, headers and the whole body, retries and their waits
     # included (``timeout_seconds`` bounds each read only: a server trickling bytes passes it).
     request_deadline_seconds: float = Field(default=600.0, gt=0)
+    run_timeout_seconds: float | None = Field(default=None, gt=0)  # as CsvSource's
 
     @property
     def api_root(self) -> str:

@@ -301,3 +301,17 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
             "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
         )
         assert reason == "the run took longer than 1 s (run_timeout_seconds)"
+
+    # A source's own limit, under the fetcher's default (6 h).
+    with tenants.open("a") as toml:
+        toml.write("run_timeout_seconds = 1.5\n")
+    async with running_pipeline(settings, tenants):
+        command = await request_sync(cli, "d1", None)
+        async with asyncio.timeout(60):
+            while (await status_of(db, command.run_id))[1] is None:
+                await asyncio.sleep(0.2)
+        assert await status_of(db, command.run_id) == ("failed", "aborted")
+        reason = await db.fetchval(
+            "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
+        )
+        assert reason == "the run took longer than 1.5 s (run_timeout_seconds)"

@@ -18,13 +18,13 @@ from functools import partial
 from pathlib import Path
 from uuid import UUID
 
-import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.commands import CancelRun, SyncRequested
-from rostersync_libs.db import create_pool
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
+from rostersync_libs.outages import working
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
@@ -74,22 +74,25 @@ class FetcherService:
         settings = self.settings
         await ensure_topics(settings)
         topics = settings.topics
+        # The database holds the runs' leases and what the application already has: wait for it.
+        pool = await create_pool(settings, max_size=2)
         consumer = make_consumer(settings, settings.consumer_group("fetcher"), topics.commands)
         producer = make_producer(settings, "rostersync-fetcher")
-        await producer.start()
-        await consumer.start()
         state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
-        pool = await self._lookup_pool()
-        self._unchanged = UnchangedRecords(pool) if pool is not None else None
+        self._unchanged = UnchangedRecords(pool)
         owner = f"{socket.gethostname()}:{os.getpid()}"
-        leases = RunLeases(pool, owner, settings.lease_renew_seconds) if pool else None
+        leases = RunLeases(pool, owner, settings.lease_renew_seconds)
         self._guard = RunGuard(leases, settings.run_timeout_seconds)
         self._producer, self._state, self._stop = producer, state, stop
-        log.info("fetcher: waiting for sync commands on %s and watching inboxes", topics.commands)
-        # An inbox bundle being synced when the fetcher stops gets the same grace as a command.
-        watcher = asyncio.create_task(self._watch_inboxes(producer, stop))
+        watcher: asyncio.Task[None] | None = None
         try:
+            await producer.start()
+            await consumer.start()
             await state.start()
+            working()
+            log.info("fetcher: waiting for sync commands on %s, watching inboxes", topics.commands)
+            # An inbox bundle being synced when the fetcher stops gets the same grace as a command.
+            watcher = asyncio.create_task(self._watch_inboxes(producer, stop))
             await asyncio.gather(
                 CommandIntake(
                     consumer,
@@ -98,26 +101,21 @@ class FetcherService:
                     cancel=self._cancel,
                 ).run(stop),
                 self._supervise_api_sources(stop),
-                LapsedRuns(leases, producer, settings).run(stop) if leases else stop.wait(),
+                LapsedRuns(leases, producer, settings).run(stop),
             )
         finally:
             tasks = list(self._loop_tasks.values())
             for loop in self._loops.values():
                 loop.remove()
-            await finish([watcher, *tasks], settings.stop_grace_seconds)
+            self._loops.clear()
+            self._loop_tasks.clear()
+            await finish(
+                [t for t in (watcher, *tasks) if t is not None], settings.stop_grace_seconds
+            )
             await state.stop()
             await consumer.stop()
             await producer.stop()
-            if pool is not None:
-                await pool.close()
-
-    async def _lookup_pool(self) -> asyncpg.Pool | None:
-        """The application's database, read to find unchanged records; optional."""
-        try:
-            return await create_pool(self.settings, max_size=2)
-        except (asyncpg.PostgresError, OSError) as exc:
-            log.warning("fetcher: no database (%s): every record is sent whole", exc)
-            return None
+            await close_pool(pool)
 
     async def _handle_command(self, producer: AIOKafkaProducer, command: SyncRequested) -> None:
         try:
@@ -147,6 +145,7 @@ class FetcherService:
                 ),
                 publisher=partial(self._publisher, tenant, source.id, command.run_id),
                 tenant=tenant.id, source=source.id, run_id=command.run_id, attempt=command.attempt,
+                timeout_seconds=source.run_timeout_seconds,
             )  # fmt: skip
 
     async def _cancel(self, command: CancelRun) -> None:
@@ -296,4 +295,5 @@ class FetcherService:
                 publisher=partial(self._publisher, tenant, source.id, request.run_id),
                 tenant=tenant.id, source=source.id, run_id=request.run_id,
                 attempt=request.attempt, full=request.full,
+                timeout_seconds=source.run_timeout_seconds,
             )  # fmt: skip

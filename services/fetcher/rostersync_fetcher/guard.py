@@ -44,8 +44,12 @@ class RunGuard:
         run_id: UUID,
         attempt: int = 1,
         full: bool = False,
+        timeout_seconds: float | None = None,
     ) -> T | None:
-        """``work`` (the run's publishing); None when it was stopped and ended here."""
+        """``work`` (the run's publishing); None when it was stopped and ended here.
+
+        ``timeout_seconds``: the source's own limit (None: the fetcher's)."""
+        timeout = timeout_seconds or self._timeout
         inner: asyncio.Future[T] = asyncio.ensure_future(work)
         self._running[run_id] = inner
         lease: contextlib.AbstractAsyncContextManager[None] = (
@@ -56,10 +60,10 @@ class RunGuard:
         try:
             async with lease:
                 try:
-                    return await asyncio.wait_for(inner, self._timeout)
+                    return await asyncio.wait_for(inner, timeout)
                 except TimeoutError:
                     phase = RunPhase.FAILED
-                    reason = f"the run took longer than {self._timeout:.0f} s (run_timeout_seconds)"
+                    reason = f"the run took longer than {timeout:g} s (run_timeout_seconds)"
                 except asyncio.CancelledError:
                     task = asyncio.current_task()
                     if run_id not in self._cancelled or (task is not None and task.cancelling()):

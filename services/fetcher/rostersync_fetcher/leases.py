@@ -52,6 +52,7 @@ class RunLeases:
         self._pool = pool
         self._owner = owner
         self._renew_seconds = renew_seconds
+        self._failing = False
 
     @contextlib.asynccontextmanager
     async def held(
@@ -83,17 +84,20 @@ class RunLeases:
     async def _execute(self, sql: str, *args: object) -> bool:
         try:
             await self._pool.execute(sql, *args)
-            return True
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             # A lease that cannot be written only weakens the crash recovery of this run.
-            log.warning("fetcher: run lease not written (%s)", type(exc).__name__)
+            if not self._failing:  # one line per outage, not one per renewal
+                log.warning("fetcher: run lease not written (%s)", type(exc).__name__)
+            self._failing = True
             return False
+        self._failing = False
+        return True
 
     async def lapsed(self, stale_seconds: float) -> list[LapsedRun]:
         """Take every lease not renewed in time (each is taken by one fetcher only)."""
         try:
             rows = await self._pool.fetch(LAPSED_SQL, stale_seconds)
-        except (asyncpg.PostgresError, OSError) as exc:
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("fetcher: lapsed leases not read (%s)", type(exc).__name__)
             return []
         return [

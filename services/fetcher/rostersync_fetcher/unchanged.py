@@ -25,10 +25,13 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.envelope import EntityType, Envelope, Operation
+from rostersync_libs.outages import POSTGRES_OUTAGES, describe
 
 log = logging.getLogger(__name__)
 
 SETTLED = ("completed", "held")
+
+DATABASE_AWAY: tuple[type[BaseException], ...] = (*POSTGRES_OUTAGES, OSError)
 
 PREVIOUS_RUN_SQL = (
     "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id < $2"
@@ -60,6 +63,7 @@ class UnchangedRecords:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._away = False  # one log line per outage
 
     async def usable(self, tenant: str, run_id: UUID) -> bool:
         """Whether the tables can be trusted for this run: the tenant's previous run is settled."""
@@ -79,12 +83,20 @@ class UnchangedRecords:
         candidates = [e for e in events if eligible(e)]
         if not candidates:
             return set()
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                _matching_sql(ENTITY_TABLES[entity.value]),
-                tenant,
-                source,
-                [e.sourced_id for e in candidates],
-                [e.content_hash for e in candidates],
-            )
+        try:
+            async with self._pool.acquire() as conn:
+                rows = await conn.fetch(
+                    _matching_sql(ENTITY_TABLES[entity.value]),
+                    tenant,
+                    source,
+                    [e.sourced_id for e in candidates],
+                    [e.content_hash for e in candidates],
+                )
+        except DATABASE_AWAY as exc:
+            # The database is away (a restart): these records travel whole, the run goes on.
+            if not self._away:
+                log.warning("tenant %s: %s: sending records whole", tenant, describe(exc))
+            self._away = True
+            return set()
+        self._away = False
         return {r["sourced_id"] for r in rows}

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from rostersync_libs.db import create_pool
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
 from rostersync_libs.tenants import MatchRules, TenantsConfig, load_tenants
@@ -54,4 +54,4 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
         await stage.run(stop)
     finally:
         await store.stop()
-        await pool.close()
+        await close_pool(pool)

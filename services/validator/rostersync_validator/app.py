@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from rostersync_libs.db import create_pool
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
 
@@ -28,4 +28,4 @@ async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
     try:
         await stage.run(stop)
     finally:
-        await pool.close()
+        await close_pool(pool)

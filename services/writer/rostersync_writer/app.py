@@ -18,9 +18,10 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from rostersync_libs.commands import COMMAND, HoldDecision
-from rostersync_libs.db import create_pool
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
+from rostersync_libs.outages import working
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
@@ -122,8 +123,15 @@ def subscribed_topics(topics: Topics) -> list[str]:
 async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     await ensure_topics(settings)
     pool = await create_pool(settings)
-    async with pool.acquire() as conn:
-        await migrate(conn)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)
+        await consume(settings, pool, stop)
+    finally:
+        await close_pool(pool)
+
+
+async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
     topics = settings.topics
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
@@ -132,16 +140,16 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
         subscribed_topics(topics),
         listener=SeekToStoredPositions(consumer, pool, group),
     )
-    await consumer.start()
-    log.info("writer: reading %s into schema %s", topics.mapped, settings.db_schema)
     try:
+        await consumer.start()
+        working()
+        log.info("writer: reading %s into schema %s", topics.mapped, settings.db_schema)
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
                 await apply_batch(pool, consumer, group, topics, batches)
     finally:
         await consumer.stop()
-        await pool.close()
 
 
 async def apply_batch(

@@ -90,11 +90,11 @@ class KafkaStateStore:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
         )
+        self._consumer = consumer  # stopped by stop() even if what follows fails
         await consumer.start()
         parts = await partitions_of(self._producer, self._topic)
         consumer.assign([TopicPartition(self._topic, p) for p in parts])
         await consumer.seek_to_beginning()
-        self._consumer = consumer
         await self.refresh()
         log.info("fetch state: %d REST sources known", len(self._states))
 
