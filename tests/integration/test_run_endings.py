@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import pytest
@@ -315,3 +316,35 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
             "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
         )
         assert reason == "the run took longer than 1.5 s (run_timeout_seconds)"
+
+
+async def test_an_inbox_bundle_over_its_sources_time_limit_fails_and_moves_to_failed(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    import orjson
+    from rostersync_cli.generate import DistrictShape, generate
+
+    inbox = tmp_path / "sftp"
+    inbox.mkdir()
+    tenants = tmp_path / "t.toml"
+    tenants.write_text(
+        '[[tenants]]\nid = "d1"\nname = "D"\n[[tenants.sources]]\nid = "sftp"\nkind = "inbox"\n'
+        f'path = "{inbox}"\nsettle_seconds = 0\nrun_timeout_seconds = 1\n'
+    )
+    generate(tmp_path / "staging" / "big", DistrictShape(students=30_000))
+    async with running_pipeline(settings, tenants, inbox_poll_seconds=0.2):
+        (tmp_path / "staging" / "big").rename(inbox / "big")
+        async with asyncio.timeout(90):
+            while not list(inbox.glob("failed/*_big.report.json")):
+                await asyncio.sleep(0.2)
+        (report_path,) = inbox.glob("failed/*_big.report.json")
+        report = orjson.loads(report_path.read_text())
+        run_id = UUID(report["run_id"])
+        async with asyncio.timeout(60):  # its aborted markers reach the writer
+            while (await status_of(db, run_id))[1] is None:
+                await asyncio.sleep(0.2)
+    assert report["phase"] == "failed"
+    assert report["reason"] == "failed: the run took longer than 1 s (run_timeout_seconds)"
+    assert await status_of(db, run_id) == ("failed", "aborted")
+    assert list(inbox.glob("failed/*_big"))
+    assert list((inbox / ".processing").iterdir()) == []

@@ -222,7 +222,18 @@ class FetcherService:
                 continue  # another fetcher took it first
         for claimed in claims:
             claimed_source = CsvSource(id=source.id, path=claimed.path)
-            outcome = await self._sync(producer, tenant, claimed_source, claimed.run_id)
+            outcome = await self._guard.run(
+                self._sync(producer, tenant, claimed_source, claimed.run_id),
+                publisher=partial(self._publisher, tenant, source.id, claimed.run_id),
+                tenant=tenant.id, source=source.id, run_id=claimed.run_id,
+                timeout_seconds=source.run_timeout_seconds, lease=False,
+            )  # fmt: skip
+            if outcome is None:  # timed out or cancelled: failed/, with the reason
+                phase, reason = self._guard.ended_here(claimed.run_id) or (RunPhase.FAILED, "")
+                outcome = RunEvent(
+                    tenant=tenant.id, run_id=claimed.run_id, source=source.id,
+                    phase=RunPhase.FAILED, reason=f"{phase.value}: {reason}",
+                )  # fmt: skip
             done = inbox.finish(folder, claimed, outcome)
             log.info("tenant %s: inbox bundle %s %s", tenant.id, done.name, outcome.phase.value)
 

@@ -33,6 +33,7 @@ class RunGuard:
         self._timeout = timeout_seconds or None
         self._running: dict[UUID, asyncio.Future[Any]] = {}
         self._cancelled: dict[UUID, str] = {}
+        self._ended: dict[UUID, tuple[RunPhase, str]] = {}
 
     async def run(
         self,
@@ -45,20 +46,23 @@ class RunGuard:
         attempt: int = 1,
         full: bool = False,
         timeout_seconds: float | None = None,
+        lease: bool = True,
     ) -> T | None:
         """``work`` (the run's publishing); None when it was stopped and ended here.
 
-        ``timeout_seconds``: the source's own limit (None: the fetcher's)."""
+        ``timeout_seconds``: the source's own limit (None: the fetcher's). ``lease``: False for
+        inbox runs (their claimed bundle is their recovery, inbox.py)."""
         timeout = timeout_seconds or self._timeout
         inner: asyncio.Future[T] = asyncio.ensure_future(work)
         self._running[run_id] = inner
-        lease: contextlib.AbstractAsyncContextManager[None] = (
+        held: contextlib.AbstractAsyncContextManager[None] = (
             self._leases.held(tenant, source, run_id, attempt=attempt, full=full)
-            if self._leases is not None
+            if self._leases is not None and lease
             else contextlib.nullcontext()
         )
+        self._ended.pop(run_id, None)
         try:
-            async with lease:
+            async with held:
                 try:
                     return await asyncio.wait_for(inner, timeout)
                 except TimeoutError:
@@ -70,10 +74,15 @@ class RunGuard:
                         raise  # the fetcher is stopping: the lease stays (see leases.py)
                     phase, reason = RunPhase.CANCELLED, self._cancelled[run_id]
                 await publisher().fail(reason, phase)
+                self._ended[run_id] = (phase, reason)
                 return None
         finally:
             self._running.pop(run_id, None)
             self._cancelled.pop(run_id, None)
+
+    def ended_here(self, run_id: UUID) -> tuple[RunPhase, str] | None:
+        """How the guard ended a run it stopped (timed out or cancelled), once."""
+        return self._ended.pop(run_id, None)
 
     def cancel(self, run_id: UUID, requested_by: str) -> bool:
         """Stop the run if this fetcher is publishing it; False when it is not."""
