@@ -217,7 +217,7 @@ async def test_a_retry_after_past_the_deadline_gives_up_at_once() -> None:
     assert recorder.slept == []
 
 
-async def trickling_server() -> tuple[asyncio.Server, list[int]]:
+async def trickling_server(length: int = 100_000) -> tuple[asyncio.Server, list[int]]:
     """Answers headers at once, then one byte of its body every 0.2 s (never a 1 s silence)."""
     sent: list[int] = [0]
 
@@ -226,9 +226,9 @@ async def trickling_server() -> tuple[asyncio.Server, list[int]]:
             await reader.readuntil(b"\r\n\r\n")
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                b"Content-Length: 100000\r\n\r\n"
+                b"Content-Length: %d\r\n\r\n" % length
             )
-            for _ in range(100_000):
+            for _ in range(length):
                 writer.write(b" ")
                 await writer.drain()
                 sent[0] += 1
@@ -263,4 +263,61 @@ async def test_a_trickling_server_is_cut_at_the_deadline_not_held_by_the_read_ti
         " no complete answer within 2 s (request_deadline_seconds; attempt 1, "
     )
     assert event.reason.endswith(" bytes of the answer received)")
+    assert 5 <= sent[0] <= 15
+
+
+def oauth2_client(api: ApiSource, http: httpx.AsyncClient) -> OneRosterClient:
+    from pydantic import SecretStr
+    from rostersync_fetcher.rest.auth import OAuth2ClientCredentials
+    from rostersync_libs.tenants import OAuth2Auth
+
+    auth = OAuth2Auth(
+        kind="oauth2", token_url=f"{api.base_url}/token", client_id="c", secret_env="S"
+    )
+    return OneRosterClient(
+        api,
+        http,
+        OAuth2ClientCredentials(auth, SecretStr("s"), http),
+        asyncio.Semaphore(2),
+        policy=RetryPolicy(max_attempts=1),
+    )
+
+
+async def test_a_token_answer_is_cut_at_its_limit_and_fails_the_request() -> None:
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        for _ in range(10_000):
+            sent += 1
+            yield b'{"access_token": "' + b"x" * 65_536
+
+    def endless_token(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/token"
+        return httpx.Response(200, content=body())
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(endless_token)) as http:
+        client = oauth2_client(source(), http)
+        with pytest.raises(FetchError) as caught:
+            await client.page("orgs", offset=0, limit=10)
+    assert str(caught.value) == (
+        "token endpoint: the answer passed the limit of a token answer (65536 bytes);"
+        " reading stopped there"
+    )
+    assert sent <= 2
+
+
+async def test_a_trickling_token_endpoint_is_cut_at_the_requests_deadline() -> None:
+    server, sent = await trickling_server(length=1000)  # a token answer's size, at 5 bytes/s
+    port = server.sockets[0].getsockname()[1]
+    api = source(f"http://127.0.0.1:{port}", timeout_seconds=1, request_deadline_seconds=2)
+    started = time.monotonic()
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(api.timeout_seconds)) as http:
+            with pytest.raises(FetchError, match="no complete answer within 2 s"):
+                await oauth2_client(api, http).page("orgs", offset=0, limit=10)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert time.monotonic() - started < 5  # not 1000 bytes at 5 per second
     assert 5 <= sent[0] <= 15

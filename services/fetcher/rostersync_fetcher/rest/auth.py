@@ -20,12 +20,17 @@ from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 from oauthlib.oauth1.rfc5849 import signature as rfc5849  # type: ignore[import-untyped]
 from oauthlib.oauth1.rfc5849.utils import escape  # type: ignore[import-untyped]
 from pydantic import SecretStr
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, OAuth2Auth
 
-from rostersync_fetcher.rest.errors import FetchError, TransientError
+from rostersync_fetcher.rest.body import Received, read_body
+from rostersync_fetcher.rest.errors import FetchError, LimitError, TransientError
+
+# A token answer is a few hundred bytes; a server sending more is not answering for a token.
+MAX_TOKEN_ANSWER_BYTES = 64 * 1024
 
 NONCE_ALPHABET = string.ascii_letters + string.digits
 
@@ -138,25 +143,32 @@ class OAuth2ClientCredentials:
         if self._auth.scopes:
             data["scope"] = " ".join(self._auth.scopes)
         try:
-            response = await self._http.post(
+            async with self._http.stream(
+                "POST",
                 self._auth.token_url,
                 data=data,
                 auth=(self._auth.client_id, self._secret.get_secret_value()),
                 headers={"Accept": "application/json"},
-            )
+            ) as response:
+                status = response.status_code
+                if status == 429 or status >= 500:
+                    raise TransientError(f"token endpoint answered HTTP {status}")
+                if status != 200:
+                    raise FetchError(
+                        f"token endpoint refused the client credentials (HTTP {status})"
+                    )
+                raw = await read_body(
+                    response, MAX_TOKEN_ANSWER_BYTES, Received(), "the limit of a token answer"
+                )
         except httpx.TransportError as exc:
             raise TransientError(f"token endpoint: {type(exc).__name__}") from exc
-        if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"token endpoint answered HTTP {response.status_code}")
-        if response.status_code != 200:
-            raise FetchError(
-                f"token endpoint refused the client credentials (HTTP {response.status_code})"
-            )
+        except LimitError as exc:
+            raise FetchError(f"token endpoint: {exc}") from None
         try:
-            body = response.json()
+            body = orjson.loads(raw)
             token = str(body["access_token"])
             lifetime = float(body.get("expires_in") or 3600)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise FetchError("token endpoint answered without an access_token") from exc
         self._token = token
         # Renew shortly before expiry: a request must not carry a token that dies in flight.

@@ -30,6 +30,7 @@ import httpx
 from rostersync_libs.tenants import ApiSource
 
 from rostersync_fetcher.rest.auth import Authenticator
+from rostersync_fetcher.rest.body import Received, read_body
 from rostersync_fetcher.rest.errors import FetchError, LimitError, TransientError
 
 
@@ -193,17 +194,18 @@ class OneRosterClient:
         async with self._semaphore:
             request = self._http.build_request("GET", url, headers={"Accept": "application/json"})
             deadline.start()
-            await self._auth.authorize(request)
-            self.requests += 1
             left = deadline.left()
             if left <= 0:
                 raise _PastDeadline("")
-            received = _Received()
+            received = Received()
             try:
                 async with asyncio.timeout(left):
+                    # A token request (OAuth 2) counts against the deadline too.
+                    await self._auth.authorize(request)
+                    self.requests += 1
                     response = await self._http.send(request, stream=True)
                     try:
-                        body = await _read_body(response, self.source.max_page_bytes, received)
+                        body = await read_body(response, self.source.max_page_bytes, received)
                     finally:
                         await response.aclose()
             except TimeoutError:
@@ -226,11 +228,6 @@ class _PastDeadline(Exception):  # noqa: N818 (internal signal, turned into a Fe
         self.detail = detail
 
 
-@dataclass
-class _Received:
-    bytes: int = 0
-
-
 class _Deadline:
     """The time left for one request, all attempts and waits included, counted from its first
     attempt (waiting for the tenant's semaphore before that does not count)."""
@@ -246,22 +243,3 @@ class _Deadline:
 
     def left(self) -> float:
         return self.seconds if self._end is None else self._end - self._clock()
-
-
-async def _read_body(response: httpx.Response, limit: int, received: _Received) -> bytes:
-    """The whole body (decoded), read as a stream; more than ``limit`` bytes is refused."""
-    declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        raise LimitError(
-            f"the answer is {int(declared)} bytes (Content-Length), more than max_page_bytes"
-            f" ({limit}); not read"
-        )
-    chunks: list[bytes] = []
-    async for chunk in response.aiter_bytes():
-        received.bytes += len(chunk)
-        if received.bytes > limit:
-            raise LimitError(
-                f"the answer passed max_page_bytes ({limit} bytes); reading stopped there"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
