@@ -35,6 +35,7 @@ from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
 from rostersync_writer.run_events import apply_run_events
 from rostersync_writer.runs import note_runs, record_markers
+from rostersync_writer.safety import SafetyLimits
 from rostersync_writer.settings import WriterSettings
 
 log = logging.getLogger(__name__)
@@ -133,6 +134,7 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
 
 async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
     topics = settings.topics
+    limits = SafetyLimits(settings.tenants_file)
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
     consumer = make_consumer(settings, group)
@@ -147,20 +149,25 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
-                await apply_batch(pool, consumer, group, topics, batches)
+                await apply_batch(pool, consumer, group, topics, limits, batches)
     finally:
         await consumer.stop()
 
 
 async def apply_batch(
-    pool: asyncpg.Pool, consumer: AIOKafkaConsumer, group: str, topics: Topics, batches: Batches
+    pool: asyncpg.Pool,
+    consumer: AIOKafkaConsumer,
+    group: str,
+    topics: Topics,
+    limits: SafetyLimits,
+    batches: Batches,
 ) -> None:
     """The batch and the positions it advances to, in one transaction. When that fails on data,
     again in a new one with the failing messages set aside (poison.py); other errors are raised."""
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
-            applied = await apply_messages(conn, topics, batches)
+            applied = await apply_messages(conn, topics, limits, batches)
             await save_positions(conn, group, positions)
     except DATA_ERRORS as exc:
         log.warning(
@@ -172,10 +179,10 @@ async def apply_batch(
         async with pool.acquire() as conn, conn.transaction():
 
             async def apply(part: Batches) -> Applied:
-                return await apply_messages(conn, topics, part)
+                return await apply_messages(conn, topics, limits, part)
 
             async def apply_seen(seen: Envelope) -> Applied:
-                return await apply_inbox(conn, Inbox(records=[seen]))
+                return await apply_inbox(conn, Inbox(records=[seen]), limits)
 
             parts, aside = await isolate(conn, batches, apply, apply_seen)
             await save_positions(conn, group, positions)
@@ -197,11 +204,13 @@ async def apply_batch(
         log.info("tenant %s run %s: hold %s", tenant, run_id, status)
 
 
-async def apply_messages(conn: asyncpg.Connection, topics: Topics, batches: Batches) -> Applied:
-    return await apply_inbox(conn, Inbox.sort(topics, batches))
+async def apply_messages(
+    conn: asyncpg.Connection, topics: Topics, limits: SafetyLimits, batches: Batches
+) -> Applied:
+    return await apply_inbox(conn, Inbox.sort(topics, batches), limits)
 
 
-async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox) -> Applied:
+async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, limits: SafetyLimits) -> Applied:
     """Everything the batch holds, inside the caller's transaction."""
     await apply_run_events(conn, inbox.runs)
     await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
@@ -212,7 +221,7 @@ async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox) -> Applied:
     completed = await record_markers(conn, inbox.markers)
     for tenant, run_id in completed:
         changed += await settle_run(conn, tenant, run_id)  # its parked records, for good
-    outcomes = [await complete_run(conn, marker_of(inbox, run)) for run in completed]
+    outcomes = [await complete_run(conn, marker_of(inbox, run), limits) for run in completed]
     decided = await apply_decisions(conn, hold_decisions(inbox.commands))
     return Applied(
         records=len(inbox.records),

@@ -22,9 +22,10 @@ from uuid import UUID
 import asyncpg
 import orjson
 from rostersync_libs.commands import HoldDecision
-from rostersync_libs.envelope import EntityType, Envelope, RunMarker
+from rostersync_libs.envelope import EntityType, Envelope
 
 from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
+from rostersync_writer.safety import Hold, SafetyLimits
 from rostersync_writer.tables import TABLES
 
 log = logging.getLogger(__name__)
@@ -115,10 +116,9 @@ async def _numbers(
     return numbers
 
 
-def _over(numbers: dict[str, dict[str, Any]], marker: RunMarker) -> bool:
+def _over(numbers: dict[str, dict[str, Any]], hold: Hold) -> bool:
     return any(
-        n["active"] >= marker.hold_min_records and n["share"] > marker.hold_threshold
-        for n in numbers.values()
+        n["active"] >= hold.min_records and n["share"] > hold.threshold for n in numbers.values()
     )
 
 
@@ -154,11 +154,12 @@ async def _archive(
     )
 
 
-async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
+async def complete_run(conn: asyncpg.Connection, event: Envelope, limits: SafetyLimits) -> str:
     """Apply or hold a completed run's destructive part; returns the outcome's status."""
     marker = event.marker
     assert marker is not None
     tenant, run_id, source, bulk = event.tenant, event.run_id, event.source, marker.bulk_entities
+    hold = limits.hold_for(tenant, marker)
     numbers = await _numbers(conn, tenant, run_id, source, bulk)
     decision = await conn.fetchrow(
         "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
@@ -169,15 +170,15 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
         await conn.execute(
             "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
         )
-    elif _over(numbers, marker) and decision is None:
+    elif _over(numbers, hold) and decision is None:
         status = "held"
-    elif _over(numbers, marker) and decision is not None and not decision["approve"]:
+    elif _over(numbers, hold) and decision is not None and not decision["approve"]:
         status = "discarded"
         await conn.execute(
             "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
         )
     else:
-        status = "approved" if _over(numbers, marker) else "applied"
+        status = "approved" if _over(numbers, hold) else "applied"
         await _archive(conn, tenant, run_id, source, bulk)
     await unlink_rejected(conn, tenant, run_id)
     dangling = await count_dangling(conn, tenant)
@@ -189,7 +190,7 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope) -> str:
         " threshold, dangling) VALUES ($1, $2, $3, $4, $5::jsonb, $6::jsonb, $7, $8)"
         " ON CONFLICT (tenant_id, run_id) DO NOTHING",
         tenant, run_id, source, status, orjson.dumps([e.value for e in bulk]).decode(),
-        orjson.dumps(numbers).decode(), marker.hold_threshold, sum(dangling.values()),
+        orjson.dumps(numbers).decode(), hold.threshold, sum(dangling.values()),
     )  # fmt: skip
     return status
 
