@@ -34,6 +34,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from rostersync_libs.minimisation import Minimisation
+
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 
@@ -273,6 +275,8 @@ class Tenant(BaseModel):
     # Below this many records of an entity the share is not meaningful: never hold.
     hold_min_records: int = Field(default=20, ge=0)
     matching: MatchRules = Field(default_factory=MatchRules)
+    # What of its records never leaves the fetcher (minimisation.py).
+    minimise: Minimisation = Field(default_factory=Minimisation)
     sources: list[Source] = Field(min_length=1)
 
     def source(self, source_id: str | None = None) -> FileSource:

@@ -31,6 +31,7 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
+from rostersync_fetcher.minimise import FieldPolicy
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class RunPublisher:
         self._unchanged = unchanged
         self._unchanged_usable: bool | None = None  # decided at the first record
         self._held: list[Envelope] = []  # records waiting for their batch's unchanged lookup
+        self.policy = FieldPolicy(tenant.minimise)
 
     async def partitions(self) -> list[int]:
         if self._partitions is None:
@@ -85,6 +87,7 @@ class RunPublisher:
 
     async def send(self, event: Envelope) -> None:
         """One record event, on the partition of its key (or in an unchanged list)."""
+        event = self.policy.apply(event)  # before its hash is compared or anything is sent
         if await self._checks_unchanged():
             self._held.append(event)
             if len(self._held) >= self._send_batch:

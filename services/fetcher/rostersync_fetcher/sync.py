@@ -92,6 +92,8 @@ class CsvRun:
         await self._run_event(RunPhase.STARTED)
         path = self._source.path
         refused = refusal(path, service_roots() if self._roots is None else self._roots)
+        if refused is None:
+            refused = self._out.policy.problem()  # the tenant's pseudonym key is missing
         if refused is not None:
             return await self._run_event(RunPhase.FAILED, reason=refused)
         attempt = inbox.note_attempt(path)

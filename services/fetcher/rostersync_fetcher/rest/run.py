@@ -124,6 +124,9 @@ class ApiRun:
             why,
         )
         marks: dict[str, datetime] = {}
+        problem = self._out.policy.problem()  # the tenant's pseudonym key is missing
+        if problem is not None:
+            return ApiRunResult(event=await self._out.fail(problem), full=full, state=None)
         try:
             for collection in COLLECTIONS:
                 await self._out.file_facts(self._facts(collection, mode))
