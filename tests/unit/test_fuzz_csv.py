@@ -13,7 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rostersync_fetcher.csv_bundle import Bundle, BundleError
 from rostersync_fetcher.sync import CsvRun
-from rostersync_libs.envelope import EventKind
+from rostersync_libs.envelope import (
+    EntityType,
+    Envelope,
+    EventKind,
+    FileFacts,
+    Origin,
+    record_event,
+)
+from rostersync_libs.oneroster.columns import USERS_1_1
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
@@ -147,3 +155,29 @@ def test_manifest_csv_itself_is_read_before_one_in_another_case(tmp_path: Path) 
     opened = Bundle(bundle)
     assert opened.manifest_name == "manifest.csv"
     assert opened.manifest()["oneroster.version"] == "1.2"
+
+
+async def test_the_validator_keeps_the_codes_of_a_files_errors_not_their_texts() -> None:
+    """Found by benchmarks/fuzz_bundles.py (RSS growth): the handler kept each file's error
+    findings whole for its 10,000 most recent files, and a finding's text can be as long as the
+    header it names (here 2 MB per file)."""
+    long_names = [f"col{i}-" + "x" * 10_000 for i in range(200)]
+    facts = FileFacts(file="users.csv", entity=EntityType.USER, mode="bulk",
+                      header=[*USERS_1_1.names, *long_names], profile="strict")  # fmt: skip
+    run_id = uuid4()
+    marker = Envelope(kind=EventKind.FILE, tenant="t", source="csv", run_id=run_id, file=facts)
+    handler = ValidatorHandler(FakeKnown())
+    found = handler.on_file(marker, 0)
+    assert sum(len(f.message) for f in found) > 2_000_000
+    assert len(repr(handler._files)) < 1_000
+    record = record_event(
+        tenant="t", source="csv", run_id=run_id, entity=EntityType.USER, sourced_id="u1",
+        payload={"sourcedId": "u1", "enabledUser": "true", "orgSourcedIds": ["o1"],
+                 "role": "student", "username": "s", "givenName": "S", "familyName": "F"},
+        origin=Origin(file="users.csv", row=2), oneroster_version="1.1", mode="bulk",
+    )  # fmt: skip
+    (outcome,) = await handler.handle([record])
+    assert outcome.forward is None
+    rejected = [f for f in outcome.findings if f.code == "file_rejected"]
+    assert len(rejected) == 1
+    assert rejected[0].message.endswith("file-level errors (unknown_column)")

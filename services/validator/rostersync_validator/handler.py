@@ -22,13 +22,16 @@ MAX_FILES = 10_000
 class ValidatorHandler(StageHandler):
     def __init__(self, known: KnownKeys) -> None:
         self._known = known
-        self._files: OrderedDict[tuple[UUID, str], tuple[str, list[Finding]]] = OrderedDict()
+        # (run, file) → (profile, codes of the file-level errors that reject its rows). Codes only:
+        # a finding's text can be as long as the header it names (and 10,000 files are kept).
+        self._files: OrderedDict[tuple[UUID, str], tuple[str, list[str]]] = OrderedDict()
 
     def on_file(self, event: Envelope, partition: int) -> list[Finding]:
         facts = event.file
         assert facts is not None
         found = file_findings(facts)
-        self._files[(event.run_id, facts.file)] = (facts.profile, rejects_rows(found))
+        codes = sorted({f.code for f in rejects_rows(found)})
+        self._files[(event.run_id, facts.file)] = (facts.profile, codes)
         while len(self._files) > MAX_FILES:
             self._files.popitem(last=False)
         # Every partition receives the file's facts; report them once.
@@ -73,7 +76,7 @@ class ValidatorHandler(StageHandler):
         check.run()
         check.bundle_facts(known)
         if file_errors:
-            codes = ", ".join(sorted({f.code for f in file_errors}))
+            codes = ", ".join(file_errors)
             check.add(
                 "file_rejected",
                 f"the strict profile rejects every row of a file with file-level errors ({codes})",
