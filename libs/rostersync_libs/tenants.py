@@ -129,13 +129,15 @@ def _secret_from_env(name: str) -> SecretStr:
 
 
 class OAuth1Auth(BaseModel):
-    """OAuth 1.0a request signing, HMAC-SHA256, as ClassLink's OneRoster clients do it."""
+    """OAuth 1.0a request signing, as ClassLink's OneRoster clients do it."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["oauth1"]
     key: str = Field(min_length=1)
     secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    # HMAC-SHA256 is what OneRoster 1.1 asks for; some servers accept only HMAC-SHA1.
+    signature_method: Literal["HMAC-SHA256", "HMAC-SHA1"] = "HMAC-SHA256"
 
     def secret(self) -> SecretStr:
         return _secret_from_env(self.secret_env)

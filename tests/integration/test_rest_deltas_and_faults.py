@@ -240,3 +240,39 @@ async def test_faults_are_retried_to_the_rows_of_a_clean_load(
             "SELECT count(*) - count(DISTINCT sourced_id) FROM users WHERE tenant_id = $1", tenant
         )
         assert duplicates == 0
+
+
+async def test_a_server_accepting_only_hmac_sha1_is_read_with_signature_method_hmac_sha1(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_TEST_O1", "secret")
+    bundle = write_bundle(tmp_path / "bundle", districts.bundle_1_1())
+    sha1 = (
+        'auth = { kind = "oauth1", key = "key", secret_env = "ROSTERSYNC_TEST_O1",'
+        ' signature_method = "HMAC-SHA1" }'
+    )
+    async with OneRosterServer(
+        bundle, oauth1={"key": "secret"}, oauth1_methods=("HMAC-SHA1",)
+    ) as server:
+        tenants = tmp_path / "t.toml"
+        tenants.write_text(
+            api_tenant("sha1", server, sha1) + api_tenant("sha256", server, oauth1())
+        )
+        async with running_pipeline(settings, tenants, inbox_poll_seconds=0.5):
+            await sync(settings, db, "sha1", full=True)
+            refused = await request(settings, "sha256", full=True)
+            async with asyncio.timeout(60):
+                while (
+                    status := await db.fetchval(
+                        "SELECT status FROM sync_runs WHERE run_id = $1", refused
+                    )
+                ) in (None, "running"):
+                    await asyncio.sleep(0.2)
+    assert await ids(db, "users", "sha1") == {"u-t1", "u-s1", "u-s2", "u-p1"}
+    assert status == "failed"
+    reason = await db.fetchval("SELECT fetch_error FROM sync_runs WHERE run_id = $1", refused)
+    assert "HTTP 401" in reason
+    assert "unsupported oauth_signature_method 'HMAC-SHA256'" in reason

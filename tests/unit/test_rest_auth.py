@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 import pytest
+from oauthlib.oauth1.rfc5849.utils import escape  # type: ignore[import-untyped]
 from pydantic import SecretStr
 from rostersync_fetcher.rest.auth import (
     OAuth1Signer,
@@ -176,3 +177,19 @@ async def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch
         auth = authenticator_for(source, http)
         assert isinstance(auth, OAuth2ClientCredentials)
         assert "from-env" not in repr(AUTH2.secret())
+
+
+def test_oauth1_hmac_sha1_signature_matches_oauthlibs_own_client() -> None:
+    from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client  # type: ignore[import-untyped]
+
+    reference = Client(
+        "key", client_secret="secret", signature_method=SIGNATURE_HMAC_SHA1,
+        timestamp="1700000000", nonce="abcdefghij",
+    )  # fmt: skip
+    _, headers, _ = reference.sign(VECTOR_URL, "GET")
+    params, signature = oauth1_signature(
+        "GET", VECTOR_URL, key="key", secret="secret", timestamp="1700000000",
+        nonce="abcdefghij", with_version=True, method_name="HMAC-SHA1",
+    )  # fmt: skip
+    assert dict(params)["oauth_signature_method"] == "HMAC-SHA1"
+    assert f'oauth_signature="{escape(signature)}"' in headers["Authorization"]

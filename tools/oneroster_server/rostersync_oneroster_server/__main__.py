@@ -24,6 +24,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8990)
     parser.add_argument("--oauth1-key", default=os.environ.get(ENV + "OAUTH1_KEY"))
     parser.add_argument("--oauth1-secret", default=os.environ.get(ENV + "OAUTH1_SECRET"))
+    parser.add_argument(
+        "--oauth1-signature-method",
+        choices=("HMAC-SHA256", "HMAC-SHA1"),
+        action="append",
+        help="accept only this OAuth 1 signature method (repeatable; default: both)",
+    )
     parser.add_argument("--oauth2-client", default=os.environ.get(ENV + "OAUTH2_CLIENT"))
     parser.add_argument("--oauth2-secret", default=os.environ.get(ENV + "OAUTH2_SECRET"))
     parser.add_argument("--token-ttl", type=float, default=3600.0, help="seconds (default 3600)")
@@ -43,6 +49,7 @@ async def serve(args: argparse.Namespace) -> None:
         port=args.port,
         oauth1={args.oauth1_key: args.oauth1_secret} if args.oauth1_key else None,
         oauth2={args.oauth2_client: args.oauth2_secret} if args.oauth2_client else None,
+        oauth1_methods=tuple(args.oauth1_signature_method or ("HMAC-SHA256", "HMAC-SHA1")),
         token_ttl=args.token_ttl,
         max_limit=args.max_limit,
         admin_api=not args.no_admin,

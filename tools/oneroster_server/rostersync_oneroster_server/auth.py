@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, quote
 
@@ -96,6 +96,7 @@ def verify_oauth1(
     *,
     max_skew: float | None = 600,
     now: float | None = None,
+    methods: Collection[str] = tuple(SIGNERS),
 ) -> str:
     """Verify a signed request; returns the consumer key or raises ``AuthError``.
 
@@ -106,7 +107,7 @@ def verify_oauth1(
     if key not in consumers:
         raise AuthError("unknown oauth_consumer_key")
     method_name = oauth.get("oauth_signature_method", "")
-    signer = SIGNERS.get(method_name)
+    signer = SIGNERS.get(method_name) if method_name in methods else None
     if signer is None:
         raise AuthError(f"unsupported oauth_signature_method {method_name!r}")
     given = oauth.get("oauth_signature", "")

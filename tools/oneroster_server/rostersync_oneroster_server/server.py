@@ -48,6 +48,7 @@ class OneRosterServer:
         default_limit: int = 100,
         max_limit: int = 10000,
         oauth1_max_skew: float | None = 600.0,
+        oauth1_methods: tuple[str, ...] = ("HMAC-SHA256", "HMAC-SHA1"),
         admin_api: bool = True,
     ) -> None:
         if host not in LOOPBACK:
@@ -58,6 +59,7 @@ class OneRosterServer:
         self.oauth1 = dict(oauth1) if oauth1 else None
         self.tokens = TokenIssuer(dict(oauth2), token_ttl) if oauth2 else None
         self.oauth1_max_skew = oauth1_max_skew
+        self.oauth1_methods = oauth1_methods  # what a server restricted to one accepts
         self.requests_served: Counter[str] = Counter()  # by path, faulted requests included
         self.request_log: list[RequestRecord] = []
         self.apis = {v: VersionApi(self.data, v, default_limit, max_limit) for v in ("1.1", "1.2")}
@@ -188,7 +190,10 @@ class OneRosterServer:
             self.tokens.check(header.split(" ", 1)[1].strip(), needed_scopes(collection, version))
         elif scheme == "oauth" and version == "1.1" and self.oauth1 is not None:
             url = f"{request.scheme}://{request.host}{request.raw_path}"
-            verify_oauth1(request.method, url, header, self.oauth1, max_skew=self.oauth1_max_skew)
+            verify_oauth1(
+                request.method, url, header, self.oauth1,
+                max_skew=self.oauth1_max_skew, methods=self.oauth1_methods,
+            )  # fmt: skip
         else:
             raise AuthError("missing or unsupported Authorization header")
 

@@ -16,7 +16,7 @@ import string
 import time
 from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Protocol
+from typing import Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -43,6 +43,13 @@ class Authenticator(Protocol):
         """The server answered 401: drop cached credentials; True if a new attempt may pass."""
 
 
+SignatureMethod = Literal["HMAC-SHA256", "HMAC-SHA1"]
+SIGNERS: dict[str, Callable[[str, SimpleNamespace], str]] = {
+    "HMAC-SHA256": rfc5849.sign_hmac_sha256_with_client,
+    "HMAC-SHA1": rfc5849.sign_hmac_sha1_with_client,
+}
+
+
 def oauth1_signature(
     method: str,
     url: str,
@@ -52,12 +59,13 @@ def oauth1_signature(
     timestamp: str,
     nonce: str,
     with_version: bool = False,
+    method_name: SignatureMethod = "HMAC-SHA256",
 ) -> tuple[list[tuple[str, str]], str]:
-    """The signed OAuth parameters and the base64 HMAC-SHA256 signature of one request."""
+    """The signed OAuth parameters and the base64 HMAC signature of one request."""
     parts = urlsplit(url)
     oauth = [
         ("oauth_consumer_key", key),
-        ("oauth_signature_method", "HMAC-SHA256"),
+        ("oauth_signature_method", method_name),
         ("oauth_timestamp", timestamp),
         ("oauth_nonce", nonce),
     ]
@@ -68,7 +76,7 @@ def oauth1_signature(
     base_uri = rfc5849.base_string_uri(urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
     base = rfc5849.signature_base_string(method.upper(), base_uri, normalized)
     keys = SimpleNamespace(client_secret=secret, resource_owner_secret="")  # no token secret
-    return oauth, str(rfc5849.sign_hmac_sha256_with_client(base, keys))
+    return oauth, str(SIGNERS[method_name](base, keys))
 
 
 def oauth1_header(oauth: list[tuple[str, str]], signature: str) -> str:
@@ -87,9 +95,11 @@ class OAuth1Signer:
         *,
         clock: Callable[[], float] = time.time,
         nonce: Callable[[int], str] | None = None,
+        method_name: SignatureMethod = "HMAC-SHA256",
     ) -> None:
         self._key = key
         self._secret = secret
+        self._method_name: SignatureMethod = method_name
         self._clock = clock
         self._nonce = nonce or (lambda n: "".join(secrets.choice(NONCE_ALPHABET) for _ in range(n)))
 
@@ -102,6 +112,7 @@ class OAuth1Signer:
             secret=self._secret.get_secret_value(),
             timestamp=timestamp,
             nonce=self._nonce(len(timestamp)),
+            method_name=self._method_name,
         )
         request.headers["Authorization"] = oauth1_header(oauth, signature)
 
@@ -192,5 +203,5 @@ def authenticator_for(source: ApiSource, http: httpx.AsyncClient) -> Authenticat
     except KeyError as exc:
         raise FetchError(str(exc.args[0])) from exc
     if isinstance(auth, OAuth1Auth):
-        return OAuth1Signer(auth.key, secret)
+        return OAuth1Signer(auth.key, secret, method_name=auth.signature_method)
     return OAuth2ClientCredentials(auth, secret, http)
