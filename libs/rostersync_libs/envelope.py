@@ -183,9 +183,22 @@ def record_kafka_key(tenant: str, entity: EntityType | None, sourced_id: str | N
     return f"{tenant}:{entity}:{sourced_id}".encode()
 
 
+# Framing, not content: a bulk file (or a full API read) leaves them out, a delta carries them;
+# ``status`` decides the operation (a delete) and ``dateLastModified`` travels in the envelope.
+FRAMING_COLUMNS = frozenset({"status", "dateLastModified"})
+
+
 def content_hash(payload: dict[str, Any]) -> str:
-    """A stable hash of a record's content, so unchanged records are not rewritten."""
-    encoded = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    """A stable hash of a record's roster content, so unchanged records are not rewritten.
+
+    The same record read from a bulk CSV, a delta CSV, a full or a delta API read has one hash:
+    the framing columns are not part of it.
+    """
+    if FRAMING_COLUMNS.isdisjoint(payload):
+        content = payload
+    else:
+        content = {k: v for k, v in payload.items() if k not in FRAMING_COLUMNS}
+    encoded = orjson.dumps(content, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(encoded, digest_size=16).hexdigest()
 
 

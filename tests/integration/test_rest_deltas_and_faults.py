@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 import orjson
 import pytest
+from rostersync_cli.actions import request_sync
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.kafka import make_producer
 from rostersync_libs.settings import ServiceSettings
@@ -21,7 +22,7 @@ from rostersync_oneroster_server import OneRosterServer
 
 from tests import districts
 from tests.bundles import write_bundle
-from tests.e2e import ids
+from tests.e2e import cli_settings, ids
 from tests.integration.test_rest_end_to_end import snapshot
 from tests.pipeline import running_pipeline, wait_for_run
 
@@ -276,3 +277,60 @@ async def test_a_server_accepting_only_hmac_sha1_is_read_with_signature_method_h
     reason = await db.fetchval("SELECT fetch_error FROM sync_runs WHERE run_id = $1", refused)
     assert "HTTP 401" in reason
     assert "unsupported oauth_signature_method 'HMAC-SHA256'" in reason
+
+
+HASHED = ("orgs", "academic_sessions", "courses", "classes", "users", "enrollments", "demographics")
+
+
+async def written(db: asyncpg.Connection, tenant: str) -> dict[str, object]:
+    """Per table, when a row of the tenant last changed and its content hashes."""
+    found: dict[str, object] = {}
+    for table in HASHED:
+        found[table] = await db.fetchval(
+            f"SELECT max(updated_at) FROM {table} WHERE tenant_id = $1", tenant
+        )
+    return found
+
+
+async def hashes(db: asyncpg.Connection, tenant: str) -> dict[tuple[str, str], str]:
+    found = {}
+    for table in HASHED:
+        rows = await db.fetch(
+            f"SELECT sourced_id, content_hash FROM {table} WHERE tenant_id = $1", tenant
+        )
+        found.update({(table, r["sourced_id"]): r["content_hash"] for r in rows})
+    return found
+
+
+async def test_unchanged_data_read_full_delta_full_or_from_csv_rewrites_nothing(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Bulk payloads carry no status or dateLastModified, delta payloads do: the content hash
+    covers the roster content only, so the framing never reads as a change."""
+    monkeypatch.setenv("ROSTERSYNC_TEST_O1", "secret")
+    bundle = write_bundle(tmp_path / "b", districts.bundle_1_1())
+    async with OneRosterServer(bundle, oauth1={"key": "secret"}) as server:
+        tenants = tmp_path / "t.toml"
+        # An overlap reaching back past the load: every delta reads every record again.
+        tenants.write_text(
+            api_tenant("d1", server, oauth1(), delta_overlap_seconds=10**8)
+            + f'[[tenants]]\nid = "csv"\nname = "C"\n[[tenants.sources]]\nid = "csv"\n'
+            f'path = "{bundle}"\n'
+        )
+        async with running_pipeline(settings, tenants, inbox_poll_seconds=0.5):
+            await sync(settings, db, "d1", full=True)
+            loaded = await written(db, "d1")
+            delta = await sync(settings, db, "d1")
+            assert "/users" in await published(db, "d1", delta)  # the delta read them again
+            assert await written(db, "d1") == loaded
+            await sync(settings, db, "d1", full=True)
+            assert await written(db, "d1") == loaded
+            # The same records from the bundle the server serves: the same hashes.
+            command = await request_sync(cli_settings(settings, tenants), "csv", None)
+            await wait_for_run(settings, "csv", command.run_id)
+    from_api, from_csv = await hashes(db, "d1"), await hashes(db, "csv")
+    assert len(from_api) > 10
+    assert from_api == from_csv

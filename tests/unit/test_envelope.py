@@ -46,3 +46,14 @@ def test_internal_ids_are_deterministic_and_scoped_by_tenant_and_entity() -> Non
     assert internal_id("t1", EntityType.USER, "x") == internal_id("t1", EntityType.USER, "x")
     assert internal_id("t1", EntityType.USER, "x") != internal_id("t2", EntityType.USER, "x")
     assert internal_id("t1", EntityType.USER, "x") != internal_id("t1", EntityType.ORG, "x")
+
+
+def test_the_content_hash_ignores_the_framing_but_not_the_content() -> None:
+    from rostersync_libs.envelope import content_hash
+
+    bulk = {"sourcedId": "u1", "givenName": "Ann", "orgSourcedIds": ["o1"]}
+    delta = {**bulk, "status": "active", "dateLastModified": "2026-01-05T10:00:00.000Z"}
+    later = {**delta, "dateLastModified": "2026-03-01T00:00:00Z"}
+    assert content_hash(bulk) == content_hash(delta) == content_hash(later)
+    assert content_hash({**bulk, "givenName": "Anne"}) != content_hash(bulk)
+    assert content_hash({**bulk, "orgSourcedIds": ["o2"]}) != content_hash(bulk)
