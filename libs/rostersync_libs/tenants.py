@@ -197,6 +197,11 @@ class ApiSchedule(BaseModel):
         return self
 
 
+CollectionName = Literal[
+    "orgs", "academicSessions", "courses", "classes", "users", "enrollments", "demographics"
+]
+
+
 class ApiSource(BaseModel):
     """A OneRoster REST API (1.1 or 1.2 rostering), polled on a schedule and on request."""
 
@@ -225,7 +230,21 @@ class ApiSource(BaseModel):
     # All of one request: connection, headers and the whole body, retries and their waits
     # included (``timeout_seconds`` bounds each read only: a server trickling bytes passes it).
     request_deadline_seconds: float = Field(default=600.0, gt=0)
+    # The collections the district shares (None: all the version has); orgs and users always.
+    collections: tuple[CollectionName, ...] | None = None
     run_timeout_seconds: float | None = Field(default=None, gt=0)  # as CsvSource's
+
+    @field_validator("collections")
+    @classmethod
+    def _core_collections(
+        cls, value: tuple[CollectionName, ...] | None
+    ) -> tuple[CollectionName, ...] | None:
+        if value is not None and not {"orgs", "users"} <= set(value):
+            raise ValueError("collections must include orgs and users (everything refers to them)")
+        return value
+
+    def reads(self, collection: str) -> bool:
+        return self.collections is None or collection in self.collections
 
     @property
     def api_root(self) -> str:

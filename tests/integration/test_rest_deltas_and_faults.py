@@ -334,3 +334,57 @@ async def test_unchanged_data_read_full_delta_full_or_from_csv_rewrites_nothing(
     from_api, from_csv = await hashes(db, "d1"), await hashes(db, "csv")
     assert len(from_api) > 10
     assert from_api == from_csv
+
+
+async def test_a_source_without_the_demographics_scope_syncs_the_rest_and_archives_nothing(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROSTERSYNC_TEST_O2", "s3cret")
+    bundle = write_bundle(tmp_path / "b", districts.bundle_1_1())
+    core_only = (
+        'auth = { kind = "oauth2", token_url = "{url}", client_id = "client",'
+        ' secret_env = "ROSTERSYNC_TEST_O2",'
+        ' scopes = ["https://purl.imsglobal.org/spec/or/v1p1/scope/roster.readonly"] }'
+    )
+    async with OneRosterServer(bundle, oauth2={"client": "s3cret"}) as server:
+        tenants = tmp_path / "t.toml"
+        tenants.write_text(api_tenant("d1", server, oauth2(server)))
+        async with running_pipeline(settings, tenants, inbox_poll_seconds=0.2):
+            await sync(settings, db, "d1", full=True)
+            demographics = await ids(db, "demographics")
+            assert demographics
+            # The district withdraws the demographics scope: 403 insufficient_scope on it.
+            tenants.write_text(
+                api_tenant("d1", server, core_only.replace("{url}", server.token_url))
+                + api_tenant(
+                    "d2", server, oauth2(server),
+                    collections='["orgs", "academicSessions", "courses", "classes", "users",'
+                    ' "enrollments"]',
+                )
+            )  # fmt: skip
+            await asyncio.sleep(1)  # the fetcher follows the tenants file
+            since = len(server.request_log)
+            refused = await sync(settings, db, "d1", full=True)
+            not_shared = await sync(settings, db, "d2", full=True)
+    assert await ids(db, "demographics") == demographics  # nothing archived
+    assert await ids(db, "users") == {"u-t1", "u-s1", "u-s2", "u-p1"}
+    findings = await db.fetch(
+        "SELECT code, severity, file, message FROM findings WHERE run_id = $1", refused
+    )
+    assert [(f["code"], f["severity"], f["file"]) for f in findings] == [
+        ("collection_forbidden", "warning", "/demographics")
+    ]
+    assert "GET /demographics" in findings[0]["message"]
+    assert "HTTP 403" in findings[0]["message"]
+    outcome = await db.fetchval("SELECT bulk_entities FROM run_outcomes WHERE run_id = $1", refused)
+    assert "demographics" not in outcome
+    assert "users" in outcome
+    # A source that does not list demographics never asks for them, and reports nothing.
+    d2_paths = [r.path for r in server.request_log[since:] if "/demographics" in r.path]
+    assert len(d2_paths) == 1  # d1's refused request only
+    assert await db.fetchval("SELECT count(*) FROM findings WHERE run_id = $1", not_shared) == 0
+    assert await ids(db, "demographics", "d2") == set()
+    assert await ids(db, "users", "d2") == {"u-t1", "u-s1", "u-s2", "u-p1"}

@@ -39,3 +39,20 @@ def test_migrations_are_numbered_and_ordered() -> None:
     versions = [version for version, _, _ in migration_files()]
     assert versions == sorted(set(versions))
     assert versions[0] == 1
+
+
+def test_a_rest_source_names_the_collections_it_shares_orgs_and_users_always() -> None:
+    from rostersync_libs.tenants import ApiSource
+
+    base = {
+        "id": "api", "kind": "oneroster-api", "base_url": "https://sis.example",
+        "auth": {"kind": "oauth1", "key": "k", "secret_env": "S"},
+    }  # fmt: skip
+    assert ApiSource.model_validate(base).reads("demographics")
+    shared = ApiSource.model_validate({**base, "collections": ["orgs", "users", "classes"]})
+    assert shared.reads("classes")
+    assert not shared.reads("demographics")
+    with pytest.raises(ValidationError, match="must include orgs and users"):
+        ApiSource.model_validate({**base, "collections": ["orgs", "classes"]})
+    with pytest.raises(ValidationError, match="Input should be 'orgs'"):
+        ApiSource.model_validate({**base, "collections": ["orgs", "users", "grades"]})

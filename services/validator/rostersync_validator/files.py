@@ -31,7 +31,9 @@ MANIFEST_MODES = ("bulk", "delta", "absent")
 # What one of the fetcher's limits cut from a file, as it states it in ``parse_error``:
 # ``[code] line N: message`` (rostersync_fetcher/limits.py, ``Cut.fact``).
 LIMIT_FACT = re.compile(r"^\[(?P<code>[a-z_]+)\](?: line (?P<line>\d+))?: (?P<message>.*)$", re.S)
-LIMIT_CODES = frozenset({"line_too_long", "too_many_columns", "too_many_rows", "unsafe_file"})
+LIMIT_CODES = frozenset(
+    {"line_too_long", "too_many_columns", "too_many_rows", "unsafe_file", "collection_forbidden"}
+)
 
 
 def _limit(facts: FileFacts) -> Finding | None:

@@ -37,6 +37,8 @@ SEVERITY: dict[str, tuple[Severity, Severity]] = {
     "too_many_columns": (E, E),
     "too_many_rows": (E, E),
     "unsafe_file": (E, E),
+    # A REST source's credentials may not read an optional collection (403): nothing of it synced.
+    "collection_forbidden": (W, W),
     # records
     "missing_required_data": (E, E),
     "invalid_data_type": (E, E),

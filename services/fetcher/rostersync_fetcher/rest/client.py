@@ -31,7 +31,7 @@ from rostersync_libs.tenants import ApiSource
 
 from rostersync_fetcher.rest.auth import Authenticator
 from rostersync_fetcher.rest.body import Received, read_body
-from rostersync_fetcher.rest.errors import FetchError, LimitError, TransientError
+from rostersync_fetcher.rest.errors import FetchError, ForbiddenError, LimitError, TransientError
 
 
 @dataclass(frozen=True)
@@ -160,6 +160,8 @@ class OneRosterClient:
                     raise TransientError(
                         f"HTTP {status}", retry_after_seconds(response.headers.get("retry-after"))
                     )
+                if status == 403:
+                    raise ForbiddenError(f"GET {path} answered HTTP 403{_description(response)}")
                 if status >= 400:
                     raise FetchError(f"GET {path} answered HTTP {status}{_description(response)}")
                 return response

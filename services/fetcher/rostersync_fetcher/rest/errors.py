@@ -15,5 +15,9 @@ class TransientError(FetchError):
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
 
 
+class ForbiddenError(FetchError):
+    """HTTP 403: the credentials may not read this (a scope the district did not grant)."""
+
+
 class LimitError(FetchError):
     """An answer passed one of the source's limits (never retried: it would again)."""

@@ -32,7 +32,7 @@ from rostersync_libs.topics import Topics
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import DELETE_STATUSES
 from rostersync_fetcher.rest.client import OneRosterClient
-from rostersync_fetcher.rest.errors import FetchError
+from rostersync_fetcher.rest.errors import FetchError, ForbiddenError
 from rostersync_fetcher.rest.index import RunIndex
 from rostersync_fetcher.rest.paging import pages
 from rostersync_fetcher.rest.shapes import COLLECTIONS, Collection, entities_of, shape
@@ -40,6 +40,10 @@ from rostersync_fetcher.rest.state import SourceState, StateStore, decide
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
+
+# Collections a district may withhold (a 403 on them skips them with a warning); the others are
+# what every record refers to, and a 403 on them fails the run.
+OPTIONAL_COLLECTIONS = frozenset({"demographics"})
 
 
 def filter_time(value: datetime) -> str:
@@ -112,7 +116,10 @@ class ApiRun:
             "source.kind": "oneroster-api",
             "oneroster.version": self._version,
             "sync": f"{'full' if full else 'delta'} ({why})",
-            **{f"file.{c.path}": mode for c in COLLECTIONS},
+            **{
+                f"file.{c.path}": mode if self._source.reads(c.path) else "absent"
+                for c in COLLECTIONS
+            },
         }
         await self._out.run_event(RunPhase.STARTED, version=self._version, manifest=manifest)
         log.info(
@@ -131,14 +138,28 @@ class ApiRun:
             for collection in COLLECTIONS:
                 await self._out.file_facts(self._facts(collection, mode))
             index = RunIndex(bulk=full)
+            unread: list[Collection] = []  # not shared, or refused: nothing of them is swept
             for collection in COLLECTIONS:
                 previous = None if full or old is None else old.marks.get(collection.path)
-                seen = await self._collection(collection, mode, index, previous)
+                if not self._source.reads(collection.path):
+                    unread.append(collection)
+                    continue
+                try:
+                    seen = await self._collection(collection, mode, index, previous)
+                except ForbiddenError as exc:
+                    if collection.path not in OPTIONAL_COLLECTIONS:
+                        raise
+                    await self._forbidden(collection, mode, str(exc))
+                    unread.append(collection)
+                    if previous is not None:
+                        marks[collection.path] = previous
+                    continue
                 marks[collection.path] = self._mark(seen, previous, started)
         except FetchError as exc:
             event = await self._out.fail(f"{self._source.api_root}: {exc}")
             return ApiRunResult(event=event, full=full, state=None)
-        bulk = [e for c in COLLECTIONS for e in entities_of(c, self._version)] if full else []
+        read = [c for c in COLLECTIONS if c not in unread]
+        bulk = [e for c in read for e in entities_of(c, self._version)] if full else []
         await self._out.end(bulk)
         # Only now, with every record and marker acknowledged, do the marks move on.
         state = SourceState(
@@ -165,7 +186,24 @@ class ApiRun:
             return min(seen, started)
         return previous if previous is not None else started
 
+    async def _forbidden(self, collection: Collection, mode: str, reason: str) -> None:
+        """An optional collection the credentials may not read: a warning, and the run goes on."""
+        log.warning("tenant %s source %s: %s: skipped", self._tenant.id, self._source.id, reason)
+        facts = self._facts(collection, mode).model_copy(
+            update={
+                "parse_error": f"[collection_forbidden]: {reason} (a scope the source was not"
+                " granted): none of its records are synced and none are archived"
+            }
+        )
+        await self._out.file_facts(facts)
+
     def _facts(self, collection: Collection, mode: str) -> FileFacts:
+        if not self._source.reads(collection.path):  # not shared: as a manifest's 'absent'
+            return FileFacts(
+                file=collection.origin, entity=collection.entity,
+                oneroster_version=self._version, mode="absent", present=False,
+                profile=self._tenant.validation,
+            )  # fmt: skip
         spec = spec_for(self._version, collection.entity)
         return FileFacts(
             file=collection.origin,
