@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import os
 import signal
 import sys
 from pathlib import Path
@@ -27,8 +28,9 @@ import asyncpg
 import rostersync_localstack as localstack
 from rostersync_libs.commands import SyncRequested
 
-from rostersync_cli import actions, identity_commands
+from rostersync_cli import actions, identity_commands, scripted
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
+from rostersync_cli.documents import emit
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.holds import decide, print_holds, refusal
@@ -56,6 +58,16 @@ def _parser() -> argparse.ArgumentParser:
         help="send every record whole, also those already held unchanged (e.g. after a crosswalk)",
     )
     sync.add_argument("--timeout", type=float, default=600)
+    sync.add_argument(
+        "--full", action="store_true", help="REST: a full sync even if a delta is due"
+    )
+    sync.add_argument(
+        "--bundle",
+        type=Path,
+        default=None,
+        help="sync this bundle once via the tenant's csv source",
+    )
+    sync.add_argument("--json", action="store_true", help="print one JSON document")
     runs = sub.add_parser("runs", help="list recent sync runs, or cancel one")
     runs.add_argument("action", nargs="?", choices=["list", "cancel"], default="list")
     runs.add_argument("cancel_tenant", nargs="?", metavar="TENANT", help="cancel: the tenant")
@@ -64,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     runs.add_argument("--by", default=None, help="cancel: who asks (default: your login name)")
     runs.add_argument("--timeout", type=float, default=30, help="cancel: seconds to wait for it")
+    runs.add_argument("--json", action="store_true", help="list: print one JSON document")
     rep = sub.add_parser("replay", help="rebuild a fresh schema from the retained topics")
     rep.add_argument("schema", help="the new schema to write into (must not exist yet)")
     rep.add_argument("--compare", action="store_true", help="compare it with the live schema")
@@ -72,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     holds.add_argument("tenant", nargs="?")
     holds.add_argument("run_id", nargs="?", type=UUID)
     holds.add_argument("--all", action="store_true", help="list every run outcome, not only holds")
+    holds.add_argument("--json", action="store_true", help="list: print one JSON document")
     holds.add_argument(
         "--by", default=None, help="who decides (kept with the decision; default: your login name)"
     )
@@ -88,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("run_id", type=UUID)
     report.add_argument("--limit", type=int, default=5, help="findings shown per code")
     report.add_argument("--csv", type=Path, default=None, help="write every finding to this CSV")
+    report.add_argument("--json", action="store_true", help="print one JSON document")
     identity_commands.add_commands(sub)
     return parser
 
@@ -143,6 +158,9 @@ async def _replay(settings: CliSettings, schema: str, with_compare: bool) -> int
 
 
 def _holds(settings: CliSettings, args: argparse.Namespace) -> int:
+    if args.action == "list" and args.json:
+        emit(asyncio.run(scripted.holds(settings, args.tenant, args.all)))
+        return 0
     if args.action == "list":
         asyncio.run(print_holds(settings, args.tenant, args.all))
         return 0
@@ -219,32 +237,56 @@ def run(argv: list[str] | None = None) -> int:
     if args.command in identity_commands.COMMANDS:
         return identity_commands.run_command(settings, args)
     if args.command == "sync":
-        command = asyncio.run(
-            actions.request_sync(
-                settings, args.tenant, args.source, resend_unchanged=args.resend_unchanged
-            )
-        )
-        print(f"sync requested: tenant {command.tenant}, run {command.run_id}")
-        if args.wait:
-            return _wait(settings, command, args.timeout)
-        return 0
+        return _sync(settings, args)
     if args.command == "replay":
         return asyncio.run(_replay(settings, args.schema, args.compare))
     if args.command == "holds":
         return _holds(settings, args)
     if args.command == "runs" and args.action == "cancel":
         return _cancel(settings, args)
+    if args.command == "runs" and args.json:
+        emit(asyncio.run(scripted.runs(settings, args.tenant, args.limit)))
+        return 0
     if args.command == "runs":
         asyncio.run(actions.print_runs(settings, args.tenant, args.limit))
         return 0
+    if args.json:
+        return asyncio.run(scripted.report(settings, args.tenant, args.run_id, args.limit))
     return asyncio.run(
         actions.print_run_report(settings, args.tenant, args.run_id, args.limit, args.csv)
     )
 
 
+def _sync(settings: CliSettings, args: argparse.Namespace) -> int:
+    bundle = None
+    if args.bundle is not None:
+        if not args.bundle.exists():
+            raise KeyError(f"no bundle at {args.bundle}")
+        bundle = str(args.bundle.resolve())
+    command = asyncio.run(
+        actions.request_sync(
+            settings, args.tenant, args.source, resend_unchanged=args.resend_unchanged,
+            full=args.full, bundle=bundle,
+        )
+    )  # fmt: skip
+    if args.json and not args.wait:
+        emit({"tenant": command.tenant, "run_id": str(command.run_id), "status": "requested"})
+        return 0
+    if args.json:
+        return asyncio.run(scripted.wait(settings, command, args.timeout))
+    print(f"sync requested: tenant {command.tenant}, run {command.run_id}")
+    if args.wait:
+        return _wait(settings, command, args.timeout)
+    return 0
+
+
 def main() -> None:
     try:
         sys.exit(run())
+    except BrokenPipeError:
+        # The reader went away (`rostersync runs | head`): end quietly, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyError as exc:  # an unknown tenant or source: the message is the first argument
         print(f"rostersync: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         sys.exit(EXIT_REFUSED)

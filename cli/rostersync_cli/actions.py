@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics
-from rostersync_libs.tenants import load_tenants
+from rostersync_libs.tenants import CsvSource, load_tenants
 from rostersync_localstack.stack import info as stack_info
 
 from rostersync_cli import reports, validation_report
@@ -40,11 +40,22 @@ def resolve_settings(*, start_stack: bool) -> CliSettings:
 
 
 async def request_sync(
-    settings: CliSettings, tenant: str, source: str | None, *, resend_unchanged: bool = False
+    settings: CliSettings,
+    tenant: str,
+    source: str | None,
+    *,
+    resend_unchanged: bool = False,
+    full: bool = False,
+    bundle: str | None = None,
 ) -> SyncRequested:
-    """Put a sync command for one tenant on the command topic."""
-    load_tenants(settings.tenants_file).get(tenant)  # fail early, here, on an unknown tenant
-    command = SyncRequested(tenant=tenant, source=source, resend_unchanged=resend_unchanged)
+    """Put a sync command for one tenant on the command topic (KeyError: refused, and why)."""
+    # Fail early, here, on an unknown tenant or source, or a bundle its source cannot read.
+    chosen = load_tenants(settings.tenants_file).get(tenant).find_source(source)
+    if bundle is not None and not isinstance(chosen, CsvSource):
+        raise KeyError(f"source {chosen.id} of tenant {tenant} is not a csv source (--bundle)")
+    command = SyncRequested(
+        tenant=tenant, source=source, resend_unchanged=resend_unchanged, full=full, bundle=bundle
+    )
     await send_command(settings, command)
     return command
 

@@ -65,7 +65,7 @@ async def wait_for_run(
             )
         except asyncpg.UndefinedTableError:
             status = None  # the writer has not created its schema yet
-        if status in ("completed", "failed"):
+        if status in ("completed", "failed", "cancelled"):
             return status
         await asyncio.sleep(0.5)
     return None

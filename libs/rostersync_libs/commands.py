@@ -26,6 +26,8 @@ class SyncRequested(BaseModel):
     # Send every record whole, even those the application already holds unchanged: to apply a
     # new crosswalk or match rule, or a stricter validation profile, to unchanged records.
     resend_unchanged: bool = False
+    # CSV sources: read this bundle (an absolute path) once instead of the source's own path.
+    bundle: str | None = None
     # The n-th try of this sync: a run whose fetcher died is failed and asked again once.
     attempt: int = Field(default=1, ge=1)
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

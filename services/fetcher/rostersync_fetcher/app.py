@@ -78,7 +78,7 @@ class FetcherService:
         pool = await create_pool(settings, max_size=2)
         consumer = make_consumer(settings, settings.consumer_group("fetcher"), topics.commands)
         producer = make_producer(settings, "rostersync-fetcher")
-        state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
+        state = KafkaStateStore(producer, settings, topics.fetch_state)
         self._unchanged = UnchangedRecords(pool)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         leases = RunLeases(pool, owner, settings.lease_renew_seconds)
@@ -121,6 +121,10 @@ class FetcherService:
         try:
             tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
             source = tenant.find_source(command.source)
+            if command.bundle is not None:  # one given bundle, through the source's settings
+                if not isinstance(source, CsvSource):
+                    raise ValueError(f"source {source.id} is not a csv source: no --bundle")
+                source = source.model_copy(update={"path": Path(command.bundle)})
         except (KeyError, OSError, ValueError) as exc:
             # The run cannot start; say why, and keep serving other tenants.
             log.error("tenant %s: sync %s refused: %s", command.tenant, command.run_id, exc)
