@@ -31,7 +31,7 @@ from pydantic import SecretStr
 from rostersync_cli.actions import request_sync
 from rostersync_cli.processes import service_environment
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.kafka import client_options, ensure_topics
 from rostersync_libs.oneroster.columns import USERS_1_1
 
 SCHOOLS = 20
@@ -92,7 +92,7 @@ async def wait_validated(settings: CliSettings, run_id: uuid.UUID, partitions: i
     """
     consumer = AIOKafkaConsumer(
         settings.topics.validated,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -125,7 +125,7 @@ async def cleanup(settings: CliSettings) -> None:
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     await conn.execute(f'DROP SCHEMA IF EXISTS "{settings.db_schema}" CASCADE')
     await conn.close()
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     existing = set(await admin.list_topics())
     await admin.delete_topics([t for t in settings.topics.all() if t in existing])

@@ -38,7 +38,7 @@ from rostersync_cli.replay import replay
 from rostersync_cli.settings import CliSettings
 from rostersync_libs.identities import topic_reader
 from rostersync_libs.ids import new_run_id
-from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.kafka import client_options, ensure_topics
 
 from benchmarks.baseline import run_baseline
 from benchmarks.csv_memory import cleanup, settings_for
@@ -56,8 +56,8 @@ class Lag:
     async def run(self, stop: asyncio.Event) -> None:
         t = self.settings.topics
         stages = {"validator": t.fetched, "mapper": t.validated}
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(self.settings))
+        consumer = AIOKafkaConsumer(**client_options(self.settings))
         await admin.start()
         await consumer.start()
         started = time.perf_counter()

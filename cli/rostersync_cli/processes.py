@@ -16,8 +16,26 @@ from rostersync_libs.settings import ServiceSettings
 SERVICES = ("fetcher", "validator", "mapper", "writer")
 
 
+def kafka_security_environment(settings: ServiceSettings) -> dict[str, str | None]:
+    """The Kafka security settings as environment variables; None: the variable must be unset."""
+    password = settings.kafka_sasl_password
+    optional = {
+        "ROSTERSYNC_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+        "ROSTERSYNC_KAFKA_SASL_USERNAME": settings.kafka_sasl_username,
+        "ROSTERSYNC_KAFKA_SASL_PASSWORD": password.get_secret_value() if password else None,
+        "ROSTERSYNC_KAFKA_SSL_CAFILE": settings.kafka_ssl_cafile,
+        "ROSTERSYNC_KAFKA_SSL_CERTFILE": settings.kafka_ssl_certfile,
+        "ROSTERSYNC_KAFKA_SSL_KEYFILE": settings.kafka_ssl_keyfile,
+    }
+    return {
+        "ROSTERSYNC_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        **{name: None if value is None else str(value) for name, value in optional.items()},
+    }
+
+
 def service_environment(settings: ServiceSettings) -> dict[str, str]:
-    """The environment that points a service at the same servers and namespaces as ``settings``."""
+    """The environment that points a service at the same servers and namespaces as ``settings``,
+    connecting to Kafka as ``settings`` does (protocol, CA and client certificate, SASL user)."""
     env = dict(os.environ)
     env.update(
         {
@@ -30,6 +48,12 @@ def service_environment(settings: ServiceSettings) -> dict[str, str]:
             "ROSTERSYNC_LOG_LEVEL": settings.log_level,
         }
     )
+    # A setting the parent does not have is removed, not inherited from the parent's environment.
+    for name, value in kafka_security_environment(settings).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     return env
 
 

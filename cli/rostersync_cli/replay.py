@@ -14,7 +14,7 @@ from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.kafka import client_options, ensure_topics
 from rostersync_libs.settings import ServiceSettings
 from rostersync_writer import app as writer_app
 from rostersync_writer.settings import WriterSettings
@@ -31,7 +31,7 @@ RECOMPUTED = frozenset({("run_outcomes", "numbers"), ("run_outcomes", "status"),
 
 
 async def end_offsets(settings: ServiceSettings) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     try:
         partitions = [

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rostersync_libs.envelope import EntityType
+from rostersync_libs.kafka import client_options
 from rostersync_libs.settings import ServiceSettings
 
 Key = tuple[str, str, str]  # tenant, entity, sourcedId
@@ -89,7 +90,7 @@ async def publish(
 def topic_reader(settings: ServiceSettings, client_id: str) -> AIOKafkaConsumer:
     """A consumer without a group: it reads every partition itself and commits nothing."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
+        **client_options(settings),
         group_id=None,
         client_id=client_id,
         enable_auto_commit=False,
@@ -116,7 +117,7 @@ async def read_to_end(
 
 async def topic_partitions(settings: ServiceSettings, topic: str) -> list[int]:
     """The partitions of a topic (a consumer without a subscription has no metadata for it)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
+    producer = AIOKafkaProducer(**client_options(settings))
     await producer.start()
     try:
         return sorted(await producer.partitions_for(topic))

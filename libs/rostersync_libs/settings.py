@@ -2,13 +2,16 @@
 
 This is the only place that reads the environment. Names accept the ``ROSTERSYNC_`` prefix; the two
 connection settings also accept the conventional ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL``.
+How Kafka clients authenticate (TLS, SASL) is read here too and turned into client arguments in one
+place, :func:`rostersync_libs.kafka.client_options` (see docs/security.md).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rostersync_libs.topics import Topics
@@ -16,6 +19,9 @@ from rostersync_libs.topics import Topics
 # The local stack's defaults (deploy/local): used when nothing else is configured.
 DEFAULT_KAFKA = "127.0.0.1:19092"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:15432/rostersync"
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class ServiceSettings(BaseSettings):
@@ -41,6 +47,61 @@ class ServiceSettings(BaseSettings):
     db_schema: str = Field(default="rostersync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     log_level: str = "INFO"
     tenants_file: Path = Path("tenants.toml")
+    # Kafka security (docs/security.md). PLAINTEXT is the local stack's; managed Kafka is SASL_SSL.
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None  # a secret: never logged
+    # PEM files. No CA file: the system's trusted CAs (a managed service's public certificate).
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None  # a client certificate (mutual TLS), with its key
+    kafka_ssl_keyfile: Path | None = None
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Self:
+        """Refuse a half-configured Kafka security at start, naming the variables to set.
+
+        A SASL setting with a protocol that does not use it is refused too: whoever set a password
+        meant the connection to be authenticated, and it would not be.
+        """
+        protocol = self.kafka_security_protocol
+        prefix = "ROSTERSYNC_KAFKA_"
+        if protocol.startswith("SASL_"):
+            missing = [
+                f"{prefix}{name.upper()}"
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if not getattr(self, f"kafka_{name}")
+            ]
+            if missing:
+                raise ValueError(
+                    f"{prefix}SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "
+                    "(mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+                )
+        else:
+            given = [
+                f"{prefix}{name.upper()}"
+                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
+                if getattr(self, f"kafka_{name}") is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
+                    "use SASL: set it to SASL_SSL (or SASL_PLAINTEXT)"
+                )
+        if not protocol.endswith("SSL"):
+            given = [
+                f"{prefix}{name.upper()}"
+                for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+                if getattr(self, f"kafka_{name}") is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
+                    "use TLS: set it to SSL or SASL_SSL"
+                )
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError(f"{prefix}SSL_KEYFILE needs {prefix}SSL_CERTFILE (the certificate)")
+        return self
 
     @property
     def topics(self) -> Topics:

@@ -78,7 +78,7 @@ class FetcherService:
         pool = await create_pool(settings, max_size=2)
         consumer = make_consumer(settings, settings.consumer_group("fetcher"), topics.commands)
         producer = make_producer(settings, "rostersync-fetcher")
-        state = KafkaStateStore(producer, settings.kafka_bootstrap_servers, topics.fetch_state)
+        state = KafkaStateStore(producer, settings, topics.fetch_state)
         self._unchanged = UnchangedRecords(pool)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         leases = RunLeases(pool, owner, settings.lease_renew_seconds)

@@ -22,7 +22,8 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from rostersync_libs.kafka import partitions_of
+from rostersync_libs.kafka import client_options, partitions_of
+from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import ApiSource
 
 log = logging.getLogger(__name__)
@@ -78,9 +79,9 @@ class MemoryStateStore:
 class KafkaStateStore:
     """The compacted topic, read to its end into memory; writes go to the topic first."""
 
-    def __init__(self, producer: AIOKafkaProducer, bootstrap_servers: str, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, settings: ServiceSettings, topic: str) -> None:
         self._producer = producer
-        self._bootstrap = bootstrap_servers
+        self._settings = settings  # the consumer connects as every client does (client_options)
         self._topic = topic
         self._states: dict[bytes, SourceState] = {}
         self._consumer: AIOKafkaConsumer | None = None
@@ -88,7 +89,7 @@ class KafkaStateStore:
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._bootstrap, enable_auto_commit=False, group_id=None
+            **client_options(self._settings), enable_auto_commit=False, group_id=None
         )
         self._consumer = consumer  # stopped by stop() even if what follows fails
         await consumer.start()
