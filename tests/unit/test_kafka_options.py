@@ -1,9 +1,10 @@
-"""Kafka security settings: validation, the one place that turns them into client arguments,
-and the environment given to child services."""
+"""Kafka security settings: validation, the one place that turns them into client arguments, the
+environment given to child services, and the ACL table against what the services use."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import ssl
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,21 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 from rostersync_cli.processes import service_environment
+from rostersync_libs import kafka_acls
 from rostersync_libs.kafka import client_options
 from rostersync_libs.settings import ServiceSettings
+from rostersync_localstack.secure import Tls, make_certificates
+from rostersync_writer.app import subscribed_topics
 
 REPO = Path(__file__).resolve().parents[2]
 PASSWORD = "s3cret-pa55word"
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    return make_certificates(tmp_path_factory.mktemp("tls"))
 
 
 def sasl(**changes: Any) -> ServiceSettings:
@@ -49,6 +60,19 @@ def test_sasl_ssl_with_scram_verifies_the_broker_with_the_system_cas() -> None:
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
+
+
+def test_a_ca_file_and_a_client_certificate_are_loaded(tls: Tls) -> None:
+    options = client_options(
+        sasl(
+            kafka_ssl_cafile=tls.cafile,
+            kafka_ssl_certfile=tls.client_certfile,
+            kafka_ssl_keyfile=tls.client_keyfile,
+        )
+    )
+    context = options["ssl_context"]
+    assert [c["subject"] for c in context.get_ca_certs()] != []
+    assert any("rostersync test CA" in str(c["subject"]) for c in context.get_ca_certs())
 
 
 def test_ssl_without_sasl_and_sasl_without_tls() -> None:
@@ -161,3 +185,59 @@ def test_every_product_kafka_client_takes_the_shared_options() -> None:
         if bare.search(line) and "kafka_bootstrap_servers" not in line
     ]
     assert found == []
+
+
+def test_the_acls_grant_each_service_what_its_code_uses() -> None:
+    settings = ServiceSettings(topic_prefix="p.")
+    t = settings.topics
+    table = kafka_acls.access_table(settings)
+    assert set(table) == set(kafka_acls.SERVICES)
+    # The writer reads exactly what it subscribes to, writes nothing, and its groups follow its schema.
+    assert set(table["writer"].reads) == set(subscribed_topics(t))
+    assert table["writer"].writes == ()
+    assert table["writer"].group_prefixed
+    assert settings.consumer_group(f"writer-{settings.db_schema}").startswith(
+        table["writer"].group or "-"
+    )
+    # The middle stages: their input, their output, dead letters and findings; their own group.
+    assert table["validator"] == kafka_acls.Access(
+        reads=(t.fetched,),
+        writes=(t.validated, t.validator_dlq, t.findings),
+        group="p.rostersync-validator",
+    )
+    assert set(table["mapper"].writes) == {t.mapped, t.mapper_dlq, t.findings, t.identities}
+    # Nobody but the fetcher writes records in; nobody but the CLI and the fetcher writes commands.
+    writers = {topic: {s for s, a in table.items() if topic in a.writes} for topic in t.all()}
+    assert writers[t.fetched] == {"fetcher"}
+    assert writers[t.commands] == {"fetcher", "cli"}
+    assert writers[t.mapped] == {"mapper"}
+    assert writers[t.runs] == {"fetcher"}
+    assert not set(table["cli"].writes) & set(t.record_topics()) - {t.commands}
+
+
+def test_acls_are_literal_topics_and_groups_for_the_named_principals() -> None:
+    settings = ServiceSettings(topic_prefix="p.")
+    found = kafka_acls.acls(settings, {"validator": "svc-validator"})
+    validator = [a for a in found if a.principal == "User:svc-validator"]
+    assert {(a.resource, a.name, a.operation) for a in validator} == {
+        (
+            kafka_acls.ResourceType.TOPIC,
+            "p.rostersync.records.fetched.v1",
+            kafka_acls.Operation.READ,
+        ),
+        (
+            kafka_acls.ResourceType.TOPIC,
+            "p.rostersync.records.validated.v1",
+            kafka_acls.Operation.WRITE,
+        ),
+        (
+            kafka_acls.ResourceType.TOPIC,
+            "p.rostersync.dlq.validator.v1",
+            kafka_acls.Operation.WRITE,
+        ),
+        (kafka_acls.ResourceType.TOPIC, "p.rostersync.findings.v1", kafka_acls.Operation.WRITE),
+        (kafka_acls.ResourceType.GROUP, "p.rostersync-validator", kafka_acls.Operation.READ),
+    }
+    prefixed = [a for a in found if a.pattern is kafka_acls.PatternType.PREFIXED]
+    assert [(a.principal, a.name) for a in prefixed] == [("User:writer", "p.rostersync-writer-")]
+    assert len(kafka_acls.acl_commands(settings)) == len(kafka_acls.acls(settings))

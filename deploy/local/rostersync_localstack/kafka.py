@@ -21,7 +21,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,18 +239,23 @@ def _jvm_base(cfg: KafkaConfig, libs: Path, *jvm_options: str) -> list[str]:
     ]
 
 
-def format_storage(cfg: KafkaConfig, libs: Path) -> None:
-    """Format the KRaft log dir once (what bin/kafka-storage.sh does)."""
+def format_storage(cfg: KafkaConfig, libs: Path, extra_args: Sequence[str] = (), cluster_id: str | None = None) -> None:
+    """Format the KRaft log dir once (what bin/kafka-storage.sh does).
+
+    ``extra_args`` go to ``kafka-storage format`` (the secure broker's ``--add-scram`` users);
+    ``cluster_id`` saves the JVM that would make one.
+    """
     if (cfg.data_dir / "meta.properties").is_file():
         return
     base = _jvm_base(cfg, libs)
-    cluster_id = (
-        run([*base, "kafka.tools.StorageTool", "random-uuid"], what="kafka storage random-uuid", timeout=120)
-        .strip()
-        .splitlines()[-1]
-    )
+    if cluster_id is None:
+        cluster_id = (
+            run([*base, "kafka.tools.StorageTool", "random-uuid"], what="kafka storage random-uuid", timeout=120)
+            .strip()
+            .splitlines()[-1]
+        )
     run(
-        [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg.properties)],
+        [*base, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(cfg.properties), *extra_args],
         what="kafka storage format",
         timeout=120,
     )
@@ -281,11 +286,19 @@ def _port_taken(port: int) -> bool:
     return False
 
 
-def start(cfg: KafkaConfig) -> int:
+def start(
+    cfg: KafkaConfig,
+    *,
+    properties: Callable[[KafkaConfig], None] = write_properties,
+    format_args: Sequence[str] = (),
+    cluster_id: str | None = None,
+) -> int:
     """Start the broker detached (own session, survives this process) and return its PID.
 
     Does not wait for readiness: call :func:`wait_ready` so the caller can
-    start PostgreSQL meanwhile.
+    start PostgreSQL meanwhile. ``properties`` writes server.properties (the
+    secure broker's adds TLS, SASL and the authorizer), ``format_args`` and
+    ``cluster_id`` go to :func:`format_storage`.
     """
     libs = ensure_jars()
     for path in (cfg.home, cfg.data_dir, cfg.logs_dir):
@@ -296,8 +309,8 @@ def start(cfg: KafkaConfig) -> int:
                 f"port {HOST}:{port} is already in use by a process this stack did not start; "
                 "stop it or set ROSTERSYNC_STACK_KAFKA_PORT (controller uses port+1)"
             )
-    write_properties(cfg)
-    format_storage(cfg, libs)
+    properties(cfg)
+    format_storage(cfg, libs, format_args, cluster_id)
     cmd = [
         *_jvm_base(
             cfg,
@@ -327,8 +340,14 @@ def start(cfg: KafkaConfig) -> int:
     return proc.pid
 
 
-def wait_ready(cfg: KafkaConfig, pid: int, timeout: float = 90.0) -> None:
-    """Block until the broker answers ApiVersions and a Metadata request listing itself."""
+def wait_ready(
+    cfg: KafkaConfig, pid: int, timeout: float = 90.0, *, check: Callable[[int, float], None] | None = None
+) -> None:
+    """Block until the broker answers ApiVersions and a Metadata request listing itself.
+
+    ``check(port, timeout)`` replaces that probe (a TLS listener needs a TLS one).
+    """
+    check = check or probe
     deadline = time.monotonic() + timeout
     last_error = "no attempt yet"
     while time.monotonic() < deadline:
@@ -338,7 +357,7 @@ def wait_ready(cfg: KafkaConfig, pid: int, timeout: float = 90.0) -> None:
                 _log_tails(cfg),
             )
         try:
-            probe(cfg.port, timeout=2.0)
+            check(cfg.port, 2.0)
             return
         except (OSError, ValueError) as exc:
             last_error = str(exc) or type(exc).__name__
