@@ -11,11 +11,13 @@ these ACLs (:func:`create_acls`, or the ``kafka-acls.sh`` lines of :func:`acl_co
 An idempotent producer (every producer here) needs no cluster right: since Kafka 3.0 (KIP-679)
 Write on any topic is enough for its producer id.
 
-    python -m rostersync_libs.kafka_acls   # the kafka-acls.sh commands for this deployment
+    python -m rostersync_libs.kafka_acls           # the kafka-acls.sh commands of this deployment
+    python -m rostersync_libs.kafka_acls --apply   # with an admin's login: topics, then the ACLs
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from enum import IntEnum
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import CreateAclsRequest
 
-from rostersync_libs.kafka import client_options
+from rostersync_libs.kafka import client_options, ensure_topics
 from rostersync_libs.settings import ServiceSettings
 
 SERVICES = ("fetcher", "validator", "mapper", "writer", "cli")
@@ -180,5 +182,42 @@ def acl_commands(
     return lines
 
 
+async def apply(admin: ServiceSettings, principals: Mapping[str, str] | None = None) -> int:
+    """As an administrator: the deployment's topics, then every ACL. Returns how many ACLs."""
+    await ensure_topics(admin)
+    wanted = acls(admin, principals)
+    await create_acls(admin, wanted)
+    return len(wanted)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description="The deployment's Kafka ACLs (prefix and login from the environment)."
+    )
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="create the topics and ACLs now, logged in as the environment's (admin) user",
+    )
+    parser.add_argument(
+        "--principal",
+        action="append",
+        default=[],
+        metavar="SERVICE=USER",
+        help="the user a service logs in as, when not its name (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    principals = dict(item.split("=", 1) for item in args.principal)
+    unknown = set(principals) - set(SERVICES)
+    if unknown:
+        parser.error(f"unknown service(s) {sorted(unknown)}: one of {', '.join(SERVICES)}")
+    settings = ServiceSettings()
+    if args.apply:
+        count = asyncio.run(apply(settings, principals))
+        print(f"{count} ACLs in place on {settings.kafka_bootstrap_servers}")
+    else:
+        print("\n".join(acl_commands(settings, principals)))
+
+
 if __name__ == "__main__":
-    print("\n".join(acl_commands(ServiceSettings())))
+    main()

@@ -30,7 +30,7 @@ from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.processes import SERVICES, start_service, stop_all
 from rostersync_libs import kafka_acls
-from rostersync_libs.kafka import client_options, ensure_topics, make_producer
+from rostersync_libs.kafka import client_options, make_producer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_localstack.secure import SecureBroker, secure_broker
 
@@ -82,8 +82,7 @@ async def secure(broker: SecureBroker, servers: Servers) -> AsyncIterator[Secure
     )
     found = Secure(broker, base)
     admin = found.as_user(base, "admin")
-    await ensure_topics(admin)
-    await kafka_acls.create_acls(admin, kafka_acls.acls(admin))
+    assert await kafka_acls.apply(admin) == len(kafka_acls.acls(admin))  # topics, then ACLs
     try:
         yield found
     finally:
