@@ -9,12 +9,14 @@ from rostersync_libs.envelope import FileFacts
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.oneroster.columns import spec_for
 
-from rostersync_validator.profiles import severity
+from rostersync_validator.profiles import ValidatorCode, severity
 
 METADATA_PREFIX = "metadata."
 
 
-def _finding(facts: FileFacts, code: str, message: str, column: str | None = None) -> Finding:
+def _finding(
+    facts: FileFacts, code: ValidatorCode, message: str, column: str | None = None
+) -> Finding:
     return Finding(
         code=code,
         severity=severity(code, facts.profile),
@@ -31,26 +33,30 @@ MANIFEST_MODES = ("bulk", "delta", "absent")
 # What one of the fetcher's limits cut from a file, as it states it in ``parse_error``:
 # ``[code] line N: message`` (rostersync_fetcher/limits.py, ``Cut.fact``).
 LIMIT_FACT = re.compile(r"^\[(?P<code>[a-z_]+)\](?: line (?P<line>\d+))?: (?P<message>.*)$", re.S)
-LIMIT_CODES = frozenset(
-    {"line_too_long", "too_many_columns", "too_many_rows", "unsafe_file", "collection_forbidden"}
-)
+LIMIT_CODES: dict[str, ValidatorCode] = {
+    code: code
+    for code in (
+        "line_too_long", "too_many_columns", "too_many_rows", "unsafe_file", "collection_forbidden"
+    )
+}  # fmt: skip
 
 
 def _limit(facts: FileFacts) -> Finding | None:
     """The finding for a limit's cut, on the line it names (None: not a limit's fact)."""
     match = LIMIT_FACT.match(facts.parse_error or "")
-    if match is None or match["code"] not in LIMIT_CODES:
+    code = LIMIT_CODES.get(match["code"]) if match is not None else None
+    if match is None or code is None:
         return None
     return Finding(
-        code=match["code"],
-        severity=severity(match["code"], facts.profile),
+        code=code,
+        severity=severity(code, facts.profile),
         message=match["message"],
         file=facts.file,
         row=int(match["line"]) if match["line"] else None,
     )
 
 
-def _manifest_finding(facts: FileFacts, code: str, message: str) -> Finding:
+def _manifest_finding(facts: FileFacts, code: ValidatorCode, message: str) -> Finding:
     """A finding on the file's line of manifest.csv (column ``value``, as written)."""
     return Finding(
         code=code,
@@ -166,7 +172,7 @@ def _header(facts: FileFacts) -> list[Finding]:
     for column in spec.columns:
         actual = by_lower.get(column.name.lower())
         if actual is None:
-            code = "missing_header" if column.required else "missing_optional_header"
+            code: ValidatorCode = "missing_header" if column.required else "missing_optional_header"
             found.append(
                 _finding(facts, code, f"the header has no {column.name} column", column.name)
             )

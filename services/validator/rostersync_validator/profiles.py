@@ -8,12 +8,62 @@ make through as warnings (the record is corrected where the intent is clear).
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 from rostersync_libs.findings import Severity
 
 E, W = Severity.ERROR, Severity.WARNING
 
+# Every code the validator reports: a code outside this type does not type-check, and the
+# table below must give each one its severities (tests/unit/test_validator_codes.py).
+ValidatorCode = Literal[
+    "missing_file",
+    "manifest_unlisted_file",
+    "absent_file_present",
+    "manifest_invalid_value",
+    "manifest_value_case",
+    "manifest_absent_referenced",
+    "empty_file",
+    "encoding",
+    "missing_header",
+    "missing_optional_header",
+    "header_case",
+    "scrambled_header",
+    "duplicate_header",
+    "unknown_column",
+    "metadata_not_last",
+    "parse_error",
+    "file_rejected",
+    "line_too_long",
+    "too_many_columns",
+    "too_many_rows",
+    "unsafe_file",
+    "collection_forbidden",
+    "missing_required_data",
+    "invalid_data_type",
+    "boolean_case",
+    "date_only_timestamp",
+    "datetime_not_utc",
+    "invalid_enumeration",
+    "enumeration_case",
+    "extension_value_in_1_1",
+    "invalid_grade",
+    "duplicate_sourced_id",
+    "bulk_status_filled",
+    "delta_status_missing",
+    "delta_date_missing",
+    "legacy_inactive_status",
+    "dangling_reference",
+    "dangling_optional_reference",
+    "org_cycle",
+    "field_count",
+    "list_cardinality",
+    "nul_character",
+    "nul_character_in_id",
+]
+
 # code → (strict, lenient)
-SEVERITY: dict[str, tuple[Severity, Severity]] = {
+SEVERITY: dict[ValidatorCode, tuple[Severity, Severity]] = {
     # files
     "missing_file": (E, E),
     "manifest_unlisted_file": (W, W),
@@ -66,6 +116,9 @@ SEVERITY: dict[str, tuple[Severity, Severity]] = {
 }
 
 
-def severity(code: str, profile: str) -> Severity:
+def severity(code: ValidatorCode, profile: str) -> Severity:
     strict, lenient = SEVERITY[code]
     return strict if profile == "strict" else lenient
+
+
+CODES: frozenset[str] = frozenset(get_args(ValidatorCode))

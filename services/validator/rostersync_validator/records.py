@@ -16,7 +16,7 @@ from rostersync_libs.envelope import Envelope, Operation
 from rostersync_libs.findings import Finding, clip
 from rostersync_libs.oneroster.columns import spec_for
 
-from rostersync_validator.profiles import severity
+from rostersync_validator.profiles import ValidatorCode, severity
 from rostersync_validator.values import check_value
 
 NUL = "\x00"
@@ -49,7 +49,11 @@ class RecordCheck:
         self.findings: list[Finding] = []
 
     def add(
-        self, code: str, message: str, column: str | None = None, value: str | None = None
+        self,
+        code: ValidatorCode,
+        message: str,
+        column: str | None = None,
+        value: str | None = None,
     ) -> None:
         origin = self.event.origin
         self.findings.append(
@@ -253,7 +257,9 @@ class RecordCheck:
 
     def _dangling(self, column_name: str, ids: list[str], why: str) -> None:
         column = self.spec.by_name[column_name]
-        code = "dangling_reference" if column.required else "dangling_optional_reference"
+        code: ValidatorCode = (
+            "dangling_reference" if column.required else "dangling_optional_reference"
+        )
         entity = self.spec.target_of(column_name)
         target = entity.value if entity is not None else "?"
         for ref in ids:

@@ -11,7 +11,9 @@ from datetime import UTC, date, datetime
 
 from rostersync_libs.oneroster.columns import GRADE_CODES, Column, Kind
 
-Check = tuple[str | None, str | None, str]
+from rostersync_validator.profiles import ValidatorCode
+
+Check = tuple[str | None, ValidatorCode | None, str]
 OK: Check = (None, None, "")
 
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
