@@ -13,7 +13,7 @@ clean sync gives, row for row (benchmarks/roster_diff.py says what is compared).
    Supervisor restarts it; the trial ends when no run of the tenant is running and one completed
    (a fetcher killed mid-run ends its run through its lease and a retry), or at ``--timeout``.
 4. Broker and PostgreSQL restarts x ``--restart-trials``: stop the server at a random moment in
-   the run, leave it down ``--down-seconds``, start it; services are *not* restarted, and every
+   the run (5% to 70% of the clean run's duration), leave it down ``--down-seconds``, start it; services are *not* restarted, and every
    service that exits is counted.
 5. Every trial's roster is compared with the clean one; schemas and topics are dropped.
 
@@ -238,14 +238,13 @@ class RunWatch:
 
 
 def phase(runs: list[tuple[str, str, str | None, str | None]] | None) -> str:
+    """Where the run was, as PostgreSQL says (the writer records the fetcher's run events)."""
     if not runs:
-        return "before the run's first event"
+        return "before"
     _, status, fetch_status, _ = runs[-1]
     if status != "running":
-        return f"after the run ended ({status})"
-    return {"started": "fetching", "fetched": "fetched, stages at work"}.get(
-        fetch_status or "", f"running ({fetch_status})"
-    )
+        return "after the end"
+    return {"started": "fetching", "fetched": "stages"}.get(fetch_status or "", "running")
 
 
 class Matrix:
@@ -448,10 +447,12 @@ def table(trials: list[Trial]) -> str:
         statuses = Counter(t.statuses for t in mine)
         ends = [t.end_s for t in mine if t.end_s is not None and t.ended == "completed"]
         deaths = Counter(d["service"] for t in mine for d in t.deaths)
+        hit = Counter(t.fault_phase for t in mine)
         rows.append(
             [
                 fault,
                 str(len(mine)),
+                ", ".join(f"{p} x{n}" for p, n in hit.items()),
                 f"{sum(bool(t.equal) for t in mine)}/{len(mine)}",
                 ", ".join(f"{s} x{n}" for s, n in statuses.items()),
                 f"{statistics.median(ends):.1f} s" if ends else "-",
@@ -459,7 +460,7 @@ def table(trials: list[Trial]) -> str:
             ]
         )
     return format_table(
-        ["fault", "trials", "equal", "statuses", "median time to end", "services that died"],
+        ["fault", "trials", "hit while", "equal", "statuses", "median time to end", "died"],
         rows,
     )
 
@@ -539,10 +540,12 @@ async def main(args: argparse.Namespace) -> int:
             matrix.timeout = args.timeout or max(180.0, 5 * run_s) + 30
             result["timeout_s"] = matrix.timeout
             for fault in faults:
+                # A restart takes seconds of its own: started early enough to land mid-run.
                 window = fetch_s if fault == "fetcher" else run_s
+                latest = 0.9 if fault in SERVICES else 0.7
                 count = args.trials if fault in SERVICES else args.restart_trials
                 for index in range(1, count + 1):
-                    at = round(rng.uniform(0.05, 0.9) * window, 1)
+                    at = round(rng.uniform(0.05, latest) * window, 1)
                     trial, settings = await matrix.run(fault, index, at)
                     if trial.error is None:
                         await judge(servers, reference, clean_settings.db_schema, trial, settings)
