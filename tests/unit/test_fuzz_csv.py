@@ -27,6 +27,7 @@ from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 from rostersync_validator.handler import ValidatorHandler
 
+from benchmarks import fuzz_bundles
 from tests.fakes import FakeKnown, RecordingProducer
 
 HEADER = (
@@ -181,3 +182,12 @@ async def test_the_validator_keeps_the_codes_of_a_files_errors_not_their_texts()
     rejected = [f for f in outcome.findings if f.code == "file_rejected"]
     assert len(rejected) == 1
     assert rejected[0].message.endswith("file-level errors (unknown_column)")
+
+
+def test_mutated_bundles_through_fetcher_and_validator_a_quick_round(tmp_path: Path) -> None:
+    """The fuzz harness itself (benchmarks/fuzz_bundles.py, run with 10,000 examples for the
+    figures in docs/reliability.md), a few examples: no crash, every record accounted for."""
+    tally = fuzz_bundles.run(120, 0, tmp_path / "problems")
+    assert tally.examples == 120
+    assert [(p.kind, p.signature) for p in tally.problems] == []
+    assert tally.records == tally.forwarded + tally.rejected
