@@ -191,3 +191,25 @@ def test_mutated_bundles_through_fetcher_and_validator_a_quick_round(tmp_path: P
     assert tally.examples == 120
     assert [(p.kind, p.signature) for p in tally.problems] == []
     assert tally.records == tally.forwarded + tally.rejected
+
+
+async def test_a_zip_whose_offsets_point_before_its_start_fails_with_the_member_named(
+    tmp_path: Path,
+) -> None:
+    """Found by benchmarks/fuzz_bundles.py: the central directory's offset made too large puts
+    every member before the file's start; the seek's OSError failed the run with a bare
+    '[Errno 22] Invalid argument'."""
+    bundle = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("manifest.csv", MANIFEST.format(version="1.1", mode="bulk"))
+        archive.writestr("users.csv", HEADER)
+    data = bytearray(bundle.read_bytes())
+    end = data.rindex(b"PK\x05\x06")
+    offset = int.from_bytes(data[end + 16 : end + 20], "little")
+    data[end + 16 : end + 20] = (offset + 1000).to_bytes(4, "little")
+    bundle.write_bytes(bytes(data))
+    outcome, _ = await _run(bundle)
+    assert outcome.phase is RunPhase.FAILED
+    assert outcome.reason == (
+        "bundle.zip: manifest.csv cannot be unpacked ([Errno 22] Invalid argument)"
+    )

@@ -238,6 +238,8 @@ class Bundle:
                 raise BundleError(f"{self.path.name}: {name} cannot be unpacked ({exc})") from exc
             except (NotImplementedError, RuntimeError) as exc:  # a method we lack, a password
                 raise BundleError(f"{self.path.name}: {name} cannot be unpacked ({exc})") from exc
+            except OSError as exc:  # offsets before the file's start: a negative seek (EINVAL)
+                raise BundleError(f"{self.path.name}: {name} cannot be unpacked ({exc})") from exc
             # Never more than the central directory said (and checked) it holds.
             with raw, _Counted(raw, name, min(declared, self.limits.max_bundle_bytes)) as counted:
                 yield counted
