@@ -13,12 +13,21 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_schema(settings: ServiceSettings) -> None:
-    """Create the deployment's schema if missing (the name is validated by the settings)."""
+    """Create the deployment's schema if missing (the name is validated by the settings).
+
+    Only when missing: a least-privilege role (db_roles.py) has no ``CREATE`` and needs none once
+    the writer's role has made the schema; until then it goes on without (its lookups find no
+    tables yet, as on a first run).
+    """
     conn = await asyncpg.connect(settings.database_url.get_secret_value())
     try:
+        if await conn.fetchval("SELECT to_regnamespace($1)", settings.db_schema) is not None:
+            return
         await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
     except asyncpg.UniqueViolationError:
         pass  # another service created it at the same moment: IF NOT EXISTS does not serialise
+    except asyncpg.InsufficientPrivilegeError:
+        log.info("schema %s does not exist yet; the writer's role creates it", settings.db_schema)
     finally:
         await conn.close()
 

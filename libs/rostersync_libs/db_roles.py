@@ -1,0 +1,70 @@
+"""PostgreSQL least privilege: what each service's role may do in the deployment's schema.
+
+The writer's role owns the schema and its tables: it runs the migrations and is the only one that
+writes the roster. The others read what they look up and write only their own few tables; none
+needs ``CREATE``. An administrator applies :func:`grant_statements` once the writer has migrated
+(and again after an upgrade that adds tables): ``python -m rostersync_libs.db_roles SCHEMA
+--fetcher ROLE …`` prints them. docs/security.md explains each line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Literal
+
+from rostersync_libs.db import ENTITY_TABLES
+
+Service = Literal["fetcher", "validator", "mapper", "cli"]
+
+# What the application's records are read from (known ids, content hashes, identities).
+ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
+
+READS: dict[Service, tuple[str, ...]] = {
+    # unchanged records (content hashes), the previous run's status, its own leases
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases"),
+    # known sourcedIds of references not in the bundle
+    "validator": ROSTER,
+    # known ids, the application directory and identity claims (matching)
+    "mapper": (*ROSTER, "app_directory", "identity_claims"),
+    # reports read everything but write nothing except crosswalk entries
+    "cli": ("ALL",),
+}
+WRITES: dict[Service, dict[str, str]] = {
+    "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE"},  # run leases (leases.py)
+    "validator": {},
+    "mapper": {"identity_claims": "INSERT, UPDATE"},  # one application id per record (lookups.py)
+    "cli": {"app_directory": "INSERT, UPDATE"},  # crosswalk imports (identity_commands.py)
+}
+
+
+def grant_statements(schema: str, roles: dict[Service, str]) -> list[str]:
+    """The GRANTs that give each service's role (by name) exactly its rights in ``schema``."""
+    statements = []
+    for service, role in roles.items():
+        statements.append(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"')
+        reads = READS[service]
+        if reads == ("ALL",):
+            statements.append(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"')
+        else:
+            tables = ", ".join(f'"{schema}"."{t}"' for t in reads)
+            statements.append(f'GRANT SELECT ON {tables} TO "{role}"')
+        for table, rights in WRITES[service].items():
+            statements.append(f'GRANT {rights} ON "{schema}"."{table}" TO "{role}"')
+    return statements
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="print the GRANTs of each service's role")
+    parser.add_argument("schema")
+    for service in READS:
+        parser.add_argument(f"--{service}", metavar="ROLE")
+    args = parser.parse_args(argv)
+    roles: dict[Service, str] = {s: getattr(args, s) for s in READS if getattr(args, s)}
+    for statement in grant_statements(args.schema, roles):
+        sys.stdout.write(statement + ";\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
