@@ -100,7 +100,14 @@ class Bundle:
             try:
                 self._zip = zipfile.ZipFile(path)
                 self._names = self._list_zip(self._zip)
-            except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+            # NotImplementedError: an entry needs a later zip version than Python reads.
+            except (
+                zipfile.BadZipFile,
+                zlib.error,
+                EOFError,
+                ValueError,
+                NotImplementedError,
+            ) as exc:
                 self.close()
                 raise BundleError(f"{path.name}: not a readable zip file ({exc})") from exc
             except BundleError:
