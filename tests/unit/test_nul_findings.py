@@ -122,15 +122,16 @@ async def test_a_nul_in_a_sourced_id_or_a_reference_rejects_the_record(tmp_path:
     ]
 
 
-def _judge_one(event: Envelope, profile: str = "lenient") -> Outcome:
+async def _judge_one(event: Envelope, profile: str = "lenient") -> Outcome:
     handler = ValidatorHandler(FakeKnown())
     facts = FileFacts(file=event.origin.file if event.origin else "", entity=EntityType.USER,
                       mode=event.mode or "bulk", header=list(USERS_1_1.names), profile=profile)  # fmt: skip
     handler.on_file(event.model_copy(update={"file": facts}), 1)
-    return handler._judge(event, set())
+    (outcome,) = await handler.handle([event])
+    return outcome
 
 
-def test_a_rest_json_string_with_u0000_gets_the_same_finding() -> None:
+async def test_a_rest_json_string_with_u0000_gets_the_same_finding() -> None:
     obj = orjson.loads(
         b'{"sourcedId": "u1", "status": "active", "enabledUser": true, "role": "student",'
         b' "orgs": [{"sourcedId": "o1"}], "username": "sam", "givenName": "Sa\\u0000m",'
@@ -142,7 +143,7 @@ def test_a_rest_json_string_with_u0000_gets_the_same_finding() -> None:
         payload=payload, origin=Origin(file="/users", row=4), oneroster_version="1.1",
         mode="bulk",
     )  # fmt: skip
-    outcome = _judge_one(event)
+    outcome = await _judge_one(event)
     assert [_where(f) for f in outcome.findings] == [
         ("/users", 4, "givenName", "nul_character", Severity.WARNING),
         ("/users", 4, "metadata.house", "nul_character", Severity.WARNING),
@@ -162,19 +163,19 @@ def _user_event(payload: dict[str, Any], mode: str = "bulk") -> Envelope:
     )  # fmt: skip
 
 
-def test_a_status_read_without_its_nul_decides_the_operation() -> None:
+async def test_a_status_read_without_its_nul_decides_the_operation() -> None:
     dated = {"orgSourcedIds": ["o1"], "dateLastModified": "2026-01-02T00:00:00Z"}
     event = _user_event(USER | dated | {"status": "tobe\x00deleted"}, mode="delta")
     assert event.operation is Operation.UPSERT  # as the fetcher read it, NUL included
-    outcome = _judge_one(event)
+    outcome = await _judge_one(event)
     assert [f.code for f in outcome.findings] == ["nul_character"]
     assert outcome.forward is not None
     assert outcome.forward.operation is Operation.DELETE
     assert outcome.forward.payload["status"] == "tobedeleted"
 
 
-def test_a_required_value_of_only_nuls_is_missing_data() -> None:
-    outcome = _judge_one(_user_event(USER | {"orgSourcedIds": ["o1"], "familyName": "\x00 "}))
+async def test_a_required_value_of_only_nuls_is_missing_data() -> None:
+    outcome = await _judge_one(_user_event(USER | {"orgSourcedIds": ["o1"], "familyName": "\x00 "}))
     assert outcome.forward is None
     assert {(f.column, f.code) for f in outcome.findings} == {
         ("familyName", "nul_character"),
@@ -182,9 +183,9 @@ def test_a_required_value_of_only_nuls_is_missing_data() -> None:
     }
 
 
-def test_a_column_name_with_a_nul_is_reported_under_its_cleaned_name() -> None:
+async def test_a_column_name_with_a_nul_is_reported_under_its_cleaned_name() -> None:
     payload = USER | {"orgSourcedIds": ["o1"], "metadata.ho\x00use": "red"}
-    outcome = _judge_one(_user_event(payload))
+    outcome = await _judge_one(_user_event(payload))
     assert [(f.column, f.code, f.value) for f in outcome.findings] == [
         ("metadata.house", "nul_character", "metadata.ho\x00use")
     ]
@@ -192,8 +193,8 @@ def test_a_column_name_with_a_nul_is_reported_under_its_cleaned_name() -> None:
     assert outcome.forward.payload["metadata.house"] == "red"
 
 
-def test_the_strict_profile_also_keeps_the_value_with_a_warning() -> None:
-    outcome = _judge_one(
+async def test_the_strict_profile_also_keeps_the_value_with_a_warning() -> None:
+    outcome = await _judge_one(
         _user_event(USER | {"orgSourcedIds": ["o1"], "givenName": "S\x00am"}), "strict"
     )
     assert [(f.code, f.severity) for f in outcome.findings] == [("nul_character", Severity.WARNING)]
