@@ -657,7 +657,7 @@ class Tally:
     forwarded_with_warnings: int = 0
     rejected: int = 0
     findings: Counter[str] = field(default_factory=Counter)
-    file_findings: int = 0
+    file_findings: Counter[str] = field(default_factory=Counter)
     containers: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -857,7 +857,7 @@ class Fuzzer:
                 self._judge(case, pending, where)
                 pending = []
                 found = self.handler.on_file(event, partition or 0)
-                self.tally.file_findings += len(found)
+                self.tally.file_findings.update(f.code for f in found)
                 findings_to_json(bounded(found))
             elif event.kind is EventKind.RECORD:
                 pending.append(event)
@@ -979,9 +979,12 @@ def report(tally: Tally, wall: float) -> None:
         ("  unaccounted", f"{tally.records - tally.forwarded - tally.rejected:,}"),
         (
             "record findings / file findings",
-            f"{tally.findings.total():,} / {tally.file_findings:,}",
+            f"{tally.findings.total():,} / {tally.file_findings.total():,}",
         ),
-        ("finding codes seen", f"{len(tally.findings)}"),
+        (
+            "finding codes seen: record / file",
+            f"{len(tally.findings)} / {len(tally.file_findings)}",
+        ),
         ("peak RSS: start / after warm-up / end", f"{mb(start[0])} / {mb(warm[0])} / {mb(end[0])}"),
         ("peak RSS growth after warm-up", mb(end[0] - warm[0])),
         ("current RSS: after warm-up / end", f"{mb(warm[1])} / {mb(end[1])}"),
@@ -1002,8 +1005,9 @@ def report(tally: Tally, wall: float) -> None:
     print("\nfailed runs by reason:")
     for reason, count in tally.failed.most_common(12):
         print(f"  {count:>6,}  {reason}")
-    print("\nmost frequent finding codes:")
-    print("  " + ", ".join(f"{c} {n:,}" for c, n in tally.findings.most_common(15)))
+    for what, codes in (("record", tally.findings), ("file", tally.file_findings)):
+        print(f"\n{what} finding codes:")
+        print("  " + ", ".join(f"{c} {n:,}" for c, n in codes.most_common()))
     if tally.problems:
         print("\nproblems by signature:")
         for (kind, sig), count in Counter((p.kind, p.signature) for p in tally.problems).items():
