@@ -343,7 +343,8 @@ class Stage:
                 outcome = Outcome(None, [too_large, *outcome.findings])
         if outcome.forward is None:
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
-            if event.sourced_id and event.entity is not None:
+            # A key with a NUL names no record anyone can hold (PostgreSQL text refuses it).
+            if event.sourced_id and "\x00" not in event.sourced_id and event.entity is not None:
                 # Rejected, but it was in the run: the writer must not archive it as absent.
                 codes = sorted({f.code for f in outcome.findings if f.severity is Severity.ERROR})
                 seen = event.model_copy(

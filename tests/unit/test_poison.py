@@ -360,3 +360,15 @@ def test_dead_letter_findings_round_trip() -> None:
     letter = DeadLetter(stage="validator", topic="t", partition=0, offset=1, findings=found)
     assert DeadLetter.from_headers(letter.headers()).findings == found
     assert findings_from_json(dict(letter.headers())["rostersync.errors.findings"]) == found
+
+
+async def test_a_rejected_record_whose_key_holds_a_nul_is_dead_lettered_but_sends_no_seen() -> None:
+    def reject(event: Envelope) -> Outcome:
+        return Outcome(None, [Finding(code="nul_character_in_id", severity=Severity.ERROR,
+                                      message="a NUL in the sourcedId")])  # fmt: skip
+
+    event = _record("u\x001")
+    producer, _ = await _process(_stage(PerRecord(reject)), [_message(0, event.to_bytes())])
+    assert producer.on(TOPICS.validated) == []  # no key anyone can hold: nothing to mark seen
+    (letter,) = producer.letters()
+    assert letter.findings[0].code == "nul_character_in_id"
