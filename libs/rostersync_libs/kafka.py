@@ -15,6 +15,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
 
 from rostersync_libs.partitioning import key_partition
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 TOPIC_ALREADY_EXISTS = 36
 # A principal without the right to create a topic (ACLs): the operator creates them beforehand.
 TOPIC_AUTHORIZATION_FAILED = 29
+CLUSTER_AUTHORIZATION_FAILED = 31
 
 # Record topics are the source of truth for replay: keep them forever (see docs/architecture.md).
 RETAINED_TOPIC_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1"}
@@ -101,6 +103,34 @@ async def partitions_of(producer: AIOKafkaProducer, topic: str) -> list[int]:
     return sorted(parts)
 
 
+def limited_retention(settings: ServiceSettings) -> dict[str, dict[str, str]]:
+    """The configs of the topics whose retention the deployment limits (dead letters, findings)."""
+    topics = settings.topics
+    hours = {
+        topics.validator_dlq: settings.dead_letter_retention_hours,
+        topics.mapper_dlq: settings.dead_letter_retention_hours,
+        topics.findings: settings.findings_retention_hours,
+    }
+    return {
+        name: {"retention.ms": str(int(h * 3_600_000)), "retention.bytes": "-1"}
+        for name, h in hours.items()
+        if h is not None
+    }
+
+
+async def _apply_retention(admin: AIOKafkaAdminClient, configs: dict[str, dict[str, str]]) -> None:
+    """Existing topics get the retention the settings say (a setting changed since creation)."""
+    if not configs:
+        return
+    resources = [ConfigResource(ConfigResourceType.TOPIC, n, configs=c) for n, c in configs.items()]
+    for response in await admin.alter_configs(resources):
+        for code, _message, _type, name in response.resources:
+            if code in (TOPIC_AUTHORIZATION_FAILED, CLUSTER_AUTHORIZATION_FAILED):
+                log.warning("not authorised to set the retention of topic %s: the operator's", name)
+            elif code != 0:
+                raise RuntimeError(f"could not set the retention of topic {name}: error {code}")
+
+
 async def ensure_topics(settings: ServiceSettings, names: list[str] | None = None) -> None:
     """Create the deployment's topics if they do not exist yet (idempotent).
 
@@ -116,6 +146,7 @@ async def ensure_topics(settings: ServiceSettings, names: list[str] | None = Non
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        limited = limited_retention(settings)
         new = [
             NewTopic(
                 name=name,
@@ -124,7 +155,7 @@ async def ensure_topics(settings: ServiceSettings, names: list[str] | None = Non
                 topic_configs=(
                     COMPACTED_TOPIC_CONFIG
                     if name in compacted
-                    else RETAINED_TOPIC_CONFIG
+                    else limited.get(name, RETAINED_TOPIC_CONFIG)
                     if name in retained
                     else {}
                 ),
@@ -132,6 +163,7 @@ async def ensure_topics(settings: ServiceSettings, names: list[str] | None = Non
             for name in wanted
             if name not in existing
         ]
+        await _apply_retention(admin, {n: c for n, c in limited.items() if n in existing})
         if not new:
             return
         response = await admin.create_topics(new)

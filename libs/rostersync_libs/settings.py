@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     topic_partitions: int = Field(default=3, ge=1)
     topic_replication: int = Field(default=1, ge=1)
+    # Dead letters hold whole rejected records (children's data) and findings quote values: a
+    # deployment may keep them on Kafka for a while only (None: forever, the replay source of
+    # rejected_records and findings; a replay then rebuilds only what is still retained).
+    dead_letter_retention_hours: float | None = Field(default=None, gt=0)
+    findings_retention_hours: float | None = Field(default=None, gt=0)
     db_schema: str = Field(default="rostersync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     log_level: str = "INFO"
     tenants_file: Path = Path("tenants.toml")
