@@ -146,6 +146,7 @@ async def test_a_manifest_named_in_another_case_is_read(
     outcome, _ = await _run(bundle)
     assert outcome.phase is RunPhase.FETCHED, outcome.reason
     assert outcome.file_counts == {"users.csv": 1}
+    assert manifest not in outcome.skipped_files  # it is the manifest, not an unknown file
 
 
 def test_manifest_csv_itself_is_read_before_one_in_another_case(tmp_path: Path) -> None:

@@ -105,7 +105,7 @@ def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
     rostering = {f.spec.file_name for f in files}
     skipped = {}
     for name in bundle.files():
-        if name == MANIFEST:
+        if name in (MANIFEST, bundle.manifest_name):
             continue
         refused = bundle.refusal(name)
         if refused is not None:
