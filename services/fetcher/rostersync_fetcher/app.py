@@ -101,7 +101,7 @@ class FetcherService:
                     cancel=self._cancel,
                 ).run(stop),
                 self._supervise_api_sources(stop),
-                LapsedRuns(leases, producer, settings).run(stop),
+                LapsedRuns(leases, producer, settings, self._guard.publishing).run(stop),
             )
         finally:
             tasks = list(self._loop_tasks.values())

@@ -80,6 +80,10 @@ class RunGuard:
             self._running.pop(run_id, None)
             self._cancelled.pop(run_id, None)
 
+    def publishing(self) -> frozenset[UUID]:
+        """The runs this guard watches now (their publishing is alive)."""
+        return frozenset(run for run, inner in self._running.items() if not inner.done())
+
     def ended_here(self, run_id: UUID) -> tuple[RunPhase, str] | None:
         """How the guard ended a run it stopped (timed out or cancelled), once."""
         return self._ended.pop(run_id, None)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Collection
+from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.commands import SyncRequested
@@ -19,16 +21,22 @@ log = logging.getLogger(__name__)
 
 class LapsedRuns:
     def __init__(
-        self, leases: RunLeases, producer: AIOKafkaProducer, settings: FetcherSettings
+        self,
+        leases: RunLeases,
+        producer: AIOKafkaProducer,
+        settings: FetcherSettings,
+        publishing: Callable[[], Collection[UUID]] = frozenset,
     ) -> None:
         self._leases = leases
         self._producer = producer
         self._settings = settings
+        self._publishing = publishing  # the runs this fetcher is publishing now
 
     async def run(self, stop: asyncio.Event) -> None:
         """At start-up, then every ``lease_check_seconds``, until ``stop``."""
         while not stop.is_set():
-            for lapsed in await self._leases.lapsed(self._settings.lease_stale_seconds):
+            stale = self._settings.lease_stale_seconds
+            for lapsed in await self._leases.lapsed(stale, self._publishing()):
                 await self.end(lapsed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.lease_check_seconds)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -32,6 +32,7 @@ RENEW_SQL = "UPDATE fetch_leases SET renewed_at = now() WHERE tenant_id = $1 AND
 GIVE_BACK_SQL = "DELETE FROM fetch_leases WHERE tenant_id = $1 AND run_id = $2"
 LAPSED_SQL = (
     "DELETE FROM fetch_leases WHERE renewed_at < now() - make_interval(secs => $1)"
+    " AND NOT (run_id = ANY($2::uuid[]))"
     " RETURNING tenant_id, run_id, source, attempt, full_sync,"
     " extract(epoch FROM now() - renewed_at)::int AS silent_seconds"
 )
@@ -93,10 +94,14 @@ class RunLeases:
         self._failing = False
         return True
 
-    async def lapsed(self, stale_seconds: float) -> list[LapsedRun]:
-        """Take every lease not renewed in time (each is taken by one fetcher only)."""
+    async def lapsed(
+        self, stale_seconds: float, publishing: Collection[UUID] = ()
+    ) -> list[LapsedRun]:
+        """Take every lease not renewed in time (each is taken by one fetcher only), but never
+        one of the runs this fetcher is ``publishing``: after a database outage its own renewals
+        are late, and the run is alive."""
         try:
-            rows = await self._pool.fetch(LAPSED_SQL, stale_seconds)
+            rows = await self._pool.fetch(LAPSED_SQL, stale_seconds, list(publishing))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             log.warning("fetcher: lapsed leases not read (%s)", type(exc).__name__)
             return []
