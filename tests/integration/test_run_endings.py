@@ -207,6 +207,15 @@ async def test_a_lease_is_given_back_at_the_end_and_kept_when_the_run_is_cancell
         [lapsed] = await leases.lapsed(0)
         assert (lapsed.run_id, lapsed.attempt, lapsed.full) == (cancelled, 2, True)
         assert await leases.lapsed(0) == []  # taken once
+        assert not await leases.publishing_ended("d1", cancelled)  # no run event: it died
+        # A run that published to its end, whose lease give-back failed (a database outage):
+        # its lease is no sign of a dead fetcher.
+        await db.execute(
+            "INSERT INTO sync_runs (tenant_id, run_id, source, fetch_status)"
+            " VALUES ('d1', $1, 'csv', 'fetched')",
+            done,
+        )
+        assert await leases.publishing_ended("d1", done)
     finally:
         await pool.close()
 

@@ -37,6 +37,10 @@ class LapsedRuns:
         while not stop.is_set():
             stale = self._settings.lease_stale_seconds
             for lapsed in await self._leases.lapsed(stale, self._publishing()):
+                if await self._leases.publishing_ended(lapsed.tenant, lapsed.run_id):
+                    log.info("tenant %s run %s: a finished run's lease, left behind: released",
+                             lapsed.tenant, lapsed.run_id)  # fmt: skip
+                    continue
                 await self.end(lapsed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._settings.lease_check_seconds)

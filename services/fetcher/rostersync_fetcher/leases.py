@@ -37,6 +37,12 @@ LAPSED_SQL = (
     " extract(epoch FROM now() - renewed_at)::int AS silent_seconds"
 )
 
+# What the writer recorded of the run's publishing (from the fetcher's run events).
+PUBLISHING_ENDED_SQL = (
+    "SELECT fetch_status IN ('fetched', 'failed', 'cancelled') FROM sync_runs"
+    " WHERE tenant_id = $1 AND run_id = $2"
+)
+
 
 @dataclass(frozen=True)
 class LapsedRun:
@@ -93,6 +99,15 @@ class RunLeases:
             return False
         self._failing = False
         return True
+
+    async def publishing_ended(self, tenant: str, run_id: UUID) -> bool:
+        """Whether the run's publishing ended (its fetcher said so): a lease left behind then
+        (its give-back failed in a database outage) is no sign of a dead fetcher."""
+        try:
+            ended = await self._pool.fetchval(PUBLISHING_ENDED_SQL, tenant, run_id)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            return False
+        return bool(ended)
 
     async def lapsed(
         self, stale_seconds: float, publishing: Collection[UUID] = ()
