@@ -118,8 +118,11 @@ class RunLeases:
         try:
             rows = await self._pool.fetch(LAPSED_SQL, stale_seconds, list(publishing))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-            log.warning("fetcher: lapsed leases not read (%s)", type(exc).__name__)
+            if not self._failing:  # one line per outage
+                log.warning("fetcher: lapsed leases not read (%s)", type(exc).__name__)
+            self._failing = True
             return []
+        self._failing = False
         return [
             LapsedRun(
                 r["tenant_id"], r["run_id"], r["source"], r["attempt"], r["full_sync"],
