@@ -9,7 +9,8 @@ rostersync report TENANT RUN_ID what a run landed and what it rejected
 rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
 
 ``sync --wait`` and ``report`` exit with the run's status (``status.py``): 0 completed, 1 failed,
-3 held, 4 discarded, 5 not finished; 2 when the command itself did nothing.
+3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
+Kafka or PostgreSQL does not answer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import logging
 import os
 import signal
 import sys
@@ -26,6 +28,7 @@ from uuid import UUID
 
 import asyncpg
 import rostersync_localstack as localstack
+from aiokafka.errors import KafkaError
 from rostersync_libs.commands import SyncRequested
 
 from rostersync_cli import actions, identity_commands, scripted
@@ -37,7 +40,8 @@ from rostersync_cli.holds import decide, print_holds, refusal
 from rostersync_cli.processes import Supervisor
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
-from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED
+from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
+from rostersync_cli.unavailable import unavailable_message
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -281,6 +285,8 @@ def _sync(settings: CliSettings, args: argparse.Namespace) -> int:
 
 
 def main() -> None:
+    # aiokafka logs each failed connection; the CLI says it once, with what to do (unavailable.py).
+    logging.getLogger("aiokafka").addHandler(logging.NullHandler())
     try:
         sys.exit(run())
     except BrokenPipeError:
@@ -297,7 +303,13 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_REFUSED)
-    except (localstack.StackError, OSError) as exc:
+    except (localstack.StackError, OSError, KafkaError) as exc:
+        down = unavailable_message(exc, CliSettings())
+        if down is not None:
+            print(f"rostersync: {down}", file=sys.stderr)
+            sys.exit(EXIT_UNAVAILABLE)
+        if isinstance(exc, KafkaError):
+            raise
         print(f"rostersync: {exc}", file=sys.stderr)
         sys.exit(EXIT_REFUSED)
 

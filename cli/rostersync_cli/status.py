@@ -37,6 +37,7 @@ EXIT_HELD = 3
 EXIT_DISCARDED = 4
 EXIT_NOT_FINISHED = 5  # still running, wait timed out or interrupted
 EXIT_CANCELLED = 6
+EXIT_UNAVAILABLE = 7  # Kafka or PostgreSQL does not answer (the message says which, and what to do)
 
 
 class RunStatus(StrEnum):
