@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +31,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
@@ -63,23 +65,30 @@ class Lag:
         started = time.perf_counter()
         try:
             while not stop.is_set():
-                sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
-                for stage, topic in stages.items():
-                    committed = await admin.list_consumer_group_offsets(
-                        self.settings.consumer_group(stage)
-                    )
-                    parts = [
-                        TopicPartition(topic, p) for p in range(self.settings.topic_partitions)
-                    ]
-                    ends = await consumer.end_offsets(parts)
-                    sample[stage] = sum(
-                        ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
-                    )
-                self.samples.append(sample)
+                # e.g. no group coordinator yet on a fresh broker: the next second's sample
+                with contextlib.suppress(KafkaError):
+                    self.samples.append(await self._sample(admin, consumer, stages, started))
                 await asyncio.sleep(1)
         finally:
             await admin.close()
             await consumer.stop()
+
+    async def _sample(
+        self,
+        admin: AIOKafkaAdminClient,
+        consumer: AIOKafkaConsumer,
+        stages: dict[str, str],
+        started: float,
+    ) -> dict[str, Any]:
+        sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
+        for stage, topic in stages.items():
+            committed = await admin.list_consumer_group_offsets(self.settings.consumer_group(stage))
+            parts = [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
+            ends = await consumer.end_offsets(parts)
+            sample[stage] = sum(
+                ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
+            )
+        return sample
 
 
 async def topic_size(settings: CliSettings, topic: str) -> int:
@@ -184,8 +193,10 @@ async def main(
             delta_run = await timed_sync(settings, conn)
         finally:
             stop.set()
-            await sampler
-            result["peak_rss_mb"], result["cpu_s"] = stop_with_usage(procs)
+            try:
+                await sampler
+            finally:  # the services stop even if the sampler failed
+                result["peak_rss_mb"], result["cpu_s"] = stop_with_usage(procs)
         result["full"] = full | {"records_per_s": round(records / full["completed_s"])}
         result["resync"] = resync | {"records_per_s": round(records / resync["completed_s"])}
         result["delta_2pct"] = delta_run | {"records": delta_records}
