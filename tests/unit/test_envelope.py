@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from uuid import uuid4
 
+import pytest
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, content_hash, record_event
 from rostersync_libs.ids import internal_id
 from rostersync_libs.markers import run_end_event
@@ -57,3 +58,28 @@ def test_the_content_hash_ignores_the_framing_but_not_the_content() -> None:
     assert content_hash(bulk) == content_hash(delta) == content_hash(later)
     assert content_hash({**bulk, "givenName": "Anne"}) != content_hash(bulk)
     assert content_hash({**bulk, "orgSourcedIds": ["o2"]}) != content_hash(bulk)
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.2"])
+def test_every_entity_has_one_hash_read_from_a_bulk_or_a_delta_csv(version: str) -> None:
+    """The same rows as a bulk file (no status, no dateLastModified) and as a delta file (both
+    filled): one content hash per record, for every entity of both versions."""
+    from rostersync_fetcher.records import payload_of
+    from rostersync_libs.oneroster.columns import spec_for
+
+    from tests import districts
+
+    bundle = districts.bundle_1_1() if version == "1.1" else districts.bundle_1_2()
+    checked = 0
+    for entity_name, rows in bundle.items():
+        spec = spec_for(version, EntityType(entity_name))
+        for row in rows:
+            values = {name: row.get(name, "") for name in spec.names}
+            delta_values = {
+                **values, "status": "active", "dateLastModified": "2026-01-05T10:00:00.000Z"
+            }  # fmt: skip
+            bulk, delta = payload_of(values, spec), payload_of(delta_values, spec)
+            assert "status" in delta
+            assert content_hash(bulk) == content_hash(delta), (entity_name, row)
+            checked += 1
+    assert checked >= 18  # every row of the sample district
