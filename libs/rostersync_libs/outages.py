@@ -78,15 +78,27 @@ def outage_of(exc: BaseException) -> BaseException | None:
     return None
 
 
+def server_of(exc: BaseException) -> str:
+    """Which server an outage is of: by its type, or else (a reset socket, a refusal) by the
+    client library it came through."""
+    if isinstance(exc, POSTGRES_OUTAGES):
+        return "PostgreSQL"
+    if isinstance(exc, KAFKA_OUTAGES):
+        return "Kafka"
+    frame = exc.__traceback__
+    while frame is not None:
+        module = str(frame.tb_frame.f_globals.get("__name__", ""))
+        if module.startswith("asyncpg"):
+            return "PostgreSQL"
+        if module.startswith("aiokafka"):
+            return "Kafka"
+        frame = frame.tb_next
+    return "PostgreSQL or Kafka"
+
+
 def describe(exc: BaseException) -> str:
     """Which server and why, without the error's text (it may hold a connection string)."""
-    if isinstance(exc, POSTGRES_OUTAGES):
-        server = "PostgreSQL"
-    elif isinstance(exc, KAFKA_OUTAGES):
-        server = "Kafka"
-    else:
-        server = "PostgreSQL or Kafka"
-    return f"{server} unavailable ({type(exc).__name__})"
+    return f"{server_of(exc)} unavailable ({type(exc).__name__})"
 
 
 @dataclass

@@ -93,3 +93,22 @@ def test_a_library_repeating_itself_is_heard_once_a_minute_without_its_traceback
     assert passed[0].getMessage() == "Failed to restore the pool (ConnectionRefusedError)"
     ours = logging.LogRecord("rostersync_writer.app", logging.WARNING, "p", 1, "x", None, None)
     assert all(quiet.filter(ours) for _ in range(3))
+
+
+def test_a_reset_socket_is_told_apart_by_the_client_it_came_through() -> None:
+    def raised_in(module: str) -> BaseException:
+        scope: dict[str, object] = {"__name__": module}
+        exec("def query():\n    raise ConnectionResetError(104, 'reset by peer')", scope)
+        try:
+            scope["query"]()  # type: ignore[operator]
+        except ConnectionResetError as exc:
+            return exc
+        raise AssertionError("not raised")
+
+    assert describe(raised_in("asyncpg.connection")) == (
+        "PostgreSQL unavailable (ConnectionResetError)"
+    )
+    assert describe(raised_in("aiokafka.conn")) == "Kafka unavailable (ConnectionResetError)"
+    assert describe(raised_in("somewhere.else")) == (
+        "PostgreSQL or Kafka unavailable (ConnectionResetError)"
+    )
