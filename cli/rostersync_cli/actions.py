@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,7 +20,7 @@ from rostersync_libs.tenants import CsvSource, load_tenants
 from rostersync_localstack.stack import info as stack_info
 
 from rostersync_cli import reports, validation_report
-from rostersync_cli.operations import send_command
+from rostersync_cli.operations import on_connection, send_command
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
 from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
@@ -82,10 +83,10 @@ async def print_run_report(
             counts = orjson.loads(run["file_counts"] or "{}")
             print("\n" + reports.format_table(
                 ["file", "rows", "errors", "warnings", "rejected records"],
-                [[f["file"] or "(run)", str(counts.get(f["file"], "")), str(f["errors"]),
-                  str(f["warnings"]), str(f["rejected"])] for f in files]
-                + [[name, str(n), "0", "0", "0"] for name, n in counts.items()
-                   if name not in {f["file"] for f in files}],
+                [[file or "(run)", "" if rows is None else str(rows), str(errors), str(warnings),
+                  str(rejected)]
+                 for file, rows, errors, warnings, rejected
+                 in validation_report.file_totals(files, counts)],
             ))  # fmt: skip
             codes = await validation_report.by_code(conn, tenant, run_id)
             if codes:
@@ -151,12 +152,7 @@ def _print_run_header(run_id: UUID, tenant: str, run: Any, state: RunState) -> N
 
 
 async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            runs = await reports.list_runs(conn, tenant, limit)
-    finally:
-        await pool.close()
+    runs = await on_connection(settings, partial(reports.list_runs, tenant=tenant, limit=limit))
     print(
         reports.format_table(
             ["run", "tenant", "source", "status", "started", "published", "unchanged", "rejected",
@@ -187,12 +183,11 @@ def _shorten(text: str, width: int = 70) -> str:
 
 
 async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            status = await reports.wait_for_run(conn, command.tenant, command.run_id, timeout)
-    finally:
-        await pool.close()
+    status = await on_connection(
+        settings,
+        partial(reports.wait_for_run, tenant=command.tenant, run_id=command.run_id,
+                timeout=timeout),
+    )  # fmt: skip
     if status is None:
         print(
             f"run {command.run_id} did not finish within {timeout:.0f} s; it goes on"

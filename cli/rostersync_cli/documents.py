@@ -18,6 +18,7 @@ from rostersync_cli import reports, validation_report
 from rostersync_cli.holds import list_holds
 from rostersync_cli.status import RunState
 
+FILE_KEYS = ("file", "rows", "errors", "warnings", "rejected_records")
 FINDING_KEYS = {
     "code": "code",
     "severity": "severity",
@@ -62,19 +63,8 @@ async def run_document(
         "started_at": run["first_event_at"],
         "completed_at": run["completed_at"],
         "files": [
-            {
-                "file": f["file"] or None,
-                "rows": counts.get(f["file"]),
-                "errors": f["errors"],
-                "warnings": f["warnings"],
-                "rejected_records": f["rejected"],
-            }
-            for f in files
-        ]
-        + [
-            {"file": name, "rows": n, "errors": 0, "warnings": 0, "rejected_records": 0}
-            for name, n in counts.items()
-            if name not in {f["file"] for f in files}
+            dict(zip(FILE_KEYS, totals, strict=True))
+            for totals in validation_report.file_totals(files, counts)
         ],
         "skipped_files": _json(run["skipped_files"]) or {},
         "unchanged": _json(run["unchanged_counts"]) or {},

@@ -3,10 +3,12 @@ and putting a command on the command topic."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+import asyncpg
 from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
@@ -14,6 +16,21 @@ from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import load_tenants
 
 from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+
+T = TypeVar("T")
+
+
+async def on_connection(
+    settings: ServiceSettings, work: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """``work`` on one connection to the deployment's schema, closed afterwards."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            return await work(conn)
+    finally:
+        await pool.close()
+
 
 RUN_SQL = f"""
 SELECT {STATE_COLUMNS}

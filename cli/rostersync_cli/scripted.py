@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.db import create_pool
 
 from rostersync_cli import documents, reports
+from rostersync_cli.operations import on_connection
 from rostersync_cli.settings import CliSettings
 from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED
 
 
 async def report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -> int:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            document = await documents.run_document(conn, tenant, run_id, limit)
-    finally:
-        await pool.close()
+    document = await on_connection(
+        settings, partial(documents.run_document, tenant=tenant, run_id=run_id, limit=limit)
+    )
     if document is None:
         print(f"rostersync: no run {run_id} for tenant {tenant}", file=sys.stderr)
         return EXIT_REFUSED
@@ -29,12 +27,11 @@ async def report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -
 
 
 async def wait(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            ended = await reports.wait_for_run(conn, command.tenant, command.run_id, timeout)
-    finally:
-        await pool.close()
+    ended = await on_connection(
+        settings,
+        partial(reports.wait_for_run, tenant=command.tenant, run_id=command.run_id,
+                timeout=timeout),
+    )  # fmt: skip
     if ended is None:
         documents.emit(
             {"tenant": command.tenant, "run_id": str(command.run_id), "status": "running",
@@ -45,18 +42,12 @@ async def wait(settings: CliSettings, command: SyncRequested, timeout: float) ->
 
 
 async def runs(settings: CliSettings, tenant: str | None, limit: int) -> dict[str, Any]:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            return await documents.runs_document(conn, tenant, limit)
-    finally:
-        await pool.close()
+    return await on_connection(
+        settings, partial(documents.runs_document, tenant=tenant, limit=limit)
+    )
 
 
 async def holds(settings: CliSettings, tenant: str | None, everything: bool) -> dict[str, Any]:
-    pool = await create_pool(settings, max_size=1)
-    try:
-        async with pool.acquire() as conn:
-            return await documents.holds_document(conn, tenant, everything)
-    finally:
-        await pool.close()
+    return await on_connection(
+        settings, partial(documents.holds_document, tenant=tenant, everything=everything)
+    )

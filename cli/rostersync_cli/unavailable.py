@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from rostersync_libs.outages import KAFKA_OUTAGES, POSTGRES_OUTAGES, outage_of
+from rostersync_libs.outages import outage_of, server_of
 
 from rostersync_cli.settings import CliSettings
 
@@ -20,15 +20,18 @@ def unavailable_message(exc: BaseException, settings: CliSettings) -> str | None
     db_address = f"{database.hostname}:{database.port or 5432}"
     kafka_address = settings.kafka_bootstrap_servers
     why = type(outage).__name__
-    text = str(outage)
-    if isinstance(outage, POSTGRES_OUTAGES) or (
-        not isinstance(outage, KAFKA_OUTAGES) and str(database.port or 5432) in text
-    ):
+    server = server_of(outage)
+    if server == "PostgreSQL or Kafka":  # no type or client to tell: the address in the text
+        text = str(outage)
+        port = str(database.port or 5432)
+        kafka_port = kafka_address.rsplit(":", 1)[-1]
+        server = "PostgreSQL" if port in text else "Kafka" if kafka_port in text else server
+    if server == "PostgreSQL":
         return (
             f"PostgreSQL is not answering at {db_address} ({why}): {STACK_HINT},"
             " or set DATABASE_URL to your database"
         )
-    if isinstance(outage, KAFKA_OUTAGES) or kafka_address.rsplit(":", 1)[-1] in text:
+    if server == "Kafka":
         return (
             f"Kafka is not answering at {kafka_address} ({why}): {STACK_HINT},"
             " or set KAFKA_BOOTSTRAP_SERVERS to your brokers"

@@ -93,3 +93,15 @@ def describe(finding: Any) -> str:
     where = ":".join(str(p) for p in (finding["file"], finding["row"]) if p is not None)
     column = f" column {finding['column_name']}" if finding["column_name"] else ""
     return f"{finding['severity']:<7} [{finding['code']}] {where}{column}: {finding['message']}"
+
+
+def file_totals(
+    files: list[Any], counts: dict[str, int]
+) -> list[tuple[str | None, Any, int, int, int]]:
+    """(file, rows published, errors, warnings, rejected records) per file of the run: the files
+    with findings (``by_file``), then the published files without any."""
+    with_findings = {f["file"] for f in files}
+    return [
+        (f["file"] or None, counts.get(f["file"]), f["errors"], f["warnings"], f["rejected"])
+        for f in files
+    ] + [(name, n, 0, 0, 0) for name, n in counts.items() if name not in with_findings]

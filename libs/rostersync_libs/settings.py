@@ -71,39 +71,31 @@ class ServiceSettings(BaseSettings):
         """
         protocol = self.kafka_security_protocol
         prefix = "ROSTERSYNC_KAFKA_"
-        if protocol.startswith("SASL_"):
-            missing = [
+
+        def variables(names: tuple[str, ...], *, given: bool) -> list[str]:
+            return [
                 f"{prefix}{name.upper()}"
-                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
-                if not getattr(self, f"kafka_{name}")
+                for name in names
+                if bool(getattr(self, f"kafka_{name}")) == given
             ]
-            if missing:
-                raise ValueError(
-                    f"{prefix}SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "
-                    "(mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
-                )
-        else:
-            given = [
-                f"{prefix}{name.upper()}"
-                for name in ("sasl_mechanism", "sasl_username", "sasl_password")
-                if getattr(self, f"kafka_{name}") is not None
-            ]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
-                    "use SASL: set it to SASL_SSL (or SASL_PLAINTEXT)"
-                )
-        if not protocol.endswith("SSL"):
-            given = [
-                f"{prefix}{name.upper()}"
-                for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
-                if getattr(self, f"kafka_{name}") is not None
-            ]
-            if given:
-                raise ValueError(
-                    f"{', '.join(given)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
-                    "use TLS: set it to SSL or SASL_SSL"
-                )
+
+        sasl = ("sasl_mechanism", "sasl_username", "sasl_password")
+        if protocol.startswith("SASL_") and (missing := variables(sasl, given=False)):
+            raise ValueError(
+                f"{prefix}SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} "
+                "(mechanism PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)"
+            )
+        if not protocol.startswith("SASL_") and (extra := variables(sasl, given=True)):
+            raise ValueError(
+                f"{', '.join(extra)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
+                "use SASL: set it to SASL_SSL (or SASL_PLAINTEXT)"
+            )
+        tls = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+        if not protocol.endswith("SSL") and (extra := variables(tls, given=True)):
+            raise ValueError(
+                f"{', '.join(extra)} set, but {prefix}SECURITY_PROTOCOL={protocol} does not "
+                "use TLS: set it to SSL or SASL_SSL"
+            )
         if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
             raise ValueError(f"{prefix}SSL_KEYFILE needs {prefix}SSL_CERTFILE (the certificate)")
         return self
