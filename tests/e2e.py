@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
+from rostersync_libs.kafka import client_options
 from rostersync_libs.settings import ServiceSettings
 
 from tests.pipeline import running_pipeline, wait_for_run
@@ -54,3 +57,30 @@ async def replay_differences(
         return await compare(db, settings.db_schema, replayed)
     finally:
         await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
+
+
+async def every_message(settings: ServiceSettings) -> bytes:
+    """Every key, value and header on every topic of the deployment (a search for leaks)."""
+    consumer = AIOKafkaConsumer(**client_options(settings))
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        parts = [
+            TopicPartition(topic, p)
+            for topic in settings.topics.all()
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        assert {tp.topic for tp in parts} == set(settings.topics.all())
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        chunks: list[bytes] = []
+        async with asyncio.timeout(60):
+            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+                for messages in (await consumer.getmany(timeout_ms=500)).values():
+                    for m in messages:
+                        chunks.extend((m.key or b"", m.value or b""))
+                        chunks.extend(v for _, v in m.headers or ())
+        return b"\n".join(chunks)
+    finally:
+        await consumer.stop()

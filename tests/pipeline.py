@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+from rostersync_cli.processes import service_environment
 from rostersync_fetcher.app import FetcherService
 from rostersync_fetcher.settings import FetcherSettings
 from rostersync_libs.kafka import ensure_topics
@@ -77,3 +80,16 @@ async def wait_for_run(
                 await asyncio.sleep(0.2)
     finally:
         await conn.close()
+
+
+def start_logged(
+    name: str, settings: ServiceSettings, logs: Path, **environment: str
+) -> subprocess.Popen[bytes]:
+    """One service as a process (its real entry point), its output in ``logs/<name>.log``."""
+    with (logs / f"{name}.log").open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", f"rostersync_{name}"],
+            env={**service_environment(settings), **environment},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )

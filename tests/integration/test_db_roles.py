@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import csv
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,14 +17,14 @@ import pytest
 from pydantic import SecretStr
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_cli.processes import service_environment, stop_all
+from rostersync_cli.processes import stop_all
 from rostersync_libs.db_roles import grant_statements
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.settings import ServiceSettings
 
 from tests.bundles import write_tenants
 from tests.e2e import cli_settings
-from tests.pipeline import wait_for_run
+from tests.pipeline import start_logged, wait_for_run
 from tests.servers import Servers
 
 pytestmark = pytest.mark.integration
@@ -66,14 +65,8 @@ async def test_each_service_with_only_its_grants_loads_a_district(
 
         def start(service: str) -> None:
             url = as_role(servers.database_url, roles[service], password)
-            env = service_environment(base.model_copy(update={"database_url": SecretStr(url)}))
-            with (tmp_path / f"{service}.log").open("wb") as log:
-                procs.append(
-                    subprocess.Popen(
-                        [sys.executable, "-m", f"rostersync_{service}"],
-                        env=env, stdout=log, stderr=subprocess.STDOUT,
-                    )
-                )  # fmt: skip
+            own = base.model_copy(update={"database_url": SecretStr(url)})
+            procs.append(start_logged(service, own, tmp_path))
 
         start("writer")  # it owns the schema: it migrates it
         async with asyncio.timeout(60):

@@ -13,8 +13,7 @@ from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_libs.settings import ServiceSettings
 
-from tests.e2e import cli_settings, sync
-from tests.integration.test_no_host_leaks import every_message
+from tests.e2e import cli_settings, every_message, sync
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration

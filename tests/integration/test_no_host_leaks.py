@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_cli.processes import SERVICES, service_environment, stop_all
-from rostersync_cli.settings import CliSettings
+from rostersync_cli.processes import SERVICES, stop_all
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.settings import ServiceSettings
 
-from tests.e2e import cli_settings
+from tests.e2e import cli_settings, every_message
+from tests.pipeline import start_logged
 
 pytestmark = pytest.mark.integration
 
@@ -79,16 +76,6 @@ def tenants_file(tmp_path: Path, bundles: dict[str, Path], inbox: Path) -> Path:
     return path
 
 
-def start_logged(name: str, settings: CliSettings, logs: Path) -> subprocess.Popen[bytes]:
-    with (logs / f"{name}.log").open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", f"rostersync_{name}"],
-            env={**service_environment(settings), "ROSTERSYNC_INBOX_POLL_SECONDS": "0.5"},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
 async def ended(db: asyncpg.Connection, tenant: str, run_id: UUID | None = None) -> str | None:
     """The status of the tenant's run (its only run when no id is given), once it has ended."""
     try:
@@ -114,32 +101,6 @@ async def every_row(db: asyncpg.Connection, schema: str) -> str:
     return "\n".join(texts)
 
 
-async def every_message(settings: ServiceSettings) -> bytes:
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        parts = [
-            TopicPartition(topic, p)
-            for topic in settings.topics.all()
-            for p in consumer.partitions_for_topic(topic) or ()
-        ]
-        assert {tp.topic for tp in parts} == set(settings.topics.all())
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        chunks: list[bytes] = []
-        async with asyncio.timeout(60):
-            while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                for messages in (await consumer.getmany(timeout_ms=500)).values():
-                    for m in messages:
-                        chunks.extend((m.key or b"", m.value or b""))
-                        chunks.extend(v for _, v in m.headers or ())
-        return b"\n".join(chunks)
-    finally:
-        await consumer.stop()
-
-
 async def test_hostile_links_leak_nothing_of_the_host_anywhere(
     settings: ServiceSettings,
     db: asyncpg.Connection,
@@ -157,7 +118,7 @@ async def test_hostile_links_leak_nothing_of_the_host_anywhere(
     await ensure_topics(settings)
     logs = tmp_path / "logs"
     logs.mkdir()
-    procs = [start_logged(name, cli, logs) for name in SERVICES]
+    procs = [start_logged(n, cli, logs, ROSTERSYNC_INBOX_POLL_SECONDS="0.5") for n in SERVICES]
     try:
         runs = {t: (await request_sync(cli, t, None)).run_id for t in bundles}
         drop = tmp_path / "drop"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,16 +18,15 @@ import pytest
 from pydantic import SecretStr
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_cli.processes import SERVICES, service_environment, stop_all
+from rostersync_cli.processes import SERVICES, stop_all
 from rostersync_cli.replay import compare
-from rostersync_cli.settings import CliSettings
 from rostersync_libs.settings import ServiceSettings
 
 from tests.bundles import write_tenants
 from tests.conftest import isolated_settings
 from tests.e2e import cli_settings
 from tests.integration.test_crash_recovery import ROSTER, RUN_COLUMNS, load
-from tests.pipeline import wait_for_run
+from tests.pipeline import start_logged, wait_for_run
 from tests.proxy import TcpProxy
 from tests.servers import Servers
 
@@ -49,16 +46,6 @@ def proxied_kafka(bootstrap: str) -> tuple[TcpProxy, str]:
     host, port = bootstrap.split(",")[0].rsplit(":", 1)
     proxy = TcpProxy(host, int(port))
     return proxy, f"127.0.0.1:{proxy.port}"
-
-
-def start_logged(name: str, settings: CliSettings, logs: Path) -> subprocess.Popen[bytes]:
-    with (logs / f"{name}.log").open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", f"rostersync_{name}"],
-            env=service_environment(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
 
 
 def quiet(logs: Path) -> None:

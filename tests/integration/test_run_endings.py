@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import signal
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -303,30 +304,26 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
             while await lag(settings, "validator", settings.topics.fetched):
                 await asyncio.sleep(0.5)
 
-    async with running_pipeline(settings, tenants, run_timeout_seconds=1):
-        command = await request_sync(cli, "d1", None)
-        async with asyncio.timeout(60):
-            while (await status_of(db, command.run_id))[1] is None:
-                await asyncio.sleep(0.2)
-        assert await status_of(db, command.run_id) == ("failed", "aborted")
-        reason = await db.fetchval(
-            "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
-        )
-        assert reason == "the run took longer than 1 s (run_timeout_seconds)"
+    async def timed_out(**overrides: Any) -> str:
+        """A run stopped by its time limit: ended failed with aborted markers; its reason."""
+        async with running_pipeline(settings, tenants, **overrides):
+            command = await request_sync(cli, "d1", None)
+            async with asyncio.timeout(60):
+                while (await status_of(db, command.run_id))[1] is None:
+                    await asyncio.sleep(0.2)
+            assert await status_of(db, command.run_id) == ("failed", "aborted")
+            reason: str = await db.fetchval(
+                "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
+            )
+            return reason
 
+    reason = await timed_out(run_timeout_seconds=1)
+    assert reason == "the run took longer than 1 s (run_timeout_seconds)"
     # A source's own limit, under the fetcher's default (6 h).
     with tenants.open("a") as toml:
         toml.write("run_timeout_seconds = 1.5\n")
-    async with running_pipeline(settings, tenants):
-        command = await request_sync(cli, "d1", None)
-        async with asyncio.timeout(60):
-            while (await status_of(db, command.run_id))[1] is None:
-                await asyncio.sleep(0.2)
-        assert await status_of(db, command.run_id) == ("failed", "aborted")
-        reason = await db.fetchval(
-            "SELECT fetch_error FROM sync_runs WHERE run_id = $1", command.run_id
-        )
-        assert reason == "the run took longer than 1.5 s (run_timeout_seconds)"
+    reason = await timed_out()
+    assert reason == "the run took longer than 1.5 s (run_timeout_seconds)"
 
 
 async def test_an_inbox_bundle_over_its_sources_time_limit_fails_and_moves_to_failed(
