@@ -44,6 +44,7 @@ def service_environment(settings: ServiceSettings) -> dict[str, str]:
             "ROSTERSYNC_TOPIC_PREFIX": settings.topic_prefix,
             "ROSTERSYNC_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "ROSTERSYNC_DB_SCHEMA": settings.db_schema,
+            "ROSTERSYNC_CONTROL_SCHEMA": settings.control,
             "ROSTERSYNC_TENANTS_FILE": str(settings.tenants_file),
             "ROSTERSYNC_LOG_LEVEL": settings.log_level,
         }

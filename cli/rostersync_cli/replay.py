@@ -52,7 +52,9 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
 
 async def replay(settings: ServiceSettings, schema: str, timeout: float = 3600) -> float:
     """Write everything on the topics into ``schema``; returns the seconds it took."""
-    target = WriterSettings(**{**settings.model_dump(), "db_schema": schema})
+    # The live schema's control tables: its data keys open the topics, its audit holds decisions.
+    live = {"db_schema": schema, "control_schema": settings.control}
+    target = WriterSettings(**{**settings.model_dump(), **live})
     await ensure_topics(settings)
     ends = {tp: end for tp, end in (await end_offsets(settings)).items() if end > 0}
     started = time.perf_counter()

@@ -50,6 +50,10 @@ class ServiceSettings(BaseSettings):
     dead_letter_retention_hours: float | None = Field(default=None, gt=0)
     findings_retention_hours: float | None = Field(default=None, gt=0)
     db_schema: str = Field(default="rostersync", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # Where the deployment's control tables are (tenants' data keys, the operator audit): what a
+    # replay reads but never rebuilds. Unset: ``db_schema``. A replay into a fresh schema points
+    # it at the live one, whose keys open the topics and whose audit holds the decisions.
+    control_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     log_level: str = "INFO"
     tenants_file: Path = Path("tenants.toml")
     # Kafka security (docs/security.md). PLAINTEXT is the local stack's; managed Kafka is SASL_SSL.
@@ -99,6 +103,11 @@ class ServiceSettings(BaseSettings):
         if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
             raise ValueError(f"{prefix}SSL_KEYFILE needs {prefix}SSL_CERTFILE (the certificate)")
         return self
+
+    @property
+    def control(self) -> str:
+        """The schema of the control tables (see ``control_schema``)."""
+        return self.control_schema or self.db_schema
 
     @property
     def topics(self) -> Topics:
