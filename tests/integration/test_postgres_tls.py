@@ -6,7 +6,8 @@ all a deployment sets: asyncpg reads libpq's ``sslmode``, ``sslrootcert``, ``ssl
 ``sslkey`` from the URL. With it the services' own pool and the four services as processes (the
 writer migrating) load a district, and the server says every session is encrypted; plain TCP, an
 untrusted CA and a certificate that does not name the host are refused; a client certificate logs
-its user in without a password. No log line carries the password.
+its user in without a password. A service told to trust another CA stops and says why (it does
+not wait for the server as for an outage). No log line carries the password.
 """
 
 from __future__ import annotations
@@ -123,6 +124,25 @@ async def test_a_server_certificate_from_another_ca_is_refused(
     # verify-ca checks the CA too (only the name is not checked).
     with pytest.raises(ssl.SSLCertVerificationError):
         await asyncpg.connect(verified(server, sslmode="verify-ca", sslrootcert=str(other.cafile)))
+
+
+async def test_a_service_told_to_trust_another_ca_stops_and_says_why(
+    tls_settings: ServiceSettings, server: TlsPostgres, tmp_path: Path
+) -> None:
+    other = make_certificates(tmp_path / "other")
+    url = verified(server, sslrootcert=str(other.cafile))
+    await ensure_topics(tls_settings)
+    writer = tls_settings.model_copy(update={"database_url": SecretStr(url)})
+    proc = start_logged("writer", writer, tmp_path)
+    try:
+        # Not an outage to wait out: a certificate refused now is refused on every attempt.
+        assert proc.wait(timeout=60) != 0
+    finally:
+        stop_all([proc])
+    logged = (tmp_path / "writer.log").read_text()
+    assert "CERTIFICATE_VERIFY_FAILED" in logged
+    assert "retrying until it is back" not in logged
+    assert server.password not in logged
 
 
 async def test_a_certificate_that_does_not_name_the_host_is_refused_under_verify_full(
