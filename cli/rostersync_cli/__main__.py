@@ -303,7 +303,7 @@ def main() -> None:
             file=sys.stderr,
         )
         sys.exit(EXIT_REFUSED)
-    except (localstack.StackError, OSError, KafkaError) as exc:
+    except (localstack.StackError, OSError, KafkaError, asyncpg.ClientConfigurationError) as exc:
         down = unavailable_message(exc, CliSettings())
         if down is not None:
             print(f"rostersync: {down}", file=sys.stderr)

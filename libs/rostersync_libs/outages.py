@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
@@ -53,7 +54,18 @@ FILE_ERRORS: tuple[type[OSError], ...] = (
 )
 
 
+# A connection refused by its own configuration: a bad DATABASE_URL option or certificate file
+# (asyncpg's ClientConfigurationError is an InterfaceError), or a server certificate that the CA
+# or the host name does not vouch for (an OSError). Waiting cannot mend them either.
+MISCONFIGURED: tuple[type[BaseException], ...] = (
+    asyncpg.ClientConfigurationError,
+    ssl.SSLCertVerificationError,
+)
+
+
 def is_outage(exc: BaseException) -> bool:
+    if isinstance(exc, MISCONFIGURED):
+        return False
     if isinstance(exc, SERVER_OUTAGES):
         return True
     return isinstance(exc, OSError) and not isinstance(exc, FILE_ERRORS)

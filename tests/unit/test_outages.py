@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 
 import asyncpg
 import pytest
@@ -22,6 +23,15 @@ def test_lost_servers_are_outages_and_other_errors_are_not() -> None:
     assert outage_of(PermissionError("inbox")) is None
     assert outage_of(TopicAuthorizationFailedError()) is None
     assert outage_of(ValueError("a bug")) is None
+
+
+def test_a_refused_certificate_or_a_bad_database_url_option_is_no_outage() -> None:
+    # Waiting cannot mend them: the service stops and says why, the CLI does not blame an outage.
+    untrusted = ssl.SSLCertVerificationError(1, "certificate verify failed: IP address mismatch")
+    assert outage_of(untrusted) is None
+    assert outage_of(asyncpg.ClientConfigurationError("`sslmode` parameter must be one of")) is None
+    assert outage_of(asyncpg.InterfaceError("connection is closed")) is not None  # still one
+    assert outage_of(ssl.SSLEOFError(8, "EOF occurred in violation of protocol")) is not None
 
 
 def test_an_outage_behind_a_cause_or_in_a_group_is_found() -> None:

@@ -20,7 +20,8 @@ import shlex
 import shutil
 import socket
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ._common import StackError, is_root, pid_alive, read_pid, run, tail
@@ -42,6 +43,19 @@ class PostgresConfig:
     home: Path  # <state dir>/postgres
     port: int
     database: str = "rostersync"
+    # How this package's own psql logs in: the superuser's password, and the CA to verify the
+    # server with (verify-full) when the server speaks TLS. None: trust over plain TCP.
+    password: str | None = field(default=None, repr=False)
+    sslrootcert: Path | None = None
+
+    def client_env(self) -> dict[str, str]:
+        """libpq's environment for psql and pg_isready against this cluster."""
+        env = {**os.environ, "PGCONNECT_TIMEOUT": "5"}
+        if self.password is not None:
+            env["PGPASSWORD"] = self.password
+        if self.sslrootcert is not None:
+            env.update(PGSSLMODE="verify-full", PGSSLROOTCERT=str(self.sslrootcert))
+        return env
 
     @property
     def url(self) -> str:
@@ -128,6 +142,12 @@ def _chown_to_owner(path: Path) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def give_to_server(path: Path) -> None:
+    """Make ``path`` the server's (the ``postgres`` user's when we are root; already ours if not)."""
+    if is_root():
+        _chown_to_owner(path)
+
+
 def _prepare_cluster_dir(cfg: PostgresConfig) -> Path:
     """Create the cluster folder, owned by whoever will run the server.
 
@@ -185,9 +205,10 @@ def _port_taken(port: int) -> bool:
     return False
 
 
-def _psql(bin_dir: Path, cfg: PostgresConfig, database: str, sql: str) -> str:
-    # TCP + trust auth: works as root or any user without runuser, and -X
-    # skips the user's ~/.psqlrc so output stays machine-readable.
+def psql(bin_dir: Path, cfg: PostgresConfig, database: str, sql: str) -> str:
+    """Run ``sql`` as the superuser; its output, unaligned."""
+    # TCP (trust auth, or cfg's password and CA): works as root or any user without runuser,
+    # and -X skips the user's ~/.psqlrc so output stays machine-readable.
     return run(
         [
             str(bin_dir / "psql"),
@@ -209,7 +230,7 @@ def _psql(bin_dir: Path, cfg: PostgresConfig, database: str, sql: str) -> str:
             sql,
         ],
         what="psql",
-        env={**os.environ, "PGCONNECT_TIMEOUT": "5"},
+        env=cfg.client_env(),
         timeout=60,
     )
 
@@ -221,9 +242,10 @@ def _wait_ready(bin_dir: Path, cfg: PostgresConfig, timeout: float) -> None:
             run(
                 [str(bin_dir / "pg_isready"), "-q", "-h", HOST, "-p", str(cfg.port), "-t", "2"],
                 what="pg_isready",
+                env=cfg.client_env(),
                 timeout=10,
             )
-            _psql(bin_dir, cfg, "postgres", "select 1")
+            psql(bin_dir, cfg, "postgres", "select 1")
             return
         except StackError as exc:
             if time.monotonic() >= deadline:
@@ -234,8 +256,20 @@ def _wait_ready(bin_dir: Path, cfg: PostgresConfig, timeout: float) -> None:
         time.sleep(0.3)
 
 
-def ensure_running(cfg: PostgresConfig, timeout: float = 90.0) -> int:
-    """Start (initdb first if needed) or reuse our cluster; create the database. Returns the PID."""
+def ensure_running(
+    cfg: PostgresConfig,
+    timeout: float = 90.0,
+    *,
+    initdb_args: Sequence[str] = ("--auth=trust",),
+    configure: Callable[[Path], None] | None = None,
+    options: Sequence[str] = (),
+) -> int:
+    """Start (initdb first if needed) or reuse our cluster; create the database. Returns the PID.
+
+    ``initdb_args`` replace the default authentication (trust); ``configure(data_dir)`` runs once
+    after initdb (e.g. to write pg_hba.conf or place certificates); ``options`` are the server's
+    extra command-line options (``-c name=value``), after (and so over) the defaults.
+    """
     bin_dir = ensure_binaries()
     cluster = _prepare_cluster_dir(cfg)
     data = cluster / "data"
@@ -253,7 +287,7 @@ def ensure_running(cfg: PostgresConfig, timeout: float = 90.0) -> int:
                         str(data),
                         "-U",
                         SUPERUSER,
-                        "--auth=trust",
+                        *initdb_args,
                         "--encoding=UTF8",
                         "--no-locale",  # C collation: deterministic, needs no OS locales.
                     ]
@@ -262,6 +296,8 @@ def ensure_running(cfg: PostgresConfig, timeout: float = 90.0) -> int:
                 cwd=cluster,
                 timeout=300,
             )
+            if configure is not None:
+                configure(data)
             log.info("postgres: initialised %s", data)
         if _port_taken(cfg.port):
             raise StackError(
@@ -282,6 +318,7 @@ def ensure_running(cfg: PostgresConfig, timeout: float = 90.0) -> int:
                 "-c fsync=off",
                 "-c synchronous_commit=off",
                 "-c full_page_writes=off",
+                *options,
             ]
         )
         try:
@@ -315,9 +352,9 @@ def ensure_running(cfg: PostgresConfig, timeout: float = 90.0) -> int:
         raise StackError("postgres answered but its postmaster.pid is gone", tail(cfg.log_file()))
     cfg.pid_file.write_text(f"{pid}\n")
 
-    exists = _psql(bin_dir, cfg, "postgres", f"select 1 from pg_database where datname = '{cfg.database}'")
+    exists = psql(bin_dir, cfg, "postgres", f"select 1 from pg_database where datname = '{cfg.database}'")
     if not exists.strip():
-        _psql(bin_dir, cfg, "postgres", f'create database "{cfg.database}"')
+        psql(bin_dir, cfg, "postgres", f'create database "{cfg.database}"')
         log.info("postgres: created database %s", cfg.database)
     return pid
 

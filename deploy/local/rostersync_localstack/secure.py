@@ -54,6 +54,8 @@ class Tls:
 
     cafile: Path  # the CA's certificate: what clients trust
     server_keystore: Path  # the broker's key and certificate chain (Kafka's PEM keystore)
+    server_certfile: Path  # the server's certificate alone (PostgreSQL's ssl_cert_file) …
+    server_keyfile: Path  # … and its key (ssl_key_file)
     client_certfile: Path  # a client certificate signed by the CA (mutual TLS)
     client_keyfile: Path
 
@@ -72,7 +74,7 @@ class SecureBroker:
     mechanism: str = MECHANISMS[0]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((kafka.HOST, 0))
         return int(sock.getsockname()[1])
@@ -129,7 +131,14 @@ def make_certificates(folder: Path, hosts: Iterable[str] = (kafka.HOST, "localho
     keystore = folder / "server-keystore.pem"
     keystore.write_text(server_key.read_text() + server_pem.read_text() + ca_pem.read_text())
     keystore.chmod(0o600)
-    return Tls(cafile=ca_pem, server_keystore=keystore, client_certfile=client_pem, client_keyfile=client_key)
+    return Tls(
+        cafile=ca_pem,
+        server_keystore=keystore,
+        server_certfile=server_pem,
+        server_keyfile=server_key,
+        client_certfile=client_pem,
+        client_keyfile=client_key,
+    )
 
 
 def _is_ip(host: str) -> bool:
@@ -233,7 +242,7 @@ def secure_broker(users: Iterable[str] = (), *, timeout: float = 120.0) -> Itera
             for mechanism in MECHANISMS
             for arg in ("--add-scram", f"{mechanism}=[name={name},password={password}]")
         ]
-        cfg = kafka.KafkaConfig(home=home / "kafka", port=_free_port(), controller_port=_free_port())
+        cfg = kafka.KafkaConfig(home=home / "kafka", port=free_port(), controller_port=free_port())
         pid = kafka.start(
             cfg,
             properties=partial(write_secure_properties, tls=tls, admin_password=passwords[ADMIN]),
