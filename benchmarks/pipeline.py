@@ -38,7 +38,6 @@ from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.processes import SERVICES, start_service
 from rostersync_cli.replay import replay
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.identities import topic_reader
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import client_options, ensure_topics
 
@@ -93,7 +92,7 @@ class Lag:
 
 async def topic_size(settings: CliSettings, topic: str) -> int:
     """Messages on a topic (all partitions)."""
-    consumer = topic_reader(settings, "rostersync-bench")
+    consumer = AIOKafkaConsumer(**client_options(settings))  # offsets only: nothing to open
     await consumer.start()
     try:
         parts = [TopicPartition(topic, p) for p in range(settings.topic_partitions)]

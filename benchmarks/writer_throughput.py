@@ -43,6 +43,8 @@ from typing import Any
 
 import asyncpg
 from rostersync_cli.processes import service_environment
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.envelope import EntityType, Envelope, Origin, record_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
@@ -117,7 +119,8 @@ def run_events(run_id: uuid.UUID, count: int) -> Iterator[Envelope]:
 
 async def produce(settings: ServiceSettings, count: int) -> uuid.UUID:
     run_id = new_run_id()
-    producer = make_producer(settings, "bench")
+    pool = await create_pool(settings, max_size=1)
+    producer = make_producer(settings, "bench", DataKeys(pool, settings))  # sealed, as live
     await producer.start()
     topic = settings.topics.mapped
     pending = []
@@ -132,6 +135,7 @@ async def produce(settings: ServiceSettings, count: int) -> uuid.UUID:
         pending.append(await producer.send(topic, marker.to_bytes(), key=marker.key(), partition=p))
     await asyncio.gather(*pending)
     await producer.stop()
+    await close_pool(pool)
     return run_id
 
 

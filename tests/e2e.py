@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.kafka import client_options
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.db import close_pool, create_pool
+from rostersync_libs.kafka import make_consumer, make_producer
 from rostersync_libs.settings import ServiceSettings
+from rostersync_writer.migrate import migrate
 
 from tests.pipeline import running_pipeline, wait_for_run
 
@@ -59,9 +64,41 @@ async def replay_differences(
         await db.execute(f'DROP SCHEMA IF EXISTS "{replayed}" CASCADE')
 
 
+@asynccontextmanager
+async def data_keys(settings: ServiceSettings) -> AsyncIterator[DataKeys]:
+    """The deployment's tenants' data keys, as a service reads them."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            await migrate(conn)  # the deployment's tables, as the writer makes them at start
+        yield DataKeys(pool, settings)
+    finally:
+        await close_pool(pool)
+
+
+@asynccontextmanager
+async def sealing_producer(
+    settings: ServiceSettings, client_id: str
+) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer that seals what it sends, as every service's does."""
+    async with data_keys(settings) as keys:
+        producer = make_producer(settings, client_id, keys)
+        try:
+            await producer.start()
+            yield producer
+        finally:
+            await producer.stop()
+
+
 async def every_message(settings: ServiceSettings) -> bytes:
-    """Every key, value and header on every topic of the deployment (a search for leaks)."""
-    consumer = AIOKafkaConsumer(**client_options(settings))
+    """Every key, value and header on every topic of the deployment (a search for leaks), opened
+    with the tenants' data keys: what a service (or a thief holding the keys) could read."""
+    async with data_keys(settings) as keys:
+        return await _every_message(settings, keys)
+
+
+async def _every_message(settings: ServiceSettings, keys: DataKeys) -> bytes:
+    consumer = make_consumer(settings, None, keys=keys)
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()

@@ -7,6 +7,7 @@ rostersync sync TENANT [--wait] ask the fetcher to sync a tenant now
 rostersync runs [--tenant T]    recent sync runs
 rostersync report TENANT RUN_ID what a run landed and what it rejected
 rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
+rostersync tenants purge TENANT --yes  erase a district (its data key, rows, identity decisions)
 
 ``sync --wait`` and ``report`` exit with the run's status (``status.py``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
@@ -30,8 +31,9 @@ import asyncpg
 import rostersync_localstack as localstack
 from aiokafka.errors import KafkaError
 from rostersync_libs.commands import SyncRequested
+from rostersync_libs.data_keys import TenantPurgedError
 
-from rostersync_cli import actions, identity_commands, scripted
+from rostersync_cli import actions, identity_commands, scripted, tenant_commands
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
 from rostersync_cli.documents import emit
 from rostersync_cli.generate import DistrictShape, generate
@@ -108,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--csv", type=Path, default=None, help="write every finding to this CSV")
     report.add_argument("--json", action="store_true", help="print one JSON document")
     identity_commands.add_commands(sub)
+    tenant_commands.add_commands(sub)
     return parser
 
 
@@ -240,6 +243,8 @@ def run(argv: list[str] | None = None) -> int:
     settings = actions.resolve_settings(start_stack=False)
     if args.command in identity_commands.COMMANDS:
         return identity_commands.run_command(settings, args)
+    if args.command in tenant_commands.COMMANDS:
+        return tenant_commands.run_command(settings, args)
     if args.command == "sync":
         return _sync(settings, args)
     if args.command == "replay":
@@ -293,6 +298,9 @@ def main() -> None:
         # The reader went away (`rostersync runs | head`): end quietly, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except TenantPurgedError as exc:  # no command is sealed for a purged tenant
+        print(f"rostersync: {exc}", file=sys.stderr)
+        sys.exit(EXIT_REFUSED)
     except KeyError as exc:  # an unknown tenant or source: the message is the first argument
         print(f"rostersync: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         sys.exit(EXIT_REFUSED)

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
-from rostersync_libs.db import create_pool
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.identities import IdentityDecision, Reason, load_decisions, publish
 from rostersync_libs.kafka import ensure_topics, make_producer
@@ -98,14 +99,19 @@ async def _publish_crosswalk(settings: ServiceSettings, entries: list[IdentityDe
     await ensure_topics(settings)
     if not entries:
         return
-    current = await load_decisions(settings, entries[0].tenant)
-    _check_unique(entries[0].tenant, entries, current)
-    producer = make_producer(settings, "rostersync-cli-crosswalk")
-    await producer.start()
+    pool = await create_pool(settings, max_size=1)
     try:
-        await publish(producer, settings.topics.identities, entries)
+        keys = DataKeys(pool, settings)
+        current = await load_decisions(settings, keys, entries[0].tenant)
+        _check_unique(entries[0].tenant, entries, current)
+        producer = make_producer(settings, "rostersync-cli-crosswalk", keys)
+        try:
+            await producer.start()
+            await publish(producer, settings.topics.identities, entries)
+        finally:
+            await producer.stop()
     finally:
-        await producer.stop()
+        await close_pool(pool)
 
 
 async def crosswalk_add(
@@ -147,7 +153,11 @@ async def crosswalk_import(settings: ServiceSettings, tenant: str, path: Path) -
 async def crosswalk_list(settings: ServiceSettings, tenant: str) -> list[IdentityDecision]:
     """Every identity decision of a tenant (crosswalk, rekey, match), as the mapper sees them."""
     await ensure_topics(settings)
-    decisions = await load_decisions(settings, _tenant(tenant))
+    pool = await create_pool(settings, max_size=1)
+    try:
+        decisions = await load_decisions(settings, DataKeys(pool, settings), _tenant(tenant))
+    finally:
+        await close_pool(pool)
     return sorted(decisions.values(), key=lambda d: (d.entity.value, d.sourced_id))
 
 

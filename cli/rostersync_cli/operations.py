@@ -10,7 +10,8 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested
-from rostersync_libs.db import create_pool
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import load_tenants
@@ -70,11 +71,13 @@ async def send_command(
 ) -> None:
     """Put one command on the command topic, acknowledged."""
     await ensure_topics(settings)
-    producer = make_producer(settings, "rostersync-cli")
-    await producer.start()
+    pool = await create_pool(settings, max_size=1)
+    producer = make_producer(settings, "rostersync-cli", DataKeys(pool, settings))
     try:
+        await producer.start()
         await producer.send_and_wait(
             settings.topics.commands, command.model_dump_json().encode(), key=command.key()
         )
     finally:
         await producer.stop()
+        await close_pool(pool)

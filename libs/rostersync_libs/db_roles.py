@@ -20,21 +20,26 @@ Service = Literal["fetcher", "validator", "mapper", "cli"]
 # What the application's records are read from (known ids, content hashes, identities).
 ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
 
+# Tenants' data keys: every service seals what it sends and opens what it reads (sealing.py).
+KEYS = "tenant_data_keys"
+
 READS: dict[Service, tuple[str, ...]] = {
     # unchanged records (content hashes), the previous run's status, its own leases
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases"),
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", KEYS),
     # known sourcedIds of references not in the bundle
-    "validator": ROSTER,
+    "validator": (*ROSTER, KEYS),
     # known ids, the application directory and identity claims (matching)
-    "mapper": (*ROSTER, "app_directory", "identity_claims"),
+    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS),
     # reports read everything but write nothing except crosswalk entries
     "cli": ("ALL",),
 }
+# A tenant's data key is made by whichever service first sends one of its events (INSERT only:
+# no role but the owner's can change or destroy one; purge runs with the owner's login).
 WRITES: dict[Service, dict[str, str]] = {
-    "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE"},  # run leases (leases.py)
-    "validator": {},
-    "mapper": {"identity_claims": "INSERT, UPDATE"},  # one application id per record (lookups.py)
-    "cli": {"app_directory": "INSERT, UPDATE"},  # crosswalk imports (identity_commands.py)
+    "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE", KEYS: "INSERT"},  # leases.py
+    "validator": {KEYS: "INSERT"},
+    "mapper": {"identity_claims": "INSERT, UPDATE", KEYS: "INSERT"},  # lookups.py
+    "cli": {"app_directory": "INSERT, UPDATE", KEYS: "INSERT"},  # identity_commands.py
 }
 
 

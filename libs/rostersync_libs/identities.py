@@ -24,8 +24,11 @@ from uuid import UUID
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.kafka import client_options
+from rostersync_libs.sealed_clients import OpeningConsumer
+from rostersync_libs.sealing import UNREADABLE
 from rostersync_libs.settings import ServiceSettings
 
 Key = tuple[str, str, str]  # tenant, entity, sourcedId
@@ -87,9 +90,10 @@ async def publish(
     await asyncio.gather(*futures)
 
 
-def topic_reader(settings: ServiceSettings, client_id: str) -> AIOKafkaConsumer:
+def topic_reader(settings: ServiceSettings, client_id: str, keys: DataKeys) -> AIOKafkaConsumer:
     """A consumer without a group: it reads every partition itself and commits nothing."""
-    return AIOKafkaConsumer(
+    return OpeningConsumer(
+        keys=keys,
         **client_options(settings),
         group_id=None,
         client_id=client_id,
@@ -126,12 +130,12 @@ async def topic_partitions(settings: ServiceSettings, topic: str) -> list[int]:
 
 
 async def load_decisions(
-    settings: ServiceSettings, tenant: str | None = None
+    settings: ServiceSettings, keys: DataKeys, tenant: str | None = None
 ) -> dict[Key, IdentityDecision]:
     """The current decision of every record (of one tenant, or of all): the topic read once."""
     topic = settings.topics.identities
     partitions = [TopicPartition(topic, p) for p in await topic_partitions(settings, topic)]
-    consumer = topic_reader(settings, "rostersync-identities-reader")
+    consumer = topic_reader(settings, "rostersync-identities-reader", keys)
     await consumer.start()
     try:
         consumer.assign(partitions)
@@ -139,7 +143,7 @@ async def load_decisions(
         current: dict[Key, IdentityDecision] = {}
         prefix = f"{tenant}:".encode() if tenant else b""
         for key, value in await read_to_end(consumer, partitions):
-            if key is None or not key.startswith(prefix):
+            if key is None or not key.startswith(prefix) or value is UNREADABLE:
                 continue
             decision = decode(value)
             record_key = _split_key(key)

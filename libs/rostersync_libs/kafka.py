@@ -18,7 +18,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.helpers import create_ssl_context
 
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.partitioning import key_partition
+from rostersync_libs.sealed_clients import OpeningConsumer, SealingProducer
 from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -65,13 +67,14 @@ def client_options(settings: ServiceSettings) -> dict[str, Any]:
     return options
 
 
-def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer:
+def make_producer(settings: ServiceSettings, client_id: str, keys: DataKeys) -> AIOKafkaProducer:
     """An idempotent producer tuned for batches: a crash-and-retry never reorders one key.
 
     Keys go to the partitions Kafka's default partitioner chooses, computed faster than aiokafka
-    does (:mod:`rostersync_libs.partitioning`).
+    does (:mod:`rostersync_libs.partitioning`). Values are sealed with their tenant's data key.
     """
-    return AIOKafkaProducer(
+    return SealingProducer(
+        keys,
         **client_options(settings),
         client_id=client_id,
         partitioner=key_partition,
@@ -83,13 +86,17 @@ def make_producer(settings: ServiceSettings, client_id: str) -> AIOKafkaProducer
     )
 
 
-def make_consumer(settings: ServiceSettings, group_id: str, *topics: str) -> AIOKafkaConsumer:
-    """A consumer whose offsets are committed by the caller, never automatically."""
-    return AIOKafkaConsumer(
+def make_consumer(
+    settings: ServiceSettings, group_id: str | None, *topics: str, keys: DataKeys
+) -> AIOKafkaConsumer:
+    """A consumer whose offsets are committed by the caller, never automatically, and which opens
+    the sealed values it reads (``sealed_clients.py``); no group: it reads without one."""
+    return OpeningConsumer(
         *topics,
+        keys=keys,
         **client_options(settings),
         group_id=group_id,
-        client_id=group_id,
+        client_id=group_id or "rostersync",
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=2000,

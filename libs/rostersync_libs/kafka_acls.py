@@ -106,8 +106,12 @@ def access_table(settings: ServiceSettings) -> dict[str, Access]:
         ),
         # An operator's commands (sync, cancel, hold decisions) and crosswalk entries, which are
         # identity decisions by design (read first, to refuse one app id for two records). No
-        # record topic, no run event, no group: its reports come from PostgreSQL.
-        "cli": Access(reads=(t.identities,), writes=(t.commands, t.identities)),
+        # record topic, no run event, no group: its reports come from PostgreSQL. ``tenants
+        # purge`` withdraws a tenant's keys from both compacted topics (tombstones).
+        "cli": Access(
+            reads=(t.identities, t.fetch_state),
+            writes=(t.commands, t.identities, t.fetch_state),
+        ),
     }
 
 

@@ -54,6 +54,11 @@ class ServiceSettings(BaseSettings):
     # replay reads but never rebuilds. Unset: ``db_schema``. A replay into a fresh schema points
     # it at the live one, whose keys open the topics and whose audit holds the decisions.
     control_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # The master key that wraps tenants' data keys in PostgreSQL (base64 of 32 random bytes), from
+    # a file (a mounted secret) or the environment; unset: data keys are stored unwrapped
+    # (data_keys.py, docs/security.md). A secret: never logged.
+    master_key_file: Path | None = None
+    master_key: SecretStr | None = None
     log_level: str = "INFO"
     tenants_file: Path = Path("tenants.toml")
     # Kafka security (docs/security.md). PLAINTEXT is the local stack's; managed Kafka is SASL_SSL.
@@ -102,6 +107,10 @@ class ServiceSettings(BaseSettings):
             )
         if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
             raise ValueError(f"{prefix}SSL_KEYFILE needs {prefix}SSL_CERTFILE (the certificate)")
+        if self.master_key_file is not None and self.master_key is not None:
+            raise ValueError(
+                "ROSTERSYNC_MASTER_KEY_FILE and ROSTERSYNC_MASTER_KEY both set: keep one"
+            )
         return self
 
     @property

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from pydantic import ValidationError
 
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
@@ -34,6 +35,7 @@ from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.markers import MarkerTracker, marker_event
 from rostersync_libs.outages import working
 from rostersync_libs.partitioning import key_partition
+from rostersync_libs.sealing import UNREADABLE, tenant_of_or_none
 from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -152,9 +154,11 @@ class Stage:
         output_topic: str,
         dlq_topic: str,
         handler: StageHandler,
+        keys: DataKeys,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.name = name
+        self._keys = keys
         self.max_message_bytes = max_message_bytes
         self._settings = settings
         self._input = input_topic
@@ -170,9 +174,11 @@ class Stage:
         self._same_partitions = False
 
     async def run(self, stop: asyncio.Event) -> None:
-        consumer = make_consumer(self._settings, self._settings.consumer_group(self.name))
+        consumer = make_consumer(
+            self._settings, self._settings.consumer_group(self.name), keys=self._keys
+        )
         consumer.subscribe([self._input], listener=_ForgetRevoked(self._tracker))
-        producer = make_producer(self._settings, f"rostersync-{self.name}")
+        producer = make_producer(self._settings, f"rostersync-{self.name}", self._keys)
         try:
             await producer.start()
             await consumer.start()
@@ -201,6 +207,8 @@ class Stage:
         markers: list[tuple[TopicPartition, Message, Envelope]] = []
         for tp, messages in batches.items():
             for message in messages:
+                if message.value is UNREADABLE:
+                    continue  # a purged tenant's event, or one not sealed with its key
                 event = await self._decode(producer, tp, message, sent)
                 if event is None:
                     continue
@@ -295,10 +303,14 @@ class Stage:
                 text = f"not a rostersync event: {exc.error_count()} schema error(s)"
             else:
                 missing = missing_parts(event)
-                if not missing:
+                if not missing and tenant_of_or_none(message.key) == event.tenant:
                     return event
-                code = "envelope_incomplete"
-                text = f"a {event.kind} event without {', '.join(missing)}"
+                if missing:
+                    code = "envelope_incomplete"
+                    text = f"a {event.kind} event without {', '.join(missing)}"
+                else:  # sealed with one tenant's key, claiming another tenant
+                    code = "envelope_tenant_mismatch"
+                    text = "the event's tenant is not the tenant of its key"
         log.warning(
             "%s: dead-lettered %s[%d]@%d (%s)",
             self.name,

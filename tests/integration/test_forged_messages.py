@@ -16,12 +16,11 @@ import pytest
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.ids import new_run_id
-from rostersync_libs.kafka import make_producer
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.settings import ServiceSettings
 
 from tests.bundles import write_tenants
-from tests.e2e import sync
+from tests.e2e import sealing_producer, sync
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration
@@ -44,14 +43,12 @@ async def test_a_forged_run_end_with_a_loose_threshold_is_held_not_applied(
         bulk_entities=[EntityType.USER, EntityType.ENROLLMENT], hold_threshold=1.0,
         hold_min_records=0,
     )  # fmt: skip
-    producer = make_producer(settings, "forger")
-    await producer.start()
-    try:
+    # Sealed with the tenant's data key: a forger who also stole it (see the next test for one
+    # who did not).
+    async with sealing_producer(settings, "forger") as producer:
         await producer.send_and_wait(
             settings.topics.mapped, forged.to_bytes(), key=forged.key(), partition=0
         )
-    finally:
-        await producer.stop()
     async with running_pipeline(settings, tenants):
         async with asyncio.timeout(60):
             while not await db.fetchval(

@@ -30,7 +30,7 @@ from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.processes import SERVICES, start_service, stop_all
 from rostersync_libs import kafka_acls
-from rostersync_libs.kafka import client_options, make_producer
+from rostersync_libs.kafka import client_options
 from rostersync_libs.settings import ServiceSettings
 from rostersync_localstack.secure import SecureBroker, secure_broker
 
@@ -118,7 +118,7 @@ async def test_each_service_with_its_own_login_loads_a_district(
 
 async def test_the_validator_cannot_write_the_command_topic(secure: Secure) -> None:
     validator = secure.as_user(secure.settings, "validator")
-    producer = make_producer(validator, "rostersync-test")
+    producer = AIOKafkaProducer(**client_options(validator))
     await producer.start()
     try:
         await producer.send_and_wait(validator.topics.validated, b"allowed")  # it is logged in
@@ -130,7 +130,7 @@ async def test_the_validator_cannot_write_the_command_topic(secure: Secure) -> N
 
 async def test_the_cli_cannot_write_a_record_topic(secure: Secure) -> None:
     cli = secure.as_user(secure.settings, "cli")
-    producer = make_producer(cli, "rostersync-test")
+    producer = AIOKafkaProducer(**client_options(cli))
     await producer.start()
     try:
         for topic in cli.topics.record_topics():
@@ -166,7 +166,7 @@ async def test_a_principal_allowed_no_topic_cannot_even_start_an_idempotent_prod
     secure: Secure,
 ) -> None:
     writer = secure.as_user(secure.settings, "writer")
-    producer = make_producer(writer, "rostersync-test")
+    producer = AIOKafkaProducer(**client_options(writer), enable_idempotence=True)
     try:
         with pytest.raises(ClusterAuthorizationFailedError):  # its producer id is refused
             await producer.start()

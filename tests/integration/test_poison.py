@@ -19,13 +19,13 @@ import orjson
 import pytest
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, record_event
 from rostersync_libs.ids import new_run_id
-from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.oneroster.columns import spec_for
 from rostersync_libs.settings import ServiceSettings
 from rostersync_mapper.mapping import map_event
 
 from tests.bundles import write_bundle
-from tests.e2e import ids
+from tests.e2e import ids, sealing_producer
 from tests.integration.test_end_to_end import ORGS, USERS, sync_now
 from tests.pipeline import running_pipeline
 
@@ -51,13 +51,9 @@ async def produce(
 ) -> None:
     """Put (key, value) messages on a topic, on partition 0, acknowledged."""
     await ensure_topics(settings)
-    producer = make_producer(settings, "poisoner")
-    await producer.start()
-    try:
+    async with sealing_producer(settings, "poisoner") as producer:
         for key, value in messages:
             await producer.send_and_wait(topic, value, key=key, partition=0)
-    finally:
-        await producer.stop()
 
 
 async def sync_good_tenant(

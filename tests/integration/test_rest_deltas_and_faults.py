@@ -16,13 +16,12 @@ import orjson
 import pytest
 from rostersync_cli.actions import request_sync
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.kafka import make_producer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_oneroster_server import OneRosterServer
 
 from tests import districts
 from tests.bundles import write_bundle
-from tests.e2e import cli_settings, ids
+from tests.e2e import cli_settings, ids, sealing_producer
 from tests.integration.test_rest_end_to_end import snapshot
 from tests.pipeline import running_pipeline, wait_for_run
 
@@ -57,14 +56,10 @@ def oauth2(server: OneRosterServer) -> str:
 
 async def request(settings: ServiceSettings, tenant: str, *, full: bool = False) -> UUID:
     command = SyncRequested(tenant=tenant, source="api", full=full)
-    producer = make_producer(settings, "test")
-    await producer.start()
-    try:
+    async with sealing_producer(settings, "test") as producer:
         await producer.send_and_wait(
             settings.topics.commands, command.model_dump_json().encode(), key=command.key()
         )
-    finally:
-        await producer.stop()
     return command.run_id
 
 

@@ -12,10 +12,9 @@ from uuid import UUID
 import asyncpg
 import pytest
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.kafka import make_producer
 from rostersync_libs.settings import ServiceSettings
 
-from tests.e2e import ids
+from tests.e2e import ids, sealing_producer
 from tests.pipeline import running_pipeline, wait_for_run
 from tests.rest_fake import FakeOneRoster, district_1_1
 
@@ -45,14 +44,10 @@ def pipeline(
 
 async def request(settings: ServiceSettings, *, full: bool = False) -> UUID:
     command = SyncRequested(tenant="d1", source="api", full=full)
-    producer = make_producer(settings, "test")
-    await producer.start()
-    try:
+    async with sealing_producer(settings, "test") as producer:
         await producer.send_and_wait(
             settings.topics.commands, command.model_dump_json().encode(), key=command.key()
         )
-    finally:
-        await producer.stop()
     return command.run_id
 
 

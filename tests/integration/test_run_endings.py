@@ -19,7 +19,7 @@ from rostersync_fetcher.publisher import RunPublisher
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
 from rostersync_libs.ids import new_run_id
-from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.runs import RunPhase
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import load_tenants
@@ -27,7 +27,7 @@ from rostersync_oneroster_server import OneRosterServer
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants
-from tests.e2e import ids
+from tests.e2e import ids, sealing_producer
 from tests.integration.test_rest_deltas_and_faults import api_tenant, oauth1, request
 from tests.pipeline import running_pipeline
 
@@ -126,9 +126,7 @@ async def test_a_run_whose_fetcher_died_is_ended_failed_and_asked_again(
     # A fetcher began run R (its started event and a file's facts are out), took the run's
     # lease, then died: the lease was last renewed two minutes ago.
     dead = new_run_id()
-    producer = make_producer(settings, "dead-fetcher")
-    await producer.start()
-    try:
+    async with sealing_producer(settings, "dead-fetcher") as producer:
         out = RunPublisher(
             producer=producer, topics=settings.topics, tenant=tenant, source_id="csv", run_id=dead
         )
@@ -138,8 +136,6 @@ async def test_a_run_whose_fetcher_died_is_ended_failed_and_asked_again(
             Envelope(kind=EventKind.FILE, tenant="d1", source="csv", run_id=dead, file=facts)
         )
         await out.flush()
-    finally:
-        await producer.stop()
     async with running_pipeline(
         settings, tenants, lease_renew_seconds=0.2, lease_stale_seconds=2, lease_check_seconds=0.3
     ):

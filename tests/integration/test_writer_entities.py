@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType, Envelope, Operation, Origin, record_event
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.ids import internal_id
-from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
+from rostersync_libs.kafka import ensure_topics, partitions_of
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.settings import ServiceSettings
@@ -29,6 +29,7 @@ from rostersync_mapper.mapping import map_event
 from rostersync_writer import app as writer_app
 from rostersync_writer.settings import WriterSettings
 
+from tests.e2e import sealing_producer
 from tests.pipeline import wait_for_run
 
 pytestmark = pytest.mark.integration
@@ -181,12 +182,10 @@ async def send(settings: ServiceSettings) -> AsyncIterator[Sender]:
     await ensure_topics(settings)
     stop = asyncio.Event()
     writer = asyncio.create_task(writer_app.run(WriterSettings(**settings.model_dump()), stop))
-    producer = make_producer(settings, "test-writer-entities")
-    await producer.start()
     try:
-        yield Sender(settings, producer)
+        async with sealing_producer(settings, "test-writer-entities") as producer:
+            yield Sender(settings, producer)
     finally:
-        await producer.stop()
         stop.set()
         await writer  # re-raises whatever stopped the writer
 

@@ -10,8 +10,10 @@ from types import SimpleNamespace
 from typing import Any, cast
 from uuid import uuid4
 
+import asyncpg
 import orjson
 from aiokafka import TopicPartition
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import (
     EntityType,
@@ -170,7 +172,7 @@ class FakeConsumer:
         self.committed.update(offsets)
 
 
-def _message(offset: int, value: bytes | None, key: bytes | None = b"k") -> Any:
+def _message(offset: int, value: bytes | None, key: bytes | None = b"d1:k") -> Any:
     return SimpleNamespace(
         topic=TOPICS.fetched, partition=0, offset=offset, key=key, value=value, headers=[]
     )
@@ -190,6 +192,7 @@ def _stage(handler: StageHandler, **kwargs: Any) -> Stage:
         input_topic=TOPICS.fetched,
         output_topic=TOPICS.validated,
         dlq_topic=TOPICS.validator_dlq,
+        keys=DataKeys(cast(asyncpg.Pool, None), SETTINGS),  # used only by run(), not here
         handler=handler,
         **kwargs,
     )
@@ -215,6 +218,7 @@ async def test_null_undecodable_and_incomplete_messages_are_dead_lettered() -> N
             _message(2, keyless.to_bytes()),
             _message(3, no_facts.to_bytes()),
             _message(4, good.to_bytes(), good.key()),
+            _message(5, good.to_bytes(), b"other:users:good"),  # another tenant's key
         ],
     )
     assert [v for _, v, _ in producer.on(TOPICS.validated)] == [good.to_bytes()]
@@ -224,11 +228,12 @@ async def test_null_undecodable_and_incomplete_messages_are_dead_lettered() -> N
         (1, ["envelope_undecodable"]),
         (2, ["envelope_incomplete"]),
         (3, ["envelope_incomplete"]),
+        (5, ["envelope_tenant_mismatch"]),
     ]
     assert "without sourced_id" in letters[2].findings[0].message
     assert "without file" in letters[3].findings[0].message
     # The tombstone goes to the dead-letter topic as it came: no value, its key.
-    assert producer.on(TOPICS.validator_dlq)[0][:2] == (b"k", None)
+    assert producer.on(TOPICS.validator_dlq)[0][:2] == (b"d1:k", None)
 
 
 async def test_a_record_the_handler_cannot_handle_is_rejected_and_the_rest_go_on() -> None:

@@ -7,7 +7,9 @@ from types import SimpleNamespace
 from typing import Any, cast
 from uuid import uuid4
 
+import asyncpg
 from aiokafka import TopicPartition
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.envelope import EntityType, Envelope, record_event
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.settings import ServiceSettings
@@ -61,6 +63,7 @@ def _stage() -> Stage:
         input_topic=TOPICS.fetched,
         output_topic=TOPICS.validated,
         dlq_topic=TOPICS.validator_dlq,
+        keys=DataKeys(cast(asyncpg.Pool, None), SETTINGS),  # used only by run(), not here
         handler=PerRecord(_judge),
     )
 

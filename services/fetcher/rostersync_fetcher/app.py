@@ -21,6 +21,7 @@ from uuid import UUID
 import httpx
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.commands import CancelRun, SyncRequested
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
@@ -69,6 +70,8 @@ class FetcherService:
         self._unchanged: UnchangedRecords | None = None
         self._guard = RunGuard(None, settings.run_timeout_seconds)
         self._stop = asyncio.Event()
+        self._keys: DataKeys | None = None
+        self._purged_noted: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -76,9 +79,12 @@ class FetcherService:
         topics = settings.topics
         # The database holds the runs' leases and what the application already has: wait for it.
         pool = await create_pool(settings, max_size=2)
-        consumer = make_consumer(settings, settings.consumer_group("fetcher"), topics.commands)
-        producer = make_producer(settings, "rostersync-fetcher")
-        state = KafkaStateStore(producer, settings, topics.fetch_state)
+        keys = self._keys = DataKeys(pool, settings)
+        consumer = make_consumer(
+            settings, settings.consumer_group("fetcher"), topics.commands, keys=keys
+        )
+        producer = make_producer(settings, "rostersync-fetcher", keys)
+        state = KafkaStateStore(producer, settings, topics.fetch_state, keys)
         self._unchanged = UnchangedRecords(pool)
         owner = f"{socket.gethostname()}:{os.getpid()}"
         leases = RunLeases(pool, owner, settings.lease_renew_seconds)
@@ -191,13 +197,26 @@ class FetcherService:
         )
         return await run.run()
 
+    async def _live_tenants(self) -> list[Tenant] | None:
+        """The tenants file's tenants but the purged ones (None: the file cannot be read)."""
+        try:
+            tenants = load_tenants(self.settings.tenants_file).tenants
+        except (OSError, ValueError) as exc:
+            log.error("cannot read tenants file %s: %s", self.settings.tenants_file, exc)
+            return None
+        if self._keys is None or not tenants:
+            return tenants
+        purged = await self._keys.purged({t.id for t in tenants})
+        for tenant_id in purged - self._purged_noted:
+            log.warning(
+                "tenant %s was purged: not synced (remove it from the tenants file)", tenant_id
+            )
+        self._purged_noted |= purged
+        return [t for t in tenants if t.id not in purged]
+
     async def _watch_inboxes(self, producer: AIOKafkaProducer, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            try:
-                tenants = load_tenants(self.settings.tenants_file).tenants
-            except (OSError, ValueError) as exc:
-                log.error("cannot read tenants file %s: %s", self.settings.tenants_file, exc)
-                tenants = []
+            tenants = await self._live_tenants() or []
             for tenant in tenants:
                 for source in tenant.sources:
                     if isinstance(source, InboxSource) and not stop.is_set():
@@ -257,11 +276,7 @@ class FetcherService:
     async def _supervise_api_sources(self, stop: asyncio.Event) -> None:
         """Keep one loop per configured REST source, following the tenants file."""
         while not stop.is_set():
-            try:
-                tenants = load_tenants(self.settings.tenants_file).tenants
-            except (OSError, ValueError) as exc:
-                log.error("cannot read tenants file %s: %s", self.settings.tenants_file, exc)
-                tenants = None
+            tenants = await self._live_tenants()
             if tenants is not None:
                 wanted = {(t.id, s.id): (t, s) for t in tenants for s in t.api_sources}
                 for tenant, source in wanted.values():

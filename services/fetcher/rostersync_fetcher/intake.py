@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer
 from pydantic import ValidationError
 from rostersync_libs.commands import COMMAND, CancelRun, SyncRequested
+from rostersync_libs.sealing import UNREADABLE
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class CommandIntake:
                 for tp, messages in batches.items():
                     await self._consumer.commit({tp: messages[-1].offset + 1})
                     for message in messages:
+                        if message.value is UNREADABLE:
+                            continue  # not sealed with its tenant's key, or a purged tenant's
                         command = _command(message.value or b"")
                         if isinstance(command, CancelRun):
                             # At once, not behind the tenant's lock: the run to stop holds it.

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
@@ -37,7 +38,8 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
     await ensure_topics(settings)
     topics = settings.topics
     pool = await create_pool(settings, max_size=2)
-    store = IdentityStore(settings, IdentityMap())
+    keys = DataKeys(pool, settings)
+    store = IdentityStore(settings, IdentityMap(), keys)
     try:
         await store.start()
         resolver = IdentityResolver(
@@ -50,6 +52,7 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
             output_topic=topics.mapped,
             dlq_topic=topics.mapper_dlq,
             handler=MapperHandler(store, resolver),
+            keys=keys,
         )
         await stage.run(stop)
     finally:

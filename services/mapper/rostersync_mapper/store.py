@@ -8,6 +8,7 @@ import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from rostersync_libs import identities
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.identities import IdentityDecision
 from rostersync_libs.kafka import make_producer, partitions_of
 from rostersync_libs.settings import ServiceSettings
@@ -20,8 +21,11 @@ log = logging.getLogger(__name__)
 class IdentityStore:
     """Every instance reads every partition of the identities topic (no consumer group)."""
 
-    def __init__(self, settings: ServiceSettings, identity_map: IdentityMap) -> None:
+    def __init__(
+        self, settings: ServiceSettings, identity_map: IdentityMap, keys: DataKeys
+    ) -> None:
         self._settings = settings
+        self._keys = keys
         self._topic = settings.topics.identities
         self.map = identity_map
         self._producer: AIOKafkaProducer | None = None
@@ -31,11 +35,13 @@ class IdentityStore:
     async def start(self) -> None:
         """Read the whole topic into the map before any record is mapped."""
         started = time.monotonic()
-        self._producer = make_producer(self._settings, "rostersync-mapper-identities")
+        self._producer = make_producer(self._settings, "rostersync-mapper-identities", self._keys)
         await self._producer.start()
         parts = await partitions_of(self._producer, self._topic)
         self._partitions = [TopicPartition(self._topic, p) for p in parts]
-        self._consumer = identities.topic_reader(self._settings, "rostersync-mapper-identities")
+        self._consumer = identities.topic_reader(
+            self._settings, "rostersync-mapper-identities", self._keys
+        )
         await self._consumer.start()
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)

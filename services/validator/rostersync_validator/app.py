@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
@@ -24,6 +25,7 @@ async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
         output_topic=topics.validated,
         dlq_topic=topics.validator_dlq,
         handler=ValidatorHandler(KnownKeys(pool)),
+        keys=DataKeys(pool, settings),
     )
     try:
         await stage.run(stop)

@@ -18,6 +18,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from rostersync_libs.commands import COMMAND, HoldDecision
+from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
@@ -32,6 +33,7 @@ from rostersync_writer.lifecycle import apply_decisions, complete_run
 from rostersync_writer.migrate import migrate
 from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
+from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
 from rostersync_writer.run_events import apply_run_events
 from rostersync_writer.runs import note_runs, record_markers
@@ -137,7 +139,7 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
     limits = SafetyLimits(settings.tenants_file)
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
-    consumer = make_consumer(settings, group)
+    consumer = make_consumer(settings, group, keys=DataKeys(pool, settings))
     consumer.subscribe(
         subscribed_topics(topics),
         listener=SeekToStoredPositions(consumer, pool, group),
@@ -149,7 +151,7 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
-                await apply_batch(pool, consumer, group, topics, limits, batches)
+                await apply_batch(pool, consumer, group, settings, limits, batches)
     finally:
         await consumer.stop()
 
@@ -158,15 +160,18 @@ async def apply_batch(
     pool: asyncpg.Pool,
     consumer: AIOKafkaConsumer,
     group: str,
-    topics: Topics,
+    settings: WriterSettings,
     limits: SafetyLimits,
     batches: Batches,
 ) -> None:
     """The batch and the positions it advances to, in one transaction. When that fails on data,
-    again in a new one with the failing messages set aside (poison.py); other errors are raised."""
+    again in a new one with the failing messages set aside (poison.py); other errors are raised.
+    Events of purged tenants are left out in that transaction (purged.py)."""
+    topics = settings.topics
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
+            batches = await without_purged(conn, settings.control, batches)
             applied = await apply_messages(conn, topics, limits, batches)
             await save_positions(conn, group, positions)
     except DATA_ERRORS as exc:
@@ -177,6 +182,7 @@ async def apply_batch(
             getattr(exc, "sqlstate", ""),
         )
         async with pool.acquire() as conn, conn.transaction():
+            batches = await without_purged(conn, settings.control, batches)
 
             async def apply(part: Batches) -> Applied:
                 return await apply_messages(conn, topics, limits, part)

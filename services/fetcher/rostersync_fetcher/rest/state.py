@@ -22,7 +22,9 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from rostersync_libs.kafka import client_options, partitions_of
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.kafka import make_consumer, partitions_of
+from rostersync_libs.sealing import UNREADABLE
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import ApiSource
 
@@ -79,8 +81,11 @@ class MemoryStateStore:
 class KafkaStateStore:
     """The compacted topic, read to its end into memory; writes go to the topic first."""
 
-    def __init__(self, producer: AIOKafkaProducer, settings: ServiceSettings, topic: str) -> None:
+    def __init__(
+        self, producer: AIOKafkaProducer, settings: ServiceSettings, topic: str, keys: DataKeys
+    ) -> None:
         self._producer = producer
+        self._keys = keys
         self._settings = settings  # the consumer connects as every client does (client_options)
         self._topic = topic
         self._states: dict[bytes, SourceState] = {}
@@ -88,9 +93,7 @@ class KafkaStateStore:
         self._lock = asyncio.Lock()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            **client_options(self._settings), enable_auto_commit=False, group_id=None
-        )
+        consumer = make_consumer(self._settings, None, keys=self._keys)
         self._consumer = consumer  # stopped by stop() even if what follows fails
         await consumer.start()
         parts = await partitions_of(self._producer, self._topic)
@@ -120,7 +123,7 @@ class KafkaStateStore:
                         self._apply(message.key, message.value)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        if key is None:
+        if key is None or value is UNREADABLE:
             return
         if value is None:
             self._states.pop(key, None)  # a tombstone: the source's state was dropped
