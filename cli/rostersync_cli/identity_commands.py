@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
-from rostersync_libs.data_keys import DataKeys
-from rostersync_libs.db import close_pool, create_pool
+from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.identities import IdentityDecision, Reason, load_decisions, publish
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import TENANT_ID_PATTERN
 from rostersync_writer.migrate import migrate
+
+from rostersync_cli.operations import data_keys
 
 COMMANDS = frozenset({"crosswalk", "directory"})
 CROSSWALK_COLUMNS = ("entity", "sourcedId", "appId")
@@ -99,9 +100,7 @@ async def _publish_crosswalk(settings: ServiceSettings, entries: list[IdentityDe
     await ensure_topics(settings)
     if not entries:
         return
-    pool = await create_pool(settings, max_size=1)
-    try:
-        keys = DataKeys(pool, settings)
+    async with data_keys(settings) as keys:
         current = await load_decisions(settings, keys, entries[0].tenant)
         _check_unique(entries[0].tenant, entries, current)
         producer = make_producer(settings, "rostersync-cli-crosswalk", keys)
@@ -110,8 +109,6 @@ async def _publish_crosswalk(settings: ServiceSettings, entries: list[IdentityDe
             await publish(producer, settings.topics.identities, entries)
         finally:
             await producer.stop()
-    finally:
-        await close_pool(pool)
 
 
 async def crosswalk_add(
@@ -153,11 +150,8 @@ async def crosswalk_import(settings: ServiceSettings, tenant: str, path: Path) -
 async def crosswalk_list(settings: ServiceSettings, tenant: str) -> list[IdentityDecision]:
     """Every identity decision of a tenant (crosswalk, rekey, match), as the mapper sees them."""
     await ensure_topics(settings)
-    pool = await create_pool(settings, max_size=1)
-    try:
-        decisions = await load_decisions(settings, DataKeys(pool, settings), _tenant(tenant))
-    finally:
-        await close_pool(pool)
+    async with data_keys(settings) as keys:
+        decisions = await load_decisions(settings, keys, _tenant(tenant))
     return sorted(decisions.values(), key=lambda d: (d.entity.value, d.sourced_id))
 
 

@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import re
 import sys
+from pathlib import Path
 
+from rostersync_libs.data_keys import master_key, rewrap
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import TENANT_ID_PATTERN
 
 from rostersync_cli.documents import emit
+from rostersync_cli.operations import on_connection
 from rostersync_cli.purge import purge
 from rostersync_cli.status import EXIT_REFUSED
 
@@ -28,9 +31,20 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     erase.add_argument("tenant")
     erase.add_argument("--yes", action="store_true", help="do it (without: say what it would do)")
     erase.add_argument("--json", action="store_true", help="print one JSON document")
+    rotate = actions.add_parser(
+        "rewrap-keys",
+        help="wrap every tenant's data key with the master key now configured"
+        " (ROSTERSYNC_MASTER_KEY_FILE): master key rotation",
+    )
+    rotate.add_argument(
+        "--old-master-key-file", type=Path, default=None,
+        help="the master key the data keys are wrapped with now (omit if they are unwrapped)",
+    )  # fmt: skip
 
 
 def run_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
+    if args.action == "rewrap-keys":
+        return asyncio.run(rewrap_keys(settings, args.old_master_key_file))
     if not re.fullmatch(TENANT_ID_PATTERN, args.tenant):
         print(f"rostersync: {args.tenant!r} is not a tenant id", file=sys.stderr)
         return EXIT_REFUSED
@@ -55,4 +69,19 @@ def run_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
         if count:
             print(f"  {topic:<40}{count:>10,} keys withdrawn")
     print("remove it from the tenants file: a sync of it is refused from now on")
+    return 0
+
+
+async def rewrap_keys(settings: ServiceSettings, old_file: Path | None) -> int:
+    new = master_key(settings)
+    if new is None:
+        print(
+            "rostersync: set ROSTERSYNC_MASTER_KEY_FILE (or ROSTERSYNC_MASTER_KEY) to the new"
+            " master key first",
+            file=sys.stderr,
+        )
+        return EXIT_REFUSED
+    old = master_key(ServiceSettings(master_key_file=old_file)) if old_file else None
+    count = await on_connection(settings, lambda conn: rewrap(conn, settings.control, old, new))
+    print(f"{count} data keys wrapped with the new master key; restart the services with it")
     return 0

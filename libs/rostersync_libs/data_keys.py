@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import asyncpg
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from rostersync_libs.sealing import KEY_BYTES, NONCE_BYTES
@@ -79,7 +80,32 @@ def unwrap(master: AESGCM | None, tenant: str, stored: bytes, wrapped: bool) -> 
             f"tenant {tenant}'s data key is wrapped: set ROSTERSYNC_MASTER_KEY_FILE "
             "(or ROSTERSYNC_MASTER_KEY) to the master key it was wrapped with"
         )
-    return master.decrypt(stored[:NONCE_BYTES], stored[NONCE_BYTES:], _wrap_aad(tenant))
+    try:
+        return master.decrypt(stored[:NONCE_BYTES], stored[NONCE_BYTES:], _wrap_aad(tenant))
+    except InvalidTag:
+        raise ValueError(
+            f"tenant {tenant}'s data key does not unwrap with the configured master key: not"
+            " the key it was wrapped with (rotated with `rostersync tenants rewrap-keys`?)"
+        ) from None
+
+
+async def rewrap(conn: asyncpg.Connection, control: str, old: AESGCM | None, new: AESGCM) -> int:
+    """Wrap every live data key with ``new`` (master key rotation); ``old``: the master key they
+    are wrapped with now (None: they are stored unwrapped). One transaction: all or none."""
+    table = f'"{control}".{TABLE}'
+    async with conn.transaction():
+        rows = await conn.fetch(
+            f"SELECT tenant_id, key_material, wrapped FROM {table}"
+            " WHERE key_material IS NOT NULL FOR UPDATE"
+        )
+        for row in rows:
+            tenant = row["tenant_id"]
+            key = unwrap(old, tenant, row["key_material"], row["wrapped"])
+            await conn.execute(
+                f"UPDATE {table} SET key_material = $2, wrapped = true WHERE tenant_id = $1",
+                tenant, wrap(new, tenant, key),
+            )  # fmt: skip
+    return len(rows)
 
 
 @dataclass(frozen=True)
@@ -91,8 +117,15 @@ class _Cached:
 class DataKeys:
     """Reads tenants' keys (one query per batch of tenants not cached) and creates missing ones."""
 
-    def __init__(self, pool: asyncpg.Pool, settings: ServiceSettings, ttl: float = 30.0) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: ServiceSettings,
+        ttl: float = 30.0,
+        table_wait: float = TABLE_WAIT_SECONDS,
+    ) -> None:
         self._pool = pool
+        self._table_wait = table_wait
         self._table = f'"{settings.control}".{TABLE}'
         self._master = master_key(settings)
         self._ttl = ttl
@@ -102,6 +135,10 @@ class DataKeys:
         """The tenant's key, made on its first event; ``fresh`` reads past the cache."""
         if fresh:
             self._cache.pop(tenant, None)
+        cached = self._cache.get(tenant)  # the common case, once per event: no set, no await
+        fresh_enough = cached is not None and time.monotonic() - cached.loaded_at <= self._ttl
+        if fresh_enough and cached is not None and cached.aead is not None:
+            return cached.aead
         found = (await self.for_opening({tenant})).get(tenant)
         if found is None:
             if tenant in self._cache:
@@ -154,7 +191,7 @@ class DataKeys:
 
     async def _wait_for_table(self, query: str, *args: object) -> list[asyncpg.Record]:
         """Run ``query``, waiting for the writer to have made the table on a fresh deployment."""
-        deadline = time.monotonic() + TABLE_WAIT_SECONDS
+        deadline = time.monotonic() + self._table_wait
         waited = False
         while True:
             try:

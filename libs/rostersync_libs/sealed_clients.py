@@ -76,18 +76,16 @@ class OpeningConsumer(AIOKafkaConsumer):  # type: ignore[misc]
         return batches
 
     async def _open(self, batches: Batches) -> None:
-        tenants: set[str] = set()
-        for messages in batches.values():
-            for message in messages:
-                if message.value is not None and message.key:
-                    tenants.add(tenant_of_or_none(message.key))
-        tenants.discard("")
-        keys = await self._keys.for_opening(tenants)
-        for tp, messages in batches.items():
-            for message in messages:
+        # The tenant of each event once (its key's first field), then its key once per batch.
+        tenants = [
+            [tenant_of_or_none(m.key) if m.value is not None else "" for m in messages]
+            for messages in batches.values()
+        ]
+        keys = await self._keys.for_opening({t for ts in tenants for t in ts if t})
+        for (tp, messages), owners in zip(batches.items(), tenants, strict=True):
+            for message, tenant in zip(messages, owners, strict=True):
                 if message.value is None:
                     continue  # a tombstone
-                tenant = tenant_of_or_none(message.key)
                 aead = keys.get(tenant)
                 try:
                     if aead is None:

@@ -17,7 +17,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.status import (
     EXIT_DISCARDED,
@@ -29,12 +29,12 @@ from rostersync_cli.status import (
 )
 from rostersync_cli.validation_report import export_csv
 from rostersync_libs.commands import COMMAND, HoldDecision
-from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.kafka import ensure_topics, make_consumer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_writer.migrate import migrate
 
 from tests.bundles import write_tenants
-from tests.e2e import sync
+from tests.e2e import data_keys, sync
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration
@@ -105,22 +105,21 @@ def run_line(out: str, run_id: UUID) -> list[str]:
 async def hold_decisions_sent(settings: ServiceSettings) -> list[HoldDecision]:
     """Every hold decision on the command topic (one partition), from the beginning."""
     topic = settings.topics.commands
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        messages = []
-        async with asyncio.timeout(30):
-            while await consumer.position(partition) < end:
-                batch = await consumer.getmany(partition, timeout_ms=500)
-                messages += batch.get(partition, [])
-    finally:
-        await consumer.stop()
+    async with data_keys(settings) as keys:
+        consumer = make_consumer(settings, None, keys=keys)
+        await consumer.start()
+        try:
+            partition = TopicPartition(topic, 0)
+            consumer.assign([partition])
+            await consumer.seek_to_beginning(partition)
+            end = (await consumer.end_offsets([partition]))[partition]
+            messages = []
+            async with asyncio.timeout(30):
+                while await consumer.position(partition) < end:
+                    batch = await consumer.getmany(partition, timeout_ms=500)
+                    messages += batch.get(partition, [])
+        finally:
+            await consumer.stop()
     commands = [COMMAND.validate_json(m.value) for m in messages if m.value is not None]
     return [c for c in commands if isinstance(c, HoldDecision)]
 

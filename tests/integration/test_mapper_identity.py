@@ -13,18 +13,19 @@ from uuid import UUID, uuid4
 import asyncpg
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from rostersync_cli.identity_commands import crosswalk_add, crosswalk_list, directory_import
 from rostersync_libs.envelope import EntityType, Envelope, Operation, record_event
 from rostersync_libs.identities import Reason
 from rostersync_libs.ids import internal_id
-from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.kafka import ensure_topics, make_consumer
 from rostersync_libs.settings import ServiceSettings
 from rostersync_mapper import app as mapper_app
 from rostersync_mapper.settings import MapperSettings
 from rostersync_writer.migrate import migrate
+
+from tests.e2e import data_keys, sealing_producer
 
 pytestmark = pytest.mark.integration
 
@@ -78,35 +79,30 @@ async def running_mapper(settings: ServiceSettings, tenants: Path) -> AsyncItera
 
 
 async def send(settings: ServiceSettings, events: list[Envelope]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await producer.start()
-    try:
+    async with sealing_producer(settings, "test-validator") as producer:
         for event in events:
             await producer.send_and_wait(
                 settings.topics.validated, event.to_bytes(), key=event.key()
             )
-    finally:
-        await producer.stop()
 
 
 class Reader:
     """Everything on a topic from its beginning, read on as the test goes."""
 
     def __init__(self, settings: ServiceSettings, topic: str) -> None:
-        self._consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            group_id=None,
-            auto_offset_reset="earliest",
-        )
+        self._settings, self._topic = settings, topic
+        self._keys = data_keys(settings)
         self.values: list[dict[str, Any]] = []
 
     async def __aenter__(self) -> Reader:
+        keys = await self._keys.__aenter__()
+        self._consumer = make_consumer(self._settings, None, self._topic, keys=keys)
         await self._consumer.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self._consumer.stop()
+        await self._keys.__aexit__(None, None, None)
 
     async def until(self, count: int, timeout: float = 60) -> list[dict[str, Any]]:
         async with asyncio.timeout(timeout):
