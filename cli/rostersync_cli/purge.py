@@ -27,7 +27,7 @@ from rostersync_libs.kafka import client_options, make_producer
 from rostersync_libs.settings import ServiceSettings
 
 # Tables that are not the tenant's data: kept (the key row says the tenant was purged).
-KEPT = frozenset({TABLE, "operator_audit"})
+KEPT = frozenset({TABLE, "operator_audit", "api_audit"})
 
 
 @dataclass

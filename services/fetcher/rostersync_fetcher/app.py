@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.commands import CancelRun, SyncRequested
@@ -27,6 +28,7 @@ from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.outages import working
 from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.tenant_registry import Registered, all_tenants, merged
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
@@ -71,6 +73,7 @@ class FetcherService:
         self._guard = RunGuard(None, settings.run_timeout_seconds)
         self._stop = asyncio.Event()
         self._keys: DataKeys | None = None
+        self._pool: asyncpg.Pool | None = None
         self._purged_noted: set[str] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -80,6 +83,7 @@ class FetcherService:
         # The database holds the runs' leases and what the application already has: wait for it.
         pool = await create_pool(settings, max_size=2)
         keys = self._keys = DataKeys(pool, settings)
+        self._pool = pool
         consumer = make_consumer(
             settings, settings.consumer_group("fetcher"), topics.commands, keys=keys
         )
@@ -125,7 +129,7 @@ class FetcherService:
 
     async def _handle_command(self, producer: AIOKafkaProducer, command: SyncRequested) -> None:
         try:
-            tenant = load_tenants(self.settings.tenants_file).get(command.tenant)
+            tenant = (await self._registry()).tenants.get(command.tenant)
             source = tenant.find_source(command.source)
             if command.bundle is not None:  # one given bundle, through the source's settings
                 if not isinstance(source, CsvSource):
@@ -197,13 +201,21 @@ class FetcherService:
         )
         return await run.run()
 
+    async def _registry(self) -> Registered:
+        """The tenants file's tenants and the admin API's (tenant_registry.py)."""
+        if self._pool is None:
+            return merged(load_tenants(self.settings.tenants_file), [])
+        return await all_tenants(self._pool, self.settings.control, self.settings.tenants_file)
+
     async def _live_tenants(self) -> list[Tenant] | None:
-        """The tenants file's tenants but the purged ones (None: the file cannot be read)."""
+        """The tenants whose schedules and inboxes run: not paused, not purged (None: the
+        tenants file cannot be read)."""
         try:
-            tenants = load_tenants(self.settings.tenants_file).tenants
+            registry = await self._registry()
         except (OSError, ValueError) as exc:
             log.error("cannot read tenants file %s: %s", self.settings.tenants_file, exc)
             return None
+        tenants = [t for t in registry.tenants.tenants if t.id not in registry.paused]
         if self._keys is None or not tenants:
             return tenants
         purged = await self._keys.purged({t.id for t in tenants})

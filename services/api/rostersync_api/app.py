@@ -1,0 +1,58 @@
+"""The admin API's composition root: one FastAPI application over one pool and one producer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from rostersync_libs.data_keys import DataKeys
+from rostersync_libs.db import close_pool, create_pool
+from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_writer.migrate import migrate
+
+from rostersync_api import errors
+from rostersync_api.routes import health, tenants
+from rostersync_api.settings import ApiSettings
+from rostersync_api.state import ApiState
+
+VERSION = "1"
+
+
+def create_app(settings: ApiSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await ensure_topics(settings)
+        pool = await create_pool(settings, max_size=4)
+        try:
+            async with pool.acquire() as conn:
+                # Its control tables; under least privilege the writer's role made them already.
+                if (
+                    await conn.fetchval(
+                        "SELECT to_regclass($1)", f'"{settings.control}".api_tokens'
+                    )
+                    is None
+                ):
+                    await migrate(conn)
+            keys = DataKeys(pool, settings)
+            producer = make_producer(settings, "rostersync-api", keys)
+            await producer.start()
+            try:
+                app.state.api = ApiState(settings, pool, keys, producer)
+                yield
+            finally:
+                await producer.stop()
+        finally:
+            await close_pool(pool)
+
+    app = FastAPI(
+        title="rostersync admin API",
+        version=VERSION,
+        description="Districts, sources, runs, holds and uploads. Every request needs"
+        " `Authorization: Bearer <token>` (`rostersync api token create`).",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(tenants.router)
+    return app
