@@ -12,10 +12,23 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.kafka import client_options
+from rostersync_libs.commands import CancelRun, HoldDecision
+from rostersync_libs.kafka import client_options, make_producer
 from rostersync_libs.settings import ServiceSettings
 
 from tests.pipeline import running_pipeline, wait_for_run
+
+
+async def send_unaudited(settings: ServiceSettings, command: HoldDecision | CancelRun) -> None:
+    """A command put straight on the command topic, as a forger would: no operator audit row."""
+    producer = make_producer(settings, "forger")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
+    finally:
+        await producer.stop()
 
 
 def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:

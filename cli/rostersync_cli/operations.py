@@ -1,15 +1,18 @@
 """What the operator's commands on one run share: checking that the tenant and the run exist,
-and putting a command on the command topic."""
+and putting a command on the command topic, audited first (rostersync_libs/audit.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested
+from rostersync_libs import audit
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
@@ -18,6 +21,10 @@ from rostersync_libs.tenants import load_tenants
 from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
 
 T = TypeVar("T")
+
+# A first command may be sent while the writer is still creating the schema (a fresh deployment,
+# ``rostersync serve`` just started): its audit row waits that long for the table.
+AUDIT_TABLE_WAIT_SECONDS = 20.0
 
 
 async def on_connection(
@@ -65,10 +72,37 @@ async def fetch_run(
     return run, extra
 
 
+def login_name() -> str:
+    """The operator's OS login: a label kept with the audit row, never trusted as identity."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (e.g. a bare container)
+        return "operator"
+
+
 async def send_command(
-    settings: ServiceSettings, command: SyncRequested | HoldDecision | CancelRun
-) -> None:
-    """Put one command on the command topic, acknowledged."""
+    settings: ServiceSettings,
+    command: audit.AuditedCommand,
+    *,
+    label: str | None = None,
+    reason: str | None = None,
+) -> audit.AuditEntry:
+    """Audit the command (the server records the authenticated login), then put it on the
+    command topic, acknowledged. Audit first: the services act only on an audited command."""
+
+    async def record(conn: asyncpg.Connection) -> audit.AuditEntry:
+        deadline = time.monotonic() + AUDIT_TABLE_WAIT_SECONDS
+        while True:
+            try:
+                return await audit.record(
+                    conn, settings.control, command, label=label or login_name(), reason=reason
+                )
+            except asyncpg.UndefinedTableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
+    entry = await on_connection(settings, record)
     await ensure_topics(settings)
     producer = make_producer(settings, "rostersync-cli")
     await producer.start()
@@ -78,3 +112,4 @@ async def send_command(
         )
     finally:
         await producer.stop()
+    return entry

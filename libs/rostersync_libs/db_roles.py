@@ -21,8 +21,9 @@ Service = Literal["fetcher", "validator", "mapper", "cli"]
 ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
 
 READS: dict[Service, tuple[str, ...]] = {
-    # unchanged records (content hashes), the previous run's status, its own leases
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases"),
+    # unchanged records (content hashes), the previous run's status, its own leases, and the
+    # operator audit (a cancel is acted on only when its audit row agrees: audit.py)
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit"),
     # known sourcedIds of references not in the bundle
     "validator": ROSTER,
     # known ids, the application directory and identity claims (matching)
@@ -34,7 +35,9 @@ WRITES: dict[Service, dict[str, str]] = {
     "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE"},  # run leases (leases.py)
     "validator": {},
     "mapper": {"identity_claims": "INSERT, UPDATE"},  # one application id per record (lookups.py)
-    "cli": {"app_directory": "INSERT, UPDATE"},  # crosswalk imports (identity_commands.py)
+    # crosswalk imports (identity_commands.py); the audit row of each command it sends (INSERT
+    # only: the table is append-only, and who sent it is the server's session_user)
+    "cli": {"app_directory": "INSERT, UPDATE", "operator_audit": "INSERT"},
 }
 
 
