@@ -7,8 +7,8 @@ the row is there and agrees on tenant, run and approve/discard. Who decided, and
 audit's (the login PostgreSQL authenticated), never the message's ``decided_by``.
 
 A decision that does not agree is refused: nothing is recorded as decided, the run stays as it
-was (held, or not yet complete), and the refusal is kept in ``refused_commands`` (which
-``rostersync holds`` and the run's status show) and logged once, without the message's contents.
+was (held, or not yet complete: ``rostersync holds`` still lists it), and the refusal is kept in
+``refused_commands`` (with its reason) and logged once, without the message's contents.
 """
 
 from __future__ import annotations
