@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
+from rostersync_libs.commands import CancelRun, HoldDecision
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import make_consumer, make_producer
@@ -21,6 +22,15 @@ from rostersync_libs.settings import ServiceSettings
 from rostersync_writer.migrate import migrate
 
 from tests.pipeline import running_pipeline, wait_for_run
+
+
+async def send_unaudited(settings: ServiceSettings, command: HoldDecision | CancelRun) -> None:
+    """A command put straight on the command topic, as a forger would: no operator audit row
+    (sealed with the tenant's key: a forger who stole it too)."""
+    async with sealing_producer(settings, "forger") as producer:
+        await producer.send_and_wait(
+            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
+        )
 
 
 def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:

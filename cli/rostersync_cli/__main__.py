@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import getpass
 import logging
 import os
 import signal
@@ -80,7 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("run_id", nargs="?", type=UUID, help="cancel: the run")
     runs.add_argument("--tenant", default=None, help="list: only this tenant")
     runs.add_argument("--limit", type=int, default=20)
-    runs.add_argument("--by", default=None, help="cancel: who asks (default: your login name)")
+    runs.add_argument(
+        "--by", default=None, help="cancel: a label for the audit (default: your OS login name)"
+    )
+    runs.add_argument("--reason", default=None, help="cancel: why (kept in the operator audit)")
     runs.add_argument("--timeout", type=float, default=30, help="cancel: seconds to wait for it")
     runs.add_argument("--json", action="store_true", help="list: print one JSON document")
     rep = sub.add_parser("replay", help="rebuild a fresh schema from the retained topics")
@@ -93,8 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     holds.add_argument("--all", action="store_true", help="list every run outcome, not only holds")
     holds.add_argument("--json", action="store_true", help="list: print one JSON document")
     holds.add_argument(
-        "--by", default=None, help="who decides (kept with the decision; default: your login name)"
+        "--by",
+        default=None,
+        help="a label for the audit (default: your OS login name); who"
+        " decided is the database login the CLI authenticates as",
     )
+    holds.add_argument("--reason", default=None, help="why (kept in the operator audit)")
     gen = sub.add_parser("generate", help="write a synthetic district as a OneRoster bundle")
     gen.add_argument("out", type=Path, help="folder to write the bundle into")
     gen.add_argument("--students", type=int, default=1000)
@@ -179,7 +185,7 @@ def _holds(settings: CliSettings, args: argparse.Namespace) -> int:
         print(f"rostersync: {refused}; nothing sent", file=sys.stderr)
         return EXIT_REFUSED
     approve = args.action == "approve"
-    asyncio.run(decide(settings, args.tenant, args.run_id, approve, args.by or _login_name()))
+    asyncio.run(decide(settings, args.tenant, args.run_id, approve, args.by, args.reason))
     print(f"run {args.run_id}: {args.action} sent; the writer applies it in order")
     return 0
 
@@ -193,7 +199,7 @@ def _cancel(settings: CliSettings, args: argparse.Namespace) -> int:
     if refused is not None:
         print(f"rostersync: {refused}; nothing sent", file=sys.stderr)
         return EXIT_REFUSED
-    asyncio.run(send_cancel(settings, tenant, run_id, args.by or _login_name()))
+    asyncio.run(send_cancel(settings, tenant, run_id, args.by, args.reason))
     print(f"run {run_id}: cancel sent")
     state = asyncio.run(wait_for_end(settings, tenant, run_id, args.timeout))
     if state is None:
@@ -201,13 +207,6 @@ def _cancel(settings: CliSettings, args: argparse.Namespace) -> int:
         return EXIT_NOT_FINISHED
     print(f"run {run_id}: {state.status}" + (f" ({state.detail})" if state.detail else ""))
     return state.exit_code
-
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no login name in this environment (e.g. a bare container)
-        return "operator"
 
 
 def _wait(settings: CliSettings, command: SyncRequested, timeout: float) -> int:

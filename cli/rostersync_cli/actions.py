@@ -49,7 +49,8 @@ async def request_sync(
     full: bool = False,
     bundle: str | None = None,
 ) -> SyncRequested:
-    """Put a sync command for one tenant on the command topic (KeyError: refused, and why)."""
+    """Audit a sync command for one tenant and put it on the command topic (KeyError: refused,
+    and why)."""
     # Fail early, here, on an unknown tenant or source, or a bundle its source cannot read.
     chosen = load_tenants(settings.tenants_file).get(tenant).find_source(source)
     if bundle is not None and not isinstance(chosen, CsvSource):

@@ -15,7 +15,13 @@ from rostersync_libs.commands import CancelRun
 from rostersync_libs.db import create_pool
 from rostersync_libs.settings import ServiceSettings
 
-from rostersync_cli.operations import RUN_SQL, fetch_run, send_command, tenant_refusal
+from rostersync_cli.operations import (
+    RUN_SQL,
+    fetch_run,
+    login_name,
+    send_command,
+    tenant_refusal,
+)
 from rostersync_cli.status import RunState, RunStatus
 
 
@@ -36,10 +42,17 @@ async def cancel_refusal(
 
 
 async def send_cancel(
-    settings: ServiceSettings, tenant: str, run_id: UUID, requested_by: str
+    settings: ServiceSettings,
+    tenant: str,
+    run_id: UUID,
+    label: str | None = None,
+    reason: str | None = None,
 ) -> CancelRun:
-    command = CancelRun(tenant=tenant, run_id=run_id, requested_by=requested_by)
-    await send_command(settings, command)
+    """Audit the cancel and send it: the fetcher acts only on an audited one (and names the
+    audit's actor, the login, as who cancelled); ``label`` only describes."""
+    label = label or login_name()
+    command = CancelRun(tenant=tenant, run_id=run_id, requested_by=label)
+    await send_command(settings, command, label=label, reason=reason)
     return command
 
 

@@ -16,7 +16,7 @@ from rostersync_libs.commands import HoldDecision
 from rostersync_libs.db import create_pool
 from rostersync_libs.settings import ServiceSettings
 
-from rostersync_cli.operations import fetch_run, send_command, tenant_refusal
+from rostersync_cli.operations import fetch_run, login_name, send_command, tenant_refusal
 from rostersync_cli.reports import format_table
 from rostersync_cli.status import (
     RunState,
@@ -93,9 +93,12 @@ async def decide(
     tenant: str,
     run_id: UUID,
     approve: bool,
-    decided_by: str = "operator",
+    label: str | None = None,
+    reason: str | None = None,
 ) -> HoldDecision:
-    """Send the decision to the writer (through the command topic), unchecked: see ``refusal``."""
-    decision = HoldDecision(tenant=tenant, run_id=run_id, approve=approve, decided_by=decided_by)
-    await send_command(settings, decision)
+    """Audit the decision and send it to the writer (through the command topic), unchecked: see
+    ``refusal``. The writer records the audit's actor (the login), ``label`` only describes."""
+    label = label or login_name()
+    decision = HoldDecision(tenant=tenant, run_id=run_id, approve=approve, decided_by=label)
+    await send_command(settings, decision, label=label, reason=reason)
     return decision

@@ -1,8 +1,11 @@
 """What the operator's commands on one run share: checking that the tenant and the run exist,
-and putting a command on the command topic."""
+and putting a command on the command topic, audited first (rostersync_libs/audit.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import getpass
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,7 +13,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested
+from rostersync_libs import audit
 from rostersync_libs.data_keys import TABLE as KEYS_TABLE
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
@@ -22,6 +25,10 @@ from rostersync_writer.migrate import migrate
 from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
 
 T = TypeVar("T")
+
+# A first command may be sent while the writer is still creating the schema (a fresh deployment,
+# ``rostersync serve`` just started): its audit row waits that long for the table.
+AUDIT_TABLE_WAIT_SECONDS = 20.0
 
 
 async def on_connection(
@@ -77,20 +84,51 @@ async def data_keys(settings: ServiceSettings) -> AsyncIterator[DataKeys]:
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
-            table = f'"{settings.control}".{KEYS_TABLE}'
-            if await conn.fetchval("SELECT to_regclass($1)", table) is None:
-                await migrate(conn)
+            for table in (KEYS_TABLE, "operator_audit"):
+                if (
+                    await conn.fetchval("SELECT to_regclass($1)", f'"{settings.control}".{table}')
+                    is None
+                ):
+                    await migrate(conn)
+                    break
         yield DataKeys(pool, settings, table_wait=0)
     finally:
         await close_pool(pool)
 
 
+def login_name() -> str:
+    """The operator's OS login: a label kept with the audit row, never trusted as identity."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this environment (e.g. a bare container)
+        return "operator"
+
+
 async def send_command(
-    settings: ServiceSettings, command: SyncRequested | HoldDecision | CancelRun
-) -> None:
-    """Put one command on the command topic, acknowledged."""
+    settings: ServiceSettings,
+    command: audit.AuditedCommand,
+    *,
+    label: str | None = None,
+    reason: str | None = None,
+) -> audit.AuditEntry:
+    """Audit the command (the server records the authenticated login), then put it on the
+    command topic, acknowledged. Audit first: the services act only on an audited command."""
+
+    async def record(conn: asyncpg.Connection) -> audit.AuditEntry:
+        deadline = time.monotonic() + AUDIT_TABLE_WAIT_SECONDS
+        while True:
+            try:
+                return await audit.record(
+                    conn, settings.control, command, label=label or login_name(), reason=reason
+                )
+            except asyncpg.UndefinedTableError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
     await ensure_topics(settings)
-    async with data_keys(settings) as keys:
+    async with data_keys(settings) as keys:  # on a fresh deployment, makes the tables first
+        entry = await on_connection(settings, record)
         producer = make_producer(settings, "rostersync-cli", keys)
         try:
             await producer.start()
@@ -99,3 +137,4 @@ async def send_command(
             )
         finally:
             await producer.stop()
+    return entry

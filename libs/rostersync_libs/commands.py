@@ -49,6 +49,8 @@ class HoldDecision(BaseModel):
     tenant: str
     run_id: UUID
     approve: bool
+    # A label (the operator's OS login), for whoever reads the topic: the writer records the
+    # operator audit's actor for this command id instead (audit.py), never this.
     decided_by: str = "operator"
     decided_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
@@ -68,6 +70,7 @@ class CancelRun(BaseModel):
     command_id: UUID = Field(default_factory=uuid4)
     tenant: str
     run_id: UUID
+    # A label, as ``HoldDecision.decided_by``: the fetcher names the operator audit's actor.
     requested_by: str = "operator"
     requested_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

@@ -24,8 +24,9 @@ ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
 KEYS = "tenant_data_keys"
 
 READS: dict[Service, tuple[str, ...]] = {
-    # unchanged records (content hashes), the previous run's status, its own leases
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", KEYS),
+    # unchanged records (content hashes), the previous run's status, its own leases, and the
+    # operator audit (a cancel is acted on only when its audit row agrees: audit.py)
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS),
     # known sourcedIds of references not in the bundle
     "validator": (*ROSTER, KEYS),
     # known ids, the application directory and identity claims (matching)
@@ -39,7 +40,9 @@ WRITES: dict[Service, dict[str, str]] = {
     "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE", KEYS: "INSERT"},  # leases.py
     "validator": {KEYS: "INSERT"},
     "mapper": {"identity_claims": "INSERT, UPDATE", KEYS: "INSERT"},  # lookups.py
-    "cli": {"app_directory": "INSERT, UPDATE", KEYS: "INSERT"},  # identity_commands.py
+    # crosswalk imports (identity_commands.py); the audit row of each command it sends (INSERT
+    # only: the table is append-only, and who sent it is the server's session_user)
+    "cli": {"app_directory": "INSERT, UPDATE", "operator_audit": "INSERT", KEYS: "INSERT"},
 }
 
 

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rostersync_libs.envelope import EntityType
+
 
 class RunPhase(StrEnum):
     STARTED = "started"  # the fetcher began reading the source
@@ -35,6 +37,15 @@ class RunEvent(BaseModel):
     # files present but not ingested (gradebook, resources...), and why
     skipped_files: dict[str, str] = Field(default_factory=dict)
     reason: str | None = None  # FAILED, CANCELLED
+    # FETCHED: the entities whose file (or collection) was a complete bulk snapshot, as the
+    # fetcher knew when it finished publishing. The writer sweeps these and only these: the run's
+    # end markers travel on record topics and are not trusted for it. None: an event of a fetcher
+    # older than this declaration (kept on the topics; a replay reads it).
+    bulk_entities: list[EntityType] | None = None
+    # The partitions the run's markers went to (record topics share one partition count): the
+    # writer waits for that many, whatever fan-out a marker claims. None: not known (a run that
+    # failed before publishing, or an older fetcher).
+    fanout: int | None = None
 
     def key(self) -> bytes:
         return f"{self.tenant}:run:{self.run_id}".encode()

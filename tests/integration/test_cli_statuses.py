@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 from aiokafka import TopicPartition
 from rostersync_cli.generate import DistrictShape, generate
+from rostersync_cli.operations import on_connection
 from rostersync_cli.status import (
     EXIT_DISCARDED,
     EXIT_FAILED,
@@ -207,7 +208,9 @@ async def test_a_held_run_is_held_everywhere_then_discarded_and_decisions_are_re
 
         # An earlier decision is named, with who took it; the second one is not sent.
         again = refused(await cli(settings, half, "holds", "approve", "d1", str(held)))
-        assert f"run {held} of tenant d1 was already discarded by alice at " in again
+        # Who decided is the login the CLI authenticated as (the audit's), not the label "alice".
+        login = await db.fetchval("SELECT session_user")
+        assert f"run {held} of tenant d1 was already discarded by {login} at " in again
         assert [
             (d.run_id, d.approve, d.decided_by) for d in await hold_decisions_sent(settings)
         ] == [(held, False, "alice")]
@@ -215,7 +218,7 @@ async def test_a_held_run_is_held_everywhere_then_discarded_and_decisions_are_re
     report = await cli(settings, half, "report", "d1", str(held))
     assert report.code == EXIT_DISCARDED, report
     assert f"Run {held} of tenant d1: discarded" in report.out
-    assert "removals discarded by alice at " in report.out
+    assert f"removals discarded by {login} at " in report.out
     listed = await cli(settings, half, "runs", "--tenant", "d1")
     assert run_line(listed.out, held)[3] == "discarded"
     assert await db.fetchval("SELECT count(*) FROM users WHERE archived_at IS NULL") == active
@@ -232,8 +235,10 @@ async def test_failed_unfinished_and_unknown_runs_exit_non_zero_with_a_message(
         await cli(settings, tenants, "report", "d1", str(stranger))
     )
 
-    # Nobody serves the run: the wait ends at its time-out, with its own exit code.
+    # Nobody serves the run: the wait ends at its time-out, with its own exit code. (The schema
+    # is there: a command is audited in it first, rostersync_libs/audit.py.)
     await ensure_topics(settings)
+    await on_connection(settings, migrate)
     waited = await cli(settings, tenants, "sync", "d1", "--wait", "--timeout", "2")
     assert waited.code == EXIT_NOT_FINISHED, waited
     assert "did not finish within 2 s" in waited.err

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.processes import stop_all
+from rostersync_cli.settings import CliSettings
 from rostersync_libs.db_roles import grant_statements
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.settings import ServiceSettings
@@ -63,10 +64,12 @@ async def test_each_service_with_only_its_grants_loads_a_district(
         base = cli_settings(settings, tenants)
         await ensure_topics(settings)
 
-        def start(service: str) -> None:
+        def own(service: str) -> CliSettings:
             url = as_role(servers.database_url, roles[service], password)
-            own = base.model_copy(update={"database_url": SecretStr(url)})
-            procs.append(start_logged(service, own, tmp_path))
+            return base.model_copy(update={"database_url": SecretStr(url)})
+
+        def start(service: str) -> None:
+            procs.append(start_logged(service, own(service), tmp_path))
 
         start("writer")  # it owns the schema: it migrates it
         async with asyncio.timeout(60):
@@ -83,8 +86,13 @@ async def test_each_service_with_only_its_grants_loads_a_district(
             await admin.execute(statement)
         for service in ("fetcher", "validator", "mapper"):
             start(service)
-        command = await request_sync(base, "d1", None)
+        command = await request_sync(own("cli"), "d1", None)
         await wait_for_run(settings, "d1", command.run_id, timeout=120)
+        # The CLI audited its command under its own login: the server's word, not the CLI's.
+        audited = await db.fetchrow(
+            "SELECT action, actor FROM operator_audit WHERE command_id = $1", command.command_id
+        )
+        assert (audited["action"], audited["actor"]) == ("sync", roles["cli"])
         assert all(p.poll() is None for p in procs)
         assert await db.fetchval("SELECT count(*) FROM users WHERE archived_at IS NULL") > 60
         # Nothing degraded quietly for want of a grant (a lease not written, a lookup refused).
@@ -101,6 +109,9 @@ async def test_each_service_with_only_its_grants_loads_a_district(
             ("mapper", "DELETE FROM users"),
             ("fetcher", "UPDATE users SET given_name = 'x'"),
             ("cli", "DELETE FROM findings"),
+            ("cli", "UPDATE operator_audit SET actor = 'someone else'"),
+            ("cli", "DELETE FROM operator_audit"),
+            ("fetcher", "INSERT INTO operator_audit SELECT * FROM operator_audit"),
         ]:
             conn = await asyncpg.connect(
                 as_role(servers.database_url, roles[service], password),

@@ -269,8 +269,9 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
     from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
     from rostersync_cli.generate import DistrictShape, generate
     from rostersync_cli.status import EXIT_CANCELLED, RunStatus
+    from rostersync_libs.commands import CancelRun
 
-    from tests.e2e import cli_settings
+    from tests.e2e import cli_settings, send_unaudited
 
     generate(tmp_path / "big", DistrictShape(students=30_000))
     tenants = write_tenants(tmp_path / "t.toml", "d1", tmp_path / "big")
@@ -282,11 +283,18 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
                 await asyncio.sleep(0.1)
         assert await cancel_refusal(cli, tenants, "d1", command.run_id) is None
         assert await cancel_refusal(cli, tenants, "nobody", command.run_id) is not None
+        # A cancel nobody audited (written straight to the topic) is not acted on.
+        forged = CancelRun(tenant="d1", run_id=command.run_id, requested_by="alice")
+        await send_unaudited(settings, forged)
+        await asyncio.sleep(3)
+        assert (await status_of(db, command.run_id))[0] == "running"
         await send_cancel(cli, "d1", command.run_id, "alice")
         state = await wait_for_end(cli, "d1", command.run_id, 60)
         assert state is not None
+        # Who cancelled is the login the CLI authenticated as, not the label "alice".
+        login = await db.fetchval("SELECT session_user")
         assert (state.status, state.detail, state.exit_code) == (
-            RunStatus.CANCELLED, "cancelled by alice", EXIT_CANCELLED,
+            RunStatus.CANCELLED, f"cancelled by {login}", EXIT_CANCELLED,
         )  # fmt: skip
         async with asyncio.timeout(60):  # its aborted markers reached the writer
             while (await status_of(db, command.run_id))[1] is None:

@@ -152,7 +152,11 @@ class Sender:
             await self.producer.send(self.topics.mapped, event.to_bytes(), key=event.key())
         await self.producer.flush()
 
-    async def end_run(self, tenant: str, run_id: UUID, counts: dict[str, int]) -> None:
+    async def end_run(
+        self, tenant: str, run_id: UUID, counts: dict[str, int], *, fetched: bool = True
+    ) -> None:
+        """The run's markers, and (unless the test sent its own) the fetcher's ``fetched`` run
+        event: the writer completes a run only with both (run_ends.py)."""
         parts = await partitions_of(self.producer, self.topics.mapped)
         marker = run_end_event(
             tenant=tenant, source="csv", run_id=run_id, fanout=len(parts), counts=counts
@@ -161,6 +165,11 @@ class Sender:
             await self.producer.send(
                 self.topics.mapped, marker.to_bytes(), key=marker.key(), partition=p
             )
+        if fetched:
+            await self.run_events(
+                RunEvent(tenant=tenant, run_id=run_id, source="csv", phase=RunPhase.FETCHED,
+                         at=AT, file_counts=counts, bulk_entities=[], fanout=len(parts))
+            )  # fmt: skip
         await self.producer.flush()
 
     async def findings(self, *events: FindingsEvent) -> None:
@@ -263,8 +272,9 @@ async def test_every_entity_findings_and_run_events_land_in_their_tables(
     # The record's findings twice (redelivery), the file's once per partition (as a stage does).
     await send.findings(record_findings, record_findings, file_finding, file_finding, file_finding)
     await send.run_events(fetched_a)
-    await send.end_run(A, run_a, {"orgs.csv": 2})
-    await send.end_run(B, run_b, {"orgs.csv": 1})
+    # Its fetched_a (above) published these counts: markers count only with them (run_ends.py).
+    await send.end_run(A, run_a, {"orgs.csv": 2, "users.csv": 3}, fetched=False)
+    await send.end_run(B, run_b, {"orgs.csv": 1}, fetched=False)
 
     await wait_for_run(settings, A, run_a)
     await wait_for_run(settings, B, run_b)
@@ -398,7 +408,7 @@ async def test_every_entity_findings_and_run_events_land_in_their_tables(
     assert (ra["fetch_started_at"], ra["fetched_at"], ra["fetch_error"]) == (
         AT, datetime(2025, 9, 1, 8, 5, tzinfo=UTC), None,
     )  # fmt: skip
-    assert orjson.loads(ra["published_counts"]) == {"orgs.csv": 2}
+    assert orjson.loads(ra["published_counts"]) == {"orgs.csv": 2, "users.csv": 3}
     # The late "started" neither undid "fetched" nor its counts.
     assert (rb["status"], rb["fetch_status"], rb["oneroster_version"]) == (
         "completed", "fetched", "1.2.1",
@@ -424,12 +434,12 @@ async def test_redelivery_changes_nothing_older_versions_lose_and_deletes_archiv
     await send.run_events(started, fetched)
     await send.records(first)
     await send.findings(findings)
-    await send.end_run(A, run_1, {})
+    await send.end_run(A, run_1, {"x": 1}, fetched=False)  # its own run events, above
     await send.end_run(B, run_1, {})
     await wait_for_run(settings, A, run_1)
     await wait_for_run(settings, B, run_1)
     await eventually(lambda: _count(db, "findings", 1))
-    await eventually(lambda: _count(db, "sync_runs WHERE fetch_status = 'fetched'", 1))
+    await eventually(lambda: _count(db, "sync_runs WHERE fetch_status = 'fetched'", 2))  # A, B
     before = await snapshot(db)
 
     # Everything again, exactly as before; then a sentinel run, complete only once the writer has
@@ -437,7 +447,7 @@ async def test_redelivery_changes_nothing_older_versions_lose_and_deletes_archiv
     await send.run_events(started, fetched, started)
     await send.records(first)
     await send.findings(findings, findings)
-    await send.end_run(A, run_1, {})
+    await send.end_run(A, run_1, {"x": 1}, fetched=False)
     sentinel = uuid4()
     await send.end_run(A, sentinel, {})
     await wait_for_run(settings, A, sentinel)

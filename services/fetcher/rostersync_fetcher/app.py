@@ -21,7 +21,7 @@ from uuid import UUID
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.commands import CancelRun, SyncRequested
+from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.ids import new_run_id
@@ -32,6 +32,7 @@ from rostersync_libs.tenant_registry import Registered, all_tenants, merged
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
 from rostersync_fetcher import inbox
+from rostersync_fetcher.cancels import AuditedCancels
 from rostersync_fetcher.guard import RunGuard
 from rostersync_fetcher.intake import CommandIntake, finish
 from rostersync_fetcher.lapsed import LapsedRuns
@@ -108,7 +109,7 @@ class FetcherService:
                     consumer,
                     partial(self._handle_command, producer),
                     settings.stop_grace_seconds,
-                    cancel=self._cancel,
+                    cancel=AuditedCancels(pool, settings.control, self._guard),
                 ).run(stop),
                 self._supervise_api_sources(stop),
                 LapsedRuns(leases, producer, settings, self._guard.publishing).run(stop),
@@ -161,14 +162,6 @@ class FetcherService:
                 tenant=tenant.id, source=source.id, run_id=command.run_id, attempt=command.attempt,
                 timeout_seconds=source.run_timeout_seconds,
             )  # fmt: skip
-
-    async def _cancel(self, command: CancelRun) -> None:
-        if self._guard.cancel(command.run_id, command.requested_by):
-            log.warning("tenant %s run %s: cancelled by %s",
-                        command.tenant, command.run_id, command.requested_by)  # fmt: skip
-        else:
-            log.warning("tenant %s run %s: cancel asked, but this fetcher is not publishing it",
-                        command.tenant, command.run_id)  # fmt: skip
 
     def _publisher(self, tenant: Tenant, source_id: str, run_id: UUID) -> RunPublisher:
         assert self._producer is not None

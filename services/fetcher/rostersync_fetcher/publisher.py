@@ -65,6 +65,9 @@ class RunPublisher:
         self._unchanged_usable: bool | None = None  # decided at the first record
         self._held: list[Envelope] = []  # records waiting for their batch's unchanged lookup
         self.policy = FieldPolicy(tenant.minimise)
+        # What the end marker declared complete bulk snapshots; the FETCHED run event says it
+        # again, on the runs topic, where the writer takes it from (None: not ended yet).
+        self.bulk_entities: list[EntityType] | None = None
 
     async def partitions(self) -> list[int]:
         if self._partitions is None:
@@ -178,6 +181,7 @@ class RunPublisher:
     async def end(self, bulk_entities: list[EntityType]) -> None:
         """The end-of-run marker on every partition, acknowledged before this returns."""
         await self._mark_end(bulk_entities=bulk_entities, aborted=False)
+        self.bulk_entities = list(bulk_entities)
         log.info(
             "tenant %s run %s: published %s (unchanged: %s)",
             self.tenant.id,
@@ -223,6 +227,8 @@ class RunPublisher:
             unchanged_counts=dict(self.unchanged_counts),
             skipped_files=skipped or {},
             reason=reason,
+            bulk_entities=self.bulk_entities if phase is RunPhase.FETCHED else None,
+            fanout=len(self._partitions) if self._partitions is not None else None,
         )
         await self.producer.send_and_wait(
             self.topics.runs, event.model_dump_json().encode(), key=event.key()

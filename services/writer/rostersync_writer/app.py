@@ -26,17 +26,18 @@ from rostersync_libs.outages import working
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
+from rostersync_writer.decisions import apply_decisions
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
 from rostersync_writer.landing import settle_run
-from rostersync_writer.lifecycle import apply_decisions, complete_run
+from rostersync_writer.lifecycle import complete_run
 from rostersync_writer.migrate import migrate
 from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
-from rostersync_writer.run_events import apply_run_events
-from rostersync_writer.runs import note_runs, record_markers
+from rostersync_writer.run_events import apply_run_events, decode_run_events, publishing_ends
+from rostersync_writer.runs import complete_ready, lock_runs, note_runs, record_markers
 from rostersync_writer.safety import SafetyLimits
 from rostersync_writer.settings import WriterSettings
 
@@ -85,6 +86,15 @@ class Inbox:
                 elif event.kind in (EventKind.RECORD, EventKind.UNCHANGED):
                     inbox.records.append(event)
         return inbox
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the writer judges messages by, beyond the messages: the tenants' safety holds, and
+    the schema of the control tables (the operator audit it checks hold decisions against)."""
+
+    limits: SafetyLimits
+    control: str
 
 
 @dataclass
@@ -136,7 +146,7 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
 
 async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
     topics = settings.topics
-    limits = SafetyLimits(settings.tenants_file)
+    rules = Rules(SafetyLimits(settings.tenants_file), settings.control)
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
     consumer = make_consumer(settings, group, keys=DataKeys(pool, settings))
@@ -151,7 +161,7 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
-                await apply_batch(pool, consumer, group, settings, limits, batches)
+                await apply_batch(pool, consumer, group, topics, rules, batches)
     finally:
         await consumer.stop()
 
@@ -160,19 +170,18 @@ async def apply_batch(
     pool: asyncpg.Pool,
     consumer: AIOKafkaConsumer,
     group: str,
-    settings: WriterSettings,
-    limits: SafetyLimits,
+    topics: Topics,
+    rules: Rules,
     batches: Batches,
 ) -> None:
     """The batch and the positions it advances to, in one transaction. When that fails on data,
     again in a new one with the failing messages set aside (poison.py); other errors are raised.
     Events of purged tenants are left out in that transaction (purged.py)."""
-    topics = settings.topics
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
-            batches = await without_purged(conn, settings.control, batches)
-            applied = await apply_messages(conn, topics, limits, batches)
+            batches = await without_purged(conn, rules.control, batches)
+            applied = await apply_messages(conn, topics, rules, batches)
             await save_positions(conn, group, positions)
     except DATA_ERRORS as exc:
         log.warning(
@@ -182,13 +191,13 @@ async def apply_batch(
             getattr(exc, "sqlstate", ""),
         )
         async with pool.acquire() as conn, conn.transaction():
-            batches = await without_purged(conn, settings.control, batches)
+            batches = await without_purged(conn, rules.control, batches)
 
             async def apply(part: Batches) -> Applied:
-                return await apply_messages(conn, topics, limits, part)
+                return await apply_messages(conn, topics, rules, part)
 
             async def apply_seen(seen: Envelope) -> Applied:
-                return await apply_inbox(conn, Inbox(records=[seen]), limits)
+                return await apply_inbox(conn, Inbox(records=[seen]), rules)
 
             parts, aside = await isolate(conn, batches, apply, apply_seen)
             await save_positions(conn, group, positions)
@@ -211,31 +220,36 @@ async def apply_batch(
 
 
 async def apply_messages(
-    conn: asyncpg.Connection, topics: Topics, limits: SafetyLimits, batches: Batches
+    conn: asyncpg.Connection, topics: Topics, rules: Rules, batches: Batches
 ) -> Applied:
-    return await apply_inbox(conn, Inbox.sort(topics, batches), limits)
+    return await apply_inbox(conn, Inbox.sort(topics, batches), rules)
 
 
-async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, limits: SafetyLimits) -> Applied:
+async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> Applied:
     """Everything the batch holds, inside the caller's transaction."""
-    await apply_run_events(conn, inbox.runs)
+    run_events = decode_run_events(inbox.runs)
+    # The runs that may complete now: markers in, or the fetcher's word that publishing ended.
+    ending = {(e.tenant, e.run_id) for _, e in inbox.markers} | publishing_ends(run_events)
+    await lock_runs(conn, ending)
+    await apply_run_events(conn, run_events)
     await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
     changed = await apply_records(conn, inbox.records)
     await store_rejections(conn, inbox.dead)
     await store_own(conn, inbox.poison)
     found = await store_findings(conn, inbox.findings)
-    completed = await record_markers(conn, inbox.markers)
-    for tenant, run_id in completed:
-        changed += await settle_run(conn, tenant, run_id)  # its parked records, for good
-    outcomes = [await complete_run(conn, marker_of(inbox, run), limits) for run in completed]
-    decided = await apply_decisions(conn, hold_decisions(inbox.commands))
+    await record_markers(conn, inbox.markers)
+    completed = await complete_ready(conn, ending)
+    for end in completed:
+        changed += await settle_run(conn, end.tenant, end.run_id)  # its parked records, for good
+    outcomes = [await complete_run(conn, end, rules.limits) for end in completed]
+    decided = await apply_decisions(conn, rules.control, hold_decisions(inbox.commands))
     return Applied(
         records=len(inbox.records),
         changed=changed,
         rejections=len(inbox.dead),
         findings=found,
         set_aside=len(inbox.poison),
-        completed=list(zip(completed, outcomes, strict=True)),
+        completed=[((e.tenant, e.run_id), o) for e, o in zip(completed, outcomes, strict=True)],
         decided=decided,
     )
 
@@ -251,11 +265,6 @@ async def commit_for_monitoring(
         await asyncio.wait_for(consumer.commit(positions), timeout=5)
     except (KafkaError, TimeoutError) as exc:
         log.warning("could not commit positions to Kafka (monitoring only): %s", type(exc).__name__)
-
-
-def marker_of(inbox: Inbox, run: tuple[str, UUID]) -> Envelope:
-    """One of the markers that completed the run (they all carry the run's facts)."""
-    return next(e for _, e in inbox.markers if (e.tenant, e.run_id) == run)
 
 
 def hold_decisions(messages: list[Message]) -> list[HoldDecision]:

@@ -21,10 +21,10 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from rostersync_libs.commands import HoldDecision
 from rostersync_libs.envelope import EntityType, Envelope
 
 from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
+from rostersync_writer.run_ends import RunEnd
 from rostersync_writer.safety import Hold, SafetyLimits
 from rostersync_writer.tables import TABLES
 
@@ -122,7 +122,7 @@ def _over(numbers: dict[str, dict[str, Any]], hold: Hold) -> bool:
     )
 
 
-async def _archive(
+async def archive(
     conn: asyncpg.Connection, tenant: str, run_id: UUID, source: str, bulk: list[EntityType]
 ) -> None:
     archived: dict[EntityType, list[UUID]] = {}
@@ -154,17 +154,17 @@ async def _archive(
     )
 
 
-async def complete_run(conn: asyncpg.Connection, event: Envelope, limits: SafetyLimits) -> str:
-    """Apply or hold a completed run's destructive part; returns the outcome's status."""
-    marker = event.marker
-    assert marker is not None
-    tenant, run_id, source, bulk = event.tenant, event.run_id, event.source, marker.bulk_entities
-    hold = limits.hold_for(tenant, marker)
+async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimits) -> str:
+    """Apply or hold a completed run's destructive part; returns the outcome's status.
+
+    ``end.bulk`` is what the fetcher's run event declared (run_ends.py), never a marker's list."""
+    tenant, run_id, source, bulk = end.tenant, end.run_id, end.source, end.bulk
+    hold = limits.hold_for(tenant, end.marker)
     numbers = await _numbers(conn, tenant, run_id, source, bulk)
     decision = await conn.fetchrow(
         "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
     )
-    if marker.aborted:
+    if end.aborted:
         # A failed run's snapshot is incomplete: none of its removals are applied.
         status = "aborted"
         await conn.execute(
@@ -179,7 +179,7 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope, limits: Safety
         )
     else:
         status = "approved" if _over(numbers, hold) else "applied"
-        await _archive(conn, tenant, run_id, source, bulk)
+        await archive(conn, tenant, run_id, source, bulk)
     await unlink_rejected(conn, tenant, run_id)
     dangling = await count_dangling(conn, tenant)
     if dangling:
@@ -193,38 +193,3 @@ async def complete_run(conn: asyncpg.Connection, event: Envelope, limits: Safety
         orjson.dumps(numbers).decode(), hold.threshold, sum(dangling.values()),
     )  # fmt: skip
     return status
-
-
-async def apply_decisions(
-    conn: asyncpg.Connection, decisions: list[HoldDecision]
-) -> list[tuple[str, UUID, str]]:
-    """Record operators' decisions and carry out those whose run is held."""
-    done = []
-    for d in decisions:
-        await conn.execute(
-            "INSERT INTO hold_decisions (tenant_id, run_id, approve, decided_by, decided_at)"
-            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, run_id) DO NOTHING",
-            d.tenant, d.run_id, d.approve, d.decided_by, d.decided_at,
-        )  # fmt: skip
-        held = await conn.fetchrow(
-            "SELECT source, bulk_entities FROM run_outcomes WHERE tenant_id = $1 AND run_id = $2 AND status = 'held'",
-            d.tenant, d.run_id,
-        )  # fmt: skip
-        if held is None:
-            continue
-        if d.approve:
-            bulk = [EntityType(e) for e in orjson.loads(held["bulk_entities"])]
-            await _archive(conn, d.tenant, d.run_id, held["source"], bulk)
-        else:
-            await conn.execute(
-                "DELETE FROM pending_archives WHERE tenant_id = $1 AND run_id = $2",
-                d.tenant,
-                d.run_id,
-            )
-        status = "approved" if d.approve else "discarded"
-        await conn.execute(
-            "UPDATE run_outcomes SET status = $3, decided_at = $4 WHERE tenant_id = $1 AND run_id = $2",
-            d.tenant, d.run_id, status, d.decided_at,
-        )  # fmt: skip
-        done.append((d.tenant, d.run_id, status))
-    return done

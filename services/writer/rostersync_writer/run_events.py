@@ -10,6 +10,7 @@ dropped, outcome ``aborted``.
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -25,23 +26,29 @@ RUN_EVENT = TypeAdapter(RunEvent)
 _INSERT = (
     "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
     " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at,"
-    " unchanged_counts)"
-    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb)"
+    " unchanged_counts, declared_bulk, declared_fanout)"
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb,"
+    " $13::jsonb, $14)"
     " ON CONFLICT (tenant_id, run_id) DO UPDATE SET "
 )
+# The source is the fetcher's word: a marker (note_runs) may have made the row first.
 STARTED_SQL = _INSERT + (
-    "fetch_status = coalesce(r.fetch_status, excluded.fetch_status),"
+    "source = excluded.source,"
+    " fetch_status = coalesce(r.fetch_status, excluded.fetch_status),"
     " oneroster_version = coalesce(r.oneroster_version, excluded.oneroster_version),"
     " manifest = coalesce(r.manifest, excluded.manifest),"
     " fetch_started_at = coalesce(r.fetch_started_at, excluded.fetch_started_at)"
 )
 ENDED_SQL = _INSERT + (
-    "fetch_status = excluded.fetch_status,"
+    "source = excluded.source,"
+    " fetch_status = excluded.fetch_status,"
     " oneroster_version = coalesce(excluded.oneroster_version, r.oneroster_version),"
     " manifest = coalesce(excluded.manifest, r.manifest),"
     " file_counts = excluded.file_counts, skipped_files = excluded.skipped_files,"
     " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at,"
-    " unchanged_counts = excluded.unchanged_counts"
+    " unchanged_counts = excluded.unchanged_counts,"
+    " declared_bulk = excluded.declared_bulk,"
+    " declared_fanout = coalesce(excluded.declared_fanout, r.declared_fanout)"
 )
 # ``failed`` or ``cancelled``: the run's status, as its phase says. The aborted markers the
 # fetcher sent first may have ended the run ``failed`` already; a cancellation still says so.
@@ -74,21 +81,24 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
         event.at if started else None,
         None if started else event.at,
         None if started else orjson.dumps(event.unchanged_counts).decode(),
+        None if event.bulk_entities is None else orjson.dumps(event.bulk_entities).decode(),
+        event.fanout,
     )
 
 
-def decode_run_event(message: ConsumerRecord[bytes, bytes]) -> RunEvent | None:
-    return decode_or_skip(RUN_EVENT, message, "run event")
+def decode_run_events(messages: list[ConsumerRecord[bytes, bytes]]) -> list[RunEvent]:
+    events = (decode_or_skip(RUN_EVENT, m, "run event") for m in messages)
+    return [e for e in events if e is not None]
 
 
-async def apply_run_events(
-    conn: asyncpg.Connection, messages: list[ConsumerRecord[bytes, bytes]]
-) -> None:
+def publishing_ends(events: list[RunEvent]) -> set[tuple[str, UUID]]:
+    """The runs whose publishing these events end: they may complete now (run_ends.py)."""
+    return {(e.tenant, e.run_id) for e in events if e.phase is not RunPhase.STARTED}
+
+
+async def apply_run_events(conn: asyncpg.Connection, events: list[RunEvent]) -> None:
     """Apply run events in the order they arrived (one run's events share a partition)."""
-    for message in messages:
-        event = decode_run_event(message)
-        if event is None:
-            continue
+    for event in events:
         sql = STARTED_SQL if event.phase is RunPhase.STARTED else ENDED_SQL
         await conn.execute(sql, *run_event_row(event))
         if event.phase in ENDED_EARLY:
