@@ -57,8 +57,8 @@ from pydantic import SecretStr
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.operations import send_command
 from rostersync_cli.processes import SERVICES, Supervisor, stop_all
-from rostersync_cli.reports import format_table
 from rostersync_cli.settings import CliSettings
+from rostersync_cli.text_tables import format_table
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.kafka import ensure_topics
 from rostersync_localstack import kafka, postgres

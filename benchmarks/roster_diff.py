@@ -1,7 +1,7 @@
 """A tenant's roster in one schema, compared row for row with the same tenant's in another.
 
 Used by ``benchmarks/fault_matrix.py``. What is compared is the business content of every roster
-table (``rostersync_cli.reports.ROSTER_TABLES``) and link table (``LINK_TABLES``): every column
+table (``rostersync_libs.run_reports.queries.ROSTER_TABLES``) and link table (``LINK_TABLES``): every column
 but the tenant and what only says *when* or *by which run* a row was written
 (``first_seen_run``, ``last_seen_run``, ``updated_at`` and any other ``timestamptz`` except
 ``source_date_last_modified``); ``archived_at`` is compared as archived yes/no. Internal ids are
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from rostersync_cli.reports import LINK_TABLES, ROSTER_TABLES
+from rostersync_libs.run_reports.queries import LINK_TABLES, ROSTER_TABLES
 
 # Columns that say when or by which run a row was written, never what it says.
 WHEN_COLUMNS = frozenset({"tenant_id", "first_seen_run", "last_seen_run", "updated_at"})

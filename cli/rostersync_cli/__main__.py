@@ -8,8 +8,9 @@ rostersync runs [--tenant T]    recent sync runs
 rostersync report TENANT RUN_ID what a run landed and what it rejected
 rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
 rostersync tenants purge TENANT --yes  erase a district (its data key, rows, identity decisions)
+rostersync api token create --name N --role admin|operator|viewer  a token of the admin API
 
-``sync --wait`` and ``report`` exit with the run's status (``status.py``): 0 completed, 1 failed,
+``sync --wait`` and ``report`` exit with the run's status (``rostersync_libs.run_reports.status``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
 Kafka or PostgreSQL does not answer.
 """
@@ -29,19 +30,20 @@ from uuid import UUID
 import asyncpg
 import rostersync_localstack as localstack
 from aiokafka.errors import KafkaError
+from rostersync_api.settings import ApiSettings
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import TenantPurgedError
+from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
 
-from rostersync_cli import actions, identity_commands, scripted, tenant_commands
+from rostersync_cli import actions, api_commands, identity_commands, scripted, tenant_commands
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
-from rostersync_cli.documents import emit
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
 from rostersync_cli.holds import decide, print_holds, refusal
-from rostersync_cli.processes import Supervisor
+from rostersync_cli.processes import SERVICES, Supervisor
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
-from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
+from rostersync_cli.text_tables import emit
 from rostersync_cli.unavailable import unavailable_message
 
 
@@ -117,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--json", action="store_true", help="print one JSON document")
     identity_commands.add_commands(sub)
     tenant_commands.add_commands(sub)
+    api_commands.add_commands(sub)
     return parser
 
 
@@ -138,7 +141,12 @@ def _stack(action: str) -> int:
 def _serve() -> int:
     """The four services until Ctrl-C or SIGTERM; a service that dies is started again."""
     settings = actions.resolve_settings(start_stack=True)
-    supervisor = Supervisor(settings)
+    supervisor = Supervisor(settings, (*SERVICES, "api"))
+    api = ApiSettings()
+    print(f"admin API: http://{api.api_host}:{api.api_port}/docs (rostersync api token create)")
+    first = asyncio.run(api_commands.first_admin_token(settings))
+    if first is not None:
+        print(f"first admin token (shown once): {first}")
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     with contextlib.suppress(KeyboardInterrupt):
         supervisor.run()
@@ -244,6 +252,8 @@ def run(argv: list[str] | None = None) -> int:
         return identity_commands.run_command(settings, args)
     if args.command in tenant_commands.COMMANDS:
         return tenant_commands.run_command(settings, args)
+    if args.command in api_commands.COMMANDS:
+        return api_commands.run_command(settings, args)
     if args.command == "sync":
         return _sync(settings, args)
     if args.command == "replay":

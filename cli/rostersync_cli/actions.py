@@ -16,14 +16,16 @@ from pydantic import SecretStr
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.run_reports import queries, validation
+from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
+from rostersync_libs.tenant_registry import registered_with_file
 from rostersync_libs.tenants import CsvSource, load_tenants
 from rostersync_localstack.stack import info as stack_info
 
-from rostersync_cli import reports, validation_report
-from rostersync_cli.operations import on_connection, send_command
+from rostersync_cli.operations import known_tenants, on_connection, send_command
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
-from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
+from rostersync_cli.text_tables import format_table
 
 
 def resolve_settings(*, start_stack: bool) -> CliSettings:
@@ -52,7 +54,7 @@ async def request_sync(
     """Audit a sync command for one tenant and put it on the command topic (KeyError: refused,
     and why)."""
     # Fail early, here, on an unknown tenant or source, or a bundle its source cannot read.
-    chosen = load_tenants(settings.tenants_file).get(tenant).find_source(source)
+    chosen = (await known_tenants(settings, settings.tenants_file)).get(tenant).find_source(source)
     if bundle is not None and not isinstance(chosen, CsvSource):
         raise KeyError(f"source {chosen.id} of tenant {tenant} is not a csv source (--bundle)")
     command = SyncRequested(
@@ -73,39 +75,37 @@ async def print_run_report(
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
-            run = await validation_report.run_summary(conn, tenant, run_id)
+            run = await validation.run_summary(conn, tenant, run_id)
             if run is None:
                 why = await _unknown_run(conn, settings, tenant, run_id)
                 print(f"rostersync: {why}", file=sys.stderr)
                 return EXIT_REFUSED
             state = RunState.of(run)
             _print_run_header(run_id, tenant, run, state)
-            files = await validation_report.by_file(conn, tenant, run_id)
+            files = await validation.by_file(conn, tenant, run_id)
             counts = orjson.loads(run["file_counts"] or "{}")
-            print("\n" + reports.format_table(
+            print("\n" + format_table(
                 ["file", "rows", "errors", "warnings", "rejected records"],
                 [[file or "(run)", "" if rows is None else str(rows), str(errors), str(warnings),
                   str(rejected)]
                  for file, rows, errors, warnings, rejected
-                 in validation_report.file_totals(files, counts)],
+                 in validation.file_totals(files, counts)],
             ))  # fmt: skip
-            codes = await validation_report.by_code(conn, tenant, run_id)
+            codes = await validation.by_code(conn, tenant, run_id)
             if codes:
-                print("\n" + reports.format_table(
+                print("\n" + format_table(
                     ["finding", "severity", "count"],
                     [[c["code"], c["severity"], str(c["n"])] for c in codes],
                 ))  # fmt: skip
                 print(f"\nFirst {limit} of each finding:")
-                for finding in await validation_report.first_of_each_code(
-                    conn, tenant, run_id, limit
-                ):
-                    print("  " + validation_report.describe(finding))
+                for finding in await validation.first_of_each_code(conn, tenant, run_id, limit):
+                    print("  " + validation.describe(finding))
             if csv_path is not None:
-                await validation_report.export_csv(conn, tenant, run_id, csv_path)
+                await validation.export_csv(conn, tenant, run_id, csv_path)
                 print(f"\nall findings written to {csv_path}")
-            rows = await reports.landed(conn, tenant)
+            rows = await queries.landed(conn, tenant)
             print(f"\nRows in PostgreSQL for tenant {tenant} (schema {settings.db_schema}):")
-            print(reports.format_table(
+            print(format_table(
                 ["table", "active", "archived"],
                 [[r["entity"], str(r["active"]), str(r["archived"])] for r in rows],
             ))  # fmt: skip
@@ -123,10 +123,12 @@ async def _unknown_run(
     )
     if not has_runs:
         try:
-            load_tenants(settings.tenants_file).get(tenant)
+            (await registered_with_file(conn, settings.control, settings.tenants_file)).tenants.get(
+                tenant
+            )
         except KeyError as exc:
             return str(exc.args[0])
-        except OSError:
+        except (OSError, ValueError):
             return f"no runs of tenant {tenant!r} (and no tenants file {settings.tenants_file})"
     return f"no run {run_id} for tenant {tenant}"
 
@@ -153,9 +155,9 @@ def _print_run_header(run_id: UUID, tenant: str, run: Any, state: RunState) -> N
 
 
 async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:
-    runs = await on_connection(settings, partial(reports.list_runs, tenant=tenant, limit=limit))
+    runs = await on_connection(settings, partial(queries.list_runs, tenant=tenant, limit=limit))
     print(
-        reports.format_table(
+        format_table(
             ["run", "tenant", "source", "status", "started", "published", "unchanged", "rejected",
              "note"],
             [
@@ -186,7 +188,7 @@ def _shorten(text: str, width: int = 70) -> str:
 async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
     status = await on_connection(
         settings,
-        partial(reports.wait_for_run, tenant=command.tenant, run_id=command.run_id,
+        partial(queries.wait_for_run, tenant=command.tenant, run_id=command.run_id,
                 timeout=timeout),
     )  # fmt: skip
     if status is None:

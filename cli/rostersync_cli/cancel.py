@@ -13,6 +13,7 @@ from uuid import UUID
 
 from rostersync_libs.commands import CancelRun
 from rostersync_libs.db import create_pool
+from rostersync_libs.run_reports.status import RunState, RunStatus
 from rostersync_libs.settings import ServiceSettings
 
 from rostersync_cli.operations import (
@@ -22,14 +23,13 @@ from rostersync_cli.operations import (
     send_command,
     tenant_refusal,
 )
-from rostersync_cli.status import RunState, RunStatus
 
 
 async def cancel_refusal(
     settings: ServiceSettings, tenants_file: Path, tenant: str, run_id: UUID
 ) -> str | None:
     """Why this run must not be cancelled (one line), or None when it may be."""
-    refused = tenant_refusal(tenants_file, tenant)
+    refused = await tenant_refusal(settings, tenants_file, tenant)
     if refused is not None:
         return refused
     run, _ = await fetch_run(settings, tenant, run_id)

@@ -7,41 +7,29 @@ applies it in order and a replay takes the same decision again.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
-import asyncpg
 import orjson
 from rostersync_libs.commands import HoldDecision
 from rostersync_libs.db import create_pool
-from rostersync_libs.settings import ServiceSettings
-
-from rostersync_cli.operations import fetch_run, login_name, send_command, tenant_refusal
-from rostersync_cli.reports import format_table
-from rostersync_cli.status import (
+from rostersync_libs.run_reports import queries
+from rostersync_libs.run_reports.status import (
     RunState,
     RunStatus,
     decision_text,
     describe_numbers,
 )
+from rostersync_libs.settings import ServiceSettings
 
-LIST_SQL = """
-SELECT tenant_id, run_id, status, numbers, threshold, created_at, decided_at
-FROM run_outcomes
-WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2 OR status = 'held')
-ORDER BY created_at DESC LIMIT 50
-"""
-
-
-async def list_holds(conn: asyncpg.Connection, tenant: str | None, everything: bool) -> list[Any]:
-    return list(await conn.fetch(LIST_SQL, tenant, everything))
+from rostersync_cli.operations import fetch_run, login_name, send_command, tenant_refusal
+from rostersync_cli.text_tables import format_table
 
 
 async def print_holds(settings: ServiceSettings, tenant: str | None, everything: bool) -> None:
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
-            rows = await list_holds(conn, tenant, everything)
+            rows = await queries.list_holds(conn, tenant, everything)
     finally:
         await pool.close()
     if not rows:
@@ -72,7 +60,7 @@ async def refusal(
     Only a run the writer holds, of a configured tenant, not decided before, may be decided.
     Two operators deciding at the same moment both pass; the writer keeps the first decision.
     """
-    refused = tenant_refusal(tenants_file, tenant)
+    refused = await tenant_refusal(settings, tenants_file, tenant)
     if refused is not None:
         return refused
     run, earlier = await fetch_run(settings, tenant, run_id, DECISION_SQL)

@@ -18,11 +18,11 @@ from rostersync_libs.data_keys import TABLE as KEYS_TABLE
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
+from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.tenants import load_tenants
+from rostersync_libs.tenant_registry import registered_with_file
+from rostersync_libs.tenants import TenantsConfig
 from rostersync_writer.migrate import migrate
-
-from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
 
 T = TypeVar("T")
 
@@ -51,14 +51,23 @@ WHERE r.tenant_id = $1 AND r.run_id = $2
 """
 
 
-def tenant_refusal(tenants_file: Path, tenant: str) -> str | None:
+async def known_tenants(settings: ServiceSettings, tenants_file: Path) -> TenantsConfig:
+    """The tenants the deployment knows: the tenants file's and the admin API's."""
+    return (await on_connection(
+        settings, lambda conn: registered_with_file(conn, settings.control, tenants_file)
+    )).tenants  # fmt: skip
+
+
+async def tenant_refusal(settings: ServiceSettings, tenants_file: Path, tenant: str) -> str | None:
     """Why ``tenant`` cannot be acted on (not configured, file unreadable), or None."""
     try:
-        load_tenants(tenants_file).get(tenant)
+        (await known_tenants(settings, tenants_file)).get(tenant)
     except KeyError as exc:
         return str(exc.args[0])
-    except OSError as exc:
-        return f"cannot read the tenants file {tenants_file}: {exc.strerror or exc}"
+    except (OSError, ValueError) as exc:
+        return (
+            f"cannot read the tenants file {tenants_file}: {getattr(exc, 'strerror', None) or exc}"
+        )
     return None
 
 
@@ -126,9 +135,9 @@ async def send_command(
                     raise
                 await asyncio.sleep(0.5)
 
-    await ensure_topics(settings)
     async with data_keys(settings) as keys:  # on a fresh deployment, makes the tables first
         entry = await on_connection(settings, record)
+        await ensure_topics(settings)
         producer = make_producer(settings, "rostersync-cli", keys)
         try:
             await producer.start()

@@ -1,4 +1,5 @@
-"""The ``--json`` variants of sync, runs, report and holds (documents.py builds the documents)."""
+"""The ``--json`` variants of sync, runs, report and holds (rostersync_libs.run_reports.documents
+builds the documents, shared with the admin API)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from typing import Any
 from uuid import UUID
 
 from rostersync_libs.commands import SyncRequested
+from rostersync_libs.run_reports import documents, queries
+from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED
 
-from rostersync_cli import documents, reports
 from rostersync_cli.operations import on_connection
 from rostersync_cli.settings import CliSettings
-from rostersync_cli.status import EXIT_NOT_FINISHED, EXIT_REFUSED
+from rostersync_cli.text_tables import emit
 
 
 async def report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -> int:
@@ -22,18 +24,18 @@ async def report(settings: CliSettings, tenant: str, run_id: UUID, limit: int) -
     if document is None:
         print(f"rostersync: no run {run_id} for tenant {tenant}", file=sys.stderr)
         return EXIT_REFUSED
-    documents.emit(document)
+    emit(document)
     return int(document["exit_code"])
 
 
 async def wait(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
     ended = await on_connection(
         settings,
-        partial(reports.wait_for_run, tenant=command.tenant, run_id=command.run_id,
+        partial(queries.wait_for_run, tenant=command.tenant, run_id=command.run_id,
                 timeout=timeout),
     )  # fmt: skip
     if ended is None:
-        documents.emit(
+        emit(
             {"tenant": command.tenant, "run_id": str(command.run_id), "status": "running",
              "detail": f"not finished within {timeout:g} s", "exit_code": EXIT_NOT_FINISHED}
         )  # fmt: skip

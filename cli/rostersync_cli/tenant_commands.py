@@ -9,13 +9,13 @@ import sys
 from pathlib import Path
 
 from rostersync_libs.data_keys import master_key, rewrap
+from rostersync_libs.run_reports.status import EXIT_REFUSED
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import TENANT_ID_PATTERN
 
-from rostersync_cli.documents import emit
 from rostersync_cli.operations import on_connection
 from rostersync_cli.purge import purge
-from rostersync_cli.status import EXIT_REFUSED
+from rostersync_cli.text_tables import emit
 
 COMMANDS = frozenset({"tenants"})
 

@@ -79,7 +79,12 @@ def file_tenants(tenants_file: Path) -> TenantsConfig | None:
 async def all_tenants(pool: asyncpg.Pool, control: str, tenants_file: Path) -> Registered:
     """Every tenant the deployment knows. A tenants file that does not exist is no error (the
     API's tenants alone); one that cannot be read or is invalid raises (OSError, ValueError)."""
-    file_config = file_tenants(tenants_file)
     async with pool.acquire() as conn:
-        api = await registered(conn, control)
-    return merged(file_config, api)
+        return await registered_with_file(conn, control, tenants_file)
+
+
+async def registered_with_file(
+    conn: asyncpg.Connection, control: str, tenants_file: Path
+) -> Registered:
+    """``all_tenants`` on one connection."""
+    return merged(file_tenants(tenants_file), await registered(conn, control))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import asyncpg
@@ -10,6 +11,7 @@ from rostersync_libs.settings import ServiceSettings
 
 from tests.api import api, api_settings, token
 from tests.bundles import write_tenants
+from tests.cli_process import cli
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +139,31 @@ async def test_tenants_and_sources_are_validated_changed_and_audited(
     assert trail[4]["after"] is None
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await db.execute("DELETE FROM api_audit")
+
+
+async def test_the_cli_makes_lists_and_revokes_tokens_and_the_cli_syncs_an_api_tenant(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    no_file = tmp_path / "none.toml"
+    made = await cli(settings, no_file, "api", "token", "create", "--name", "ops", "--role",
+                     "operator", "--tenant", "d1")  # fmt: skip
+    assert made.code == 0, made
+    token_id, secret = re.fullmatch(r"token (\S+) \(operator\): (rs_\S+)\n", made.out).groups()  # type: ignore[union-attr]
+    stored = await db.fetchrow("SELECT role, tenants, token_hash FROM api_tokens")
+    assert (stored["role"], stored["tenants"]) == ("operator", ["d1"])
+    assert secret.encode() not in bytes(stored["token_hash"])  # only its hash is kept
+    listed = await cli(settings, no_file, "api", "token", "list")
+    assert token_id in listed.out
+    assert secret not in listed.out
+    headers = {"Authorization": f"Bearer {secret}"}
+    admin = await token(db, settings, "admin")
+    async with api(api_settings(settings, no_file, tmp_path)) as http:
+        await http.post("/api/v1/tenants", json=district("d1", tmp_path), headers=admin)
+        assert (await http.get("/api/v1/tenants/d1", headers=headers)).status_code == 200
+        # The CLI knows the API's tenants too: a sync of d1 is audited and sent.
+        sent = await cli(settings, no_file, "sync", "d1")
+        assert sent.code == 0, sent
+        assert "sync requested: tenant d1" in sent.out
+        assert (await cli(settings, no_file, "api", "token", "revoke", token_id)).code == 0
+        assert (await http.get("/api/v1/tenants/d1", headers=headers)).status_code == 401
+    assert (await cli(settings, no_file, "api", "token", "revoke", token_id)).code == 2

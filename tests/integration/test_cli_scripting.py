@@ -13,11 +13,11 @@ import asyncpg
 import orjson
 import pytest
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_cli.status import EXIT_OK, EXIT_REFUSED
+from rostersync_libs.run_reports.status import EXIT_OK, EXIT_REFUSED
 from rostersync_libs.settings import ServiceSettings
 
 from tests.bundles import write_tenants
-from tests.integration.test_cli_statuses import cli
+from tests.cli_process import cli
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration

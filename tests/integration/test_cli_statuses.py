@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import os
 import re
 import shutil
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -20,21 +17,21 @@ import pytest
 from aiokafka import TopicPartition
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.operations import on_connection
-from rostersync_cli.status import (
+from rostersync_libs.commands import COMMAND, HoldDecision
+from rostersync_libs.kafka import ensure_topics, make_consumer
+from rostersync_libs.run_reports.status import (
     EXIT_DISCARDED,
     EXIT_FAILED,
     EXIT_HELD,
     EXIT_NOT_FINISHED,
     EXIT_OK,
-    EXIT_REFUSED,
 )
-from rostersync_cli.validation_report import export_csv
-from rostersync_libs.commands import COMMAND, HoldDecision
-from rostersync_libs.kafka import ensure_topics, make_consumer
+from rostersync_libs.run_reports.validation import export_csv
 from rostersync_libs.settings import ServiceSettings
 from rostersync_writer.migrate import migrate
 
 from tests.bundles import write_tenants
+from tests.cli_process import cli, refused
 from tests.e2e import data_keys, sync
 from tests.pipeline import running_pipeline
 
@@ -43,53 +40,6 @@ pytestmark = pytest.mark.integration
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 EVIL_ID = "@u-evil"
 EVIL_ROLE = '=HYPERLINK("http://example.invalid","click")'
-
-
-@dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-async def cli(settings: ServiceSettings, tenants: Path, *args: str, timeout: float = 180) -> Result:
-    """``rostersync ARGS`` in its own process, configured by environment variables only."""
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
-        "DATABASE_URL": settings.database_url.get_secret_value(),
-        "ROSTERSYNC_DB_SCHEMA": settings.db_schema,
-        "ROSTERSYNC_TOPIC_PREFIX": settings.topic_prefix,
-        "ROSTERSYNC_TOPIC_PARTITIONS": str(settings.topic_partitions),
-        "ROSTERSYNC_TENANTS_FILE": str(tenants),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "rostersync_cli",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return Result(proc.returncode, out.decode(), err.decode())
-
-
-def refused(result: Result) -> str:
-    """The one line a refusal prints (and asserts it is a refusal, not a crash)."""
-    assert result.code == EXIT_REFUSED, result
-    assert "Traceback" not in result.err, result.err
-    assert result.out == "", result.out
-    lines = result.err.strip().splitlines()
-    assert len(lines) == 1, result.err
-    return lines[0]
 
 
 def requested_run(out: str) -> UUID:

@@ -268,8 +268,8 @@ async def test_an_operator_cancels_a_run_and_a_run_over_its_time_limit_fails(
     from rostersync_cli.actions import request_sync
     from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
     from rostersync_cli.generate import DistrictShape, generate
-    from rostersync_cli.status import EXIT_CANCELLED, RunStatus
     from rostersync_libs.commands import CancelRun
+    from rostersync_libs.run_reports.status import EXIT_CANCELLED, RunStatus
 
     from tests.e2e import cli_settings, send_unaudited
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 import pytest
-from rostersync_cli.status import EXIT_CODES, EXIT_REFUSED, RunState, RunStatus
+from rostersync_libs.run_reports.status import EXIT_CODES, EXIT_REFUSED, RunState, RunStatus
 
 WHEN = datetime(2026, 3, 1, 8, 30, tzinfo=UTC)
 NUMBERS = orjson.dumps({"users": {"active": 200, "archive": 60, "share": 0.3}}).decode()

@@ -10,8 +10,8 @@ from pathlib import Path
 from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 from rostersync_cli.settings import CliSettings
-from rostersync_cli.status import EXIT_UNAVAILABLE
 from rostersync_cli.unavailable import unavailable_message
+from rostersync_libs.run_reports.status import EXIT_UNAVAILABLE
 
 from tests.proxy import free_port
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from rostersync_cli.settings import CliSettings
-from rostersync_cli.status import EXIT_REFUSED
+from rostersync_libs.run_reports.status import EXIT_REFUSED
 
 from tests.proxy import free_port
 

@@ -76,14 +76,14 @@ async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> No
         await conn.execute(CANCEL_SQL, *[list(c) for c in columns])
 
 
-def _sweep_where(table: str) -> str:
+def sweep_where(table: str) -> str:
     return (
         f"FROM {table} WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL"
         " AND last_seen_run < $3"
     )
 
 
-def _staged_where(table: str) -> str:
+def staged_where(table: str) -> str:
     return (
         f"FROM {table} t, pending_archives p WHERE p.tenant_id = $1 AND p.run_id = $2"
         " AND p.entity = $3 AND t.tenant_id = p.tenant_id AND t.sourced_id = p.sourced_id"
@@ -99,12 +99,12 @@ async def _numbers(
     numbers: dict[str, dict[str, Any]] = {}
     for entity, table in TABLES.items():
         staged = await conn.fetchval(
-            f"SELECT count(*) {_staged_where(table.name)}", tenant, run_id, entity.value
+            f"SELECT count(*) {staged_where(table.name)}", tenant, run_id, entity.value
         )
         swept = 0
         if entity in bulk:
             swept = await conn.fetchval(
-                f"SELECT count(*) {_sweep_where(table.name)}", tenant, source, run_id
+                f"SELECT count(*) {sweep_where(table.name)}", tenant, source, run_id
             )
         if staged or swept:
             active = await conn.fetchval(

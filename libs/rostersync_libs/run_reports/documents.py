@@ -1,4 +1,4 @@
-"""``--json``: one JSON document per command, with stable keys, for scripts.
+"""Runs as JSON documents with stable keys: the CLI's ``--json`` and the admin API.
 
 Keys are only ever added, never renamed or removed. Times are ISO 8601, ids strings, counts
 numbers; a run's ``status`` is the honest one of ``status.py`` and ``exit_code`` what the command
@@ -7,16 +7,14 @@ exits with.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
 
-from rostersync_cli import reports, validation_report
-from rostersync_cli.holds import list_holds
-from rostersync_cli.status import RunState
+from rostersync_libs.run_reports import queries, validation
+from rostersync_libs.run_reports.status import RunState
 
 FILE_KEYS = ("file", "rows", "errors", "warnings", "rejected_records")
 FINDING_KEYS = {
@@ -28,10 +26,6 @@ FINDING_KEYS = {
     "value": "value",
     "message": "message",
 }
-
-
-def emit(document: dict[str, Any]) -> None:
-    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
 def _json(value: Any) -> Any:
@@ -48,11 +42,11 @@ async def run_document(
     conn: asyncpg.Connection, tenant: str, run_id: UUID, limit: int
 ) -> dict[str, Any] | None:
     """``report --json`` and ``sync --wait --json``: the run, its findings, the tenant's rows."""
-    run = await validation_report.run_summary(conn, tenant, run_id)
+    run = await validation.run_summary(conn, tenant, run_id)
     if run is None:
         return None
     counts = _json(run["file_counts"]) or {}
-    files = await validation_report.by_file(conn, tenant, run_id)
+    files = await validation.by_file(conn, tenant, run_id)
     return {
         "tenant": tenant,
         "run_id": str(run_id),
@@ -64,21 +58,21 @@ async def run_document(
         "completed_at": run["completed_at"],
         "files": [
             dict(zip(FILE_KEYS, totals, strict=True))
-            for totals in validation_report.file_totals(files, counts)
+            for totals in validation.file_totals(files, counts)
         ],
         "skipped_files": _json(run["skipped_files"]) or {},
         "unchanged": _json(run["unchanged_counts"]) or {},
         "findings_by_code": [
             {"code": c["code"], "severity": c["severity"], "count": c["n"]}
-            for c in await validation_report.by_code(conn, tenant, run_id)
+            for c in await validation.by_code(conn, tenant, run_id)
         ],
         "first_findings": [
             {key: f[column] for key, column in FINDING_KEYS.items()}
-            for f in await validation_report.first_of_each_code(conn, tenant, run_id, limit)
+            for f in await validation.first_of_each_code(conn, tenant, run_id, limit)
         ],
         "rows": [
             {"table": r["entity"], "active": r["active"], "archived": r["archived"]}
-            for r in await reports.landed(conn, tenant)
+            for r in await queries.landed(conn, tenant)
         ],
     }
 
@@ -96,7 +90,7 @@ async def runs_document(conn: asyncpg.Connection, tenant: str | None, limit: int
                 "unchanged": sum((_json(r["unchanged_counts"]) or {}).values()),
                 "rejected_records": r["rejected"],
             }
-            for r in await reports.list_runs(conn, tenant, limit)
+            for r in await queries.list_runs(conn, tenant, limit)
         ]
     }
 
@@ -113,6 +107,60 @@ async def holds_document(
                 "would_archive": _json(r["numbers"]),
                 "threshold": round(float(r["threshold"]), 4),
             }
-            for r in await list_holds(conn, tenant, everything)
+            for r in await queries.list_holds(conn, tenant, everything)
         ]
     }
+
+
+PROGRESS_SQL = """
+SELECT stage, count(*) AS n FROM rejected_records
+WHERE tenant_id = $1 AND run_id = $2 GROUP BY stage
+"""
+
+
+async def progress(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> dict[str, Any]:
+    """How far the run is: what the fetcher published (once it has), what the writer has
+    written of it so far (rows this run last saw), and what each stage rejected so far."""
+    run = await conn.fetchrow(
+        "SELECT published_counts, status FROM sync_runs WHERE tenant_id = $1 AND run_id = $2",
+        tenant, run_id,
+    )  # fmt: skip
+    counted = " + ".join(
+        f"(SELECT count(*) FROM {t} WHERE tenant_id = $1 AND last_seen_run = $2)"
+        for t in queries.ROSTER_TABLES
+    )
+    written = await conn.fetchval(f"SELECT {counted}", tenant, run_id)
+    rejected = {r["stage"]: r["n"] for r in await conn.fetch(PROGRESS_SQL, tenant, run_id)}
+    return {
+        "published": _json(run["published_counts"]) if run else None,
+        "written": written,
+        "rejected_by_stage": rejected,
+    }
+
+
+async def run_exists(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> bool:
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE tenant_id = $1 AND run_id = $2)",
+        tenant, run_id,
+    )  # fmt: skip
+    return found
+
+
+REJECTIONS_PAGE_SQL = """
+SELECT id, stage, entity, sourced_id, origin_file, origin_row, findings
+FROM rejected_records WHERE tenant_id = $1 AND run_id = $2 AND ($3::bigint IS NULL OR id > $3)
+ORDER BY id LIMIT $4
+"""
+
+
+async def rejections_page(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, limit: int, after: int | None
+) -> dict[str, Any]:
+    """One page of the run's rejected records; ``next`` is the ``after`` of the following one."""
+    rows = await conn.fetch(REJECTIONS_PAGE_SQL, tenant, run_id, after, limit + 1)
+    items = [
+        {"stage": r["stage"], "entity": r["entity"], "sourced_id": r["sourced_id"],
+         "file": r["origin_file"], "row": r["origin_row"], "findings": _json(r["findings"])}
+        for r in rows[:limit]
+    ]  # fmt: skip
+    return {"items": items, "next": rows[limit - 1]["id"] if len(rows) > limit else None}

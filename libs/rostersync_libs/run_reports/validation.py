@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
 
 RUN_SQL = f"""
 SELECT r.fetch_status, r.oneroster_version, r.file_counts, r.skipped_files,

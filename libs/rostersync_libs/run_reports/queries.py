@@ -1,4 +1,5 @@
-"""What operators read: runs, what landed, and why records were rejected."""
+"""The queries behind what operators read: runs, what landed, why records were rejected, and
+the runs the safety threshold held."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
 
-from rostersync_cli.status import STATE_COLUMNS, STATE_JOINS
+from rostersync_libs.db import ENTITY_TABLES
+from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
 
 RUNS_SQL = f"""
 SELECT r.run_id, r.tenant_id, r.source, r.first_event_at, r.completed_at,
@@ -71,11 +72,14 @@ async def wait_for_run(
     return None
 
 
-def format_table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
-    return "\n".join(lines)
+HOLDS_SQL = """
+SELECT tenant_id, run_id, status, numbers, threshold, created_at, decided_at
+FROM run_outcomes
+WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2 OR status = 'held')
+ORDER BY created_at DESC LIMIT 50
+"""
+
+
+async def list_holds(conn: asyncpg.Connection, tenant: str | None, everything: bool) -> list[Any]:
+    """Held runs (or, ``everything``, every run outcome), newest first."""
+    return list(await conn.fetch(HOLDS_SQL, tenant, everything))

@@ -1,0 +1,44 @@
+"""What a held run would archive, record by record: the writer's own sweep and staged deletes
+(lifecycle.py), read without changing anything, for an operator deciding the hold."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+from rostersync_libs.envelope import EntityType
+
+from rostersync_writer.lifecycle import staged_where, sweep_where
+from rostersync_writer.tables import TABLES
+
+
+async def would_archive(
+    conn: asyncpg.Connection, tenant: str, run_id: UUID, sample: int
+) -> dict[str, dict[str, Any]] | None:
+    """Per entity, up to ``sample`` sourcedIds the run would archive and the outcome's numbers;
+    None when the run has no outcome (not complete, or not of this tenant)."""
+    outcome = await conn.fetchrow(
+        "SELECT source, bulk_entities, numbers FROM run_outcomes WHERE tenant_id = $1 AND run_id = $2",
+        tenant, run_id,
+    )  # fmt: skip
+    if outcome is None:
+        return None
+    bulk = {EntityType(e) for e in orjson.loads(outcome["bulk_entities"])}
+    numbers = orjson.loads(outcome["numbers"])
+    found: dict[str, dict[str, Any]] = {}
+    for entity, table in TABLES.items():
+        if entity.value not in numbers:
+            continue
+        ids = [r["sourced_id"] for r in await conn.fetch(
+            f"SELECT t.sourced_id {staged_where(table.name)} ORDER BY 1 LIMIT $4",
+            tenant, run_id, entity.value, sample,
+        )]  # fmt: skip
+        if entity in bulk and len(ids) < sample:
+            ids += [r["sourced_id"] for r in await conn.fetch(
+                f"SELECT sourced_id {sweep_where(table.name)} ORDER BY 1 LIMIT $4",
+                tenant, outcome["source"], run_id, sample - len(ids),
+            )]  # fmt: skip
+        found[entity.value] = {**numbers[entity.value], "sample": ids}
+    return found

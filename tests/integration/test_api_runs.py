@@ -1,0 +1,133 @@
+"""Admin API end to end: a district onboarded over HTTP is synced, reported, uploaded to, held,
+previewed and approved, on real Kafka and PostgreSQL with the four services running."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import zipfile
+from pathlib import Path
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from rostersync_cli.generate import DistrictShape, generate
+from rostersync_libs.settings import ServiceSettings
+
+from tests.api import api, api_settings, token
+from tests.pipeline import running_pipeline, wait_for_run
+
+pytestmark = pytest.mark.integration
+
+
+def zipped(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted(folder.iterdir()):
+            archive.write(file, file.name)
+    return target
+
+
+def without_enrollments(bundle: Path, target: Path) -> Path:
+    """The same district, its enrollments file down to its header: a bulk snapshot that would
+    end every enrollment (the safety threshold holds it)."""
+    shutil.copytree(bundle, target)
+    enrollments = target / "enrollments.csv"
+    enrollments.write_text(enrollments.read_text().splitlines()[0] + "\n")
+    return target
+
+
+async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_approved(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    generate(tmp_path / "bundle", DistrictShape(students=60))
+    admin = await token(db, settings, "admin")
+    operator = await token(db, settings, "operator")
+    viewer = await token(db, settings, "viewer")
+    other = await token(db, settings, "admin", ["someone-else"])
+    no_file = tmp_path / "no-tenants.toml"  # every tenant comes from the API
+    district = {"id": "d1", "name": "District 1", "hold_threshold": 0.1,
+                "sources": [{"id": "csv", "kind": "csv", "path": str(tmp_path / "bundle")}]}  # fmt: skip
+
+    async with (
+        running_pipeline(settings, no_file),
+        api(api_settings(settings, no_file, tmp_path / "uploads")) as http,
+    ):
+        assert (await http.post("/api/v1/tenants", json=district, headers=admin)).status_code == 201
+        assert (await http.post("/api/v1/tenants/d1/syncs", headers=viewer)).status_code == 403
+        assert (await http.post("/api/v1/tenants/d1/syncs", headers=other)).status_code == 404
+        unknown = await http.post(
+            "/api/v1/tenants/d1/syncs", json={"source": "nope"}, headers=operator
+        )
+        assert unknown.status_code == 404
+        requested = await http.post("/api/v1/tenants/d1/syncs", json={}, headers=operator)
+        assert requested.status_code == 202
+        first = UUID(requested.json()["run_id"])
+        await wait_for_run(settings, "d1", first)
+
+        runs = (await http.get("/api/v1/tenants/d1/runs", headers=viewer)).json()["items"]
+        assert [(r["run_id"], r["status"]) for r in runs] == [(str(first), "completed")]
+        run = (await http.get(f"/api/v1/tenants/d1/runs/{first}", headers=viewer)).json()
+        assert run["status"] == "completed"
+        assert {f["file"] for f in run["files"]} >= {"users.csv", "enrollments.csv"}
+        assert run["progress"]["written"] > 100
+        assert (
+            await http.get(f"/api/v1/tenants/d1/runs/{uuid4()}", headers=viewer)
+        ).status_code == 404
+        page = (
+            await http.get(f"/api/v1/tenants/d1/runs/{first}/rejections", headers=viewer)
+        ).json()
+        assert page == {"items": [], "next": None}
+        enrollments = await db.fetchval(
+            "SELECT count(*) FROM enrollments WHERE tenant_id = 'd1' AND archived_at IS NULL"
+        )
+        assert enrollments > 100
+
+        bundle = zipped(
+            without_enrollments(tmp_path / "bundle", tmp_path / "b2"), tmp_path / "b2.zip"
+        )
+        with bundle.open("rb") as f:
+            sent = await http.post("/api/v1/tenants/d1/uploads", headers=operator,
+                                   files={"bundle": ("b2.zip", f, "application/zip")})  # fmt: skip
+        assert sent.status_code == 202, sent.text
+        held = UUID(sent.json()["run_id"])
+        await wait_for_run(settings, "d1", held)
+        not_zip = await http.post("/api/v1/tenants/d1/uploads", headers=operator,
+                                  files={"bundle": ("x.zip", b"not a zip", "application/zip")})  # fmt: skip
+        assert not_zip.status_code == 422
+
+        holds = (await http.get("/api/v1/tenants/d1/holds", headers=viewer)).json()["items"]
+        assert [h["run_id"] for h in holds] == [str(held)]
+        preview = (await http.get(f"/api/v1/tenants/d1/holds/{held}", headers=viewer)).json()
+        assert preview["status"] == "held"
+        assert preview["would_archive"]["enrollments"]["archive"] == enrollments
+        assert len(preview["would_archive"]["enrollments"]["sample"]) == 20
+        reason = {"reason": "the district ended last term's classes"}
+        assert (await http.post(f"/api/v1/tenants/d1/holds/{held}/approve", json=reason,
+                                headers=viewer)).status_code == 403  # fmt: skip
+        assert (await http.post(f"/api/v1/tenants/d1/holds/{uuid4()}/approve", json=reason,
+                                headers=operator)).status_code == 404  # fmt: skip
+        assert (await http.post(f"/api/v1/tenants/d1/holds/{first}/approve", json=reason,
+                                headers=operator)).status_code == 409  # not held  # fmt: skip
+        approved = await http.post(
+            f"/api/v1/tenants/d1/holds/{held}/approve", json=reason, headers=operator
+        )
+        assert approved.status_code == 202
+        again = await http.post(
+            f"/api/v1/tenants/d1/holds/{held}/discard", json=reason, headers=operator
+        )
+        assert again.status_code == 409
+        async with asyncio.timeout(60):
+            while await db.fetchval(
+                "SELECT count(*) FROM enrollments WHERE tenant_id = 'd1' AND archived_at IS NULL"
+            ):
+                await asyncio.sleep(0.2)
+
+    decided = await db.fetchrow(
+        "SELECT actor, label, reason FROM operator_audit WHERE run_id = $1 AND action = 'hold_approve'",
+        held,
+    )
+    assert decided["actor"] == await db.fetchval("SELECT session_user")
+    assert decided["label"].startswith("api token test-operator")
+    assert decided["reason"] == reason["reason"]
+    actions = [r["action"] for r in await db.fetch("SELECT action FROM api_audit ORDER BY id")]
+    assert actions == ["tenant_created", "sync", "sync", "hold_approve"]
