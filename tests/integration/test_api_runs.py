@@ -131,3 +131,37 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
     assert decided["reason"] == reason["reason"]
     actions = [r["action"] for r in await db.fetch("SELECT action FROM api_audit ORDER BY id")]
     assert actions == ["tenant_created", "sync", "sync", "hold_approve"]
+
+
+async def test_the_writer_holds_by_the_threshold_set_through_the_api(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """A tenant configured through the API with a loose threshold: its run that ends every
+    enrollment is applied, not held by the tenants file's default (0.10)."""
+    generate(tmp_path / "bundle", DistrictShape(students=40))
+    operator = await token(db, settings, "admin")
+    no_file = tmp_path / "no-tenants.toml"
+    loose = {"id": "d2", "name": "District 2", "hold_threshold": 1.0,
+             "sources": [{"id": "csv", "kind": "csv", "path": str(tmp_path / "bundle")}]}  # fmt: skip
+    async with (
+        running_pipeline(settings, no_file),
+        api(api_settings(settings, no_file, tmp_path / "uploads")) as http,
+    ):
+        assert (await http.post("/api/v1/tenants", json=loose, headers=operator)).status_code == 201
+        first = await http.post("/api/v1/tenants/d2/syncs", headers=operator)
+        await wait_for_run(settings, "d2", UUID(first.json()["run_id"]))
+        bundle = zipped(
+            without_enrollments(tmp_path / "bundle", tmp_path / "b2"), tmp_path / "b2.zip"
+        )
+        with bundle.open("rb") as f:
+            sent = await http.post("/api/v1/tenants/d2/uploads", headers=operator,
+                                   files={"bundle": ("b2.zip", f, "application/zip")})  # fmt: skip
+        wiped = UUID(sent.json()["run_id"])
+        await wait_for_run(settings, "d2", wiped)
+    outcome = await db.fetchrow(
+        "SELECT status, threshold FROM run_outcomes WHERE run_id = $1", wiped
+    )
+    assert (outcome["status"], outcome["threshold"]) == ("applied", 1.0)
+    assert not await db.fetchval(
+        "SELECT count(*) FROM enrollments WHERE tenant_id = 'd2' AND archived_at IS NULL"
+    )

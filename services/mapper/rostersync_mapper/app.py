@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Callable
+import contextlib
 
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
-from rostersync_libs.tenants import MatchRules, TenantsConfig, load_tenants
 
 from rostersync_mapper.handler import MapperHandler
 from rostersync_mapper.identity_map import IdentityMap
 from rostersync_mapper.lookups import PgLookups
+from rostersync_mapper.match_rules import MatchRulesBook
 from rostersync_mapper.resolver import IdentityResolver
 from rostersync_mapper.settings import MapperSettings
 from rostersync_mapper.store import IdentityStore
-
-log = logging.getLogger(__name__)
-
-
-def match_rules(settings: MapperSettings) -> Callable[[str], MatchRules]:
-    """Each tenant's match rules (read once at start); an unknown tenant gets the defaults."""
-    try:
-        config = load_tenants(settings.tenants_file)
-    except FileNotFoundError:
-        log.warning("no tenants file at %s: default match rules", settings.tenants_file)
-        config = TenantsConfig(tenants=[])
-    rules = {tenant.id: tenant.matching for tenant in config.tenants}
-    default = MatchRules()
-    return lambda tenant: rules.get(tenant, default)
 
 
 async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
@@ -42,9 +27,9 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
     store = IdentityStore(settings, IdentityMap(), keys)
     try:
         await store.start()
-        resolver = IdentityResolver(
-            store.map, PgLookups(pool), match_rules(settings), catch_up=store.catch_up
-        )
+        rules = MatchRulesBook(pool, settings)
+        await rules.refresh()
+        resolver = IdentityResolver(store.map, PgLookups(pool), rules, catch_up=store.catch_up)
         stage = Stage(
             name="mapper",
             settings=settings,
@@ -54,7 +39,13 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
             handler=MapperHandler(store, resolver),
             keys=keys,
         )
-        await stage.run(stop)
+        refreshing = asyncio.create_task(rules.keep_current(stop))
+        try:
+            await stage.run(stop)
+        finally:
+            refreshing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refreshing
     finally:
         await store.stop()
         await close_pool(pool)

@@ -146,7 +146,7 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
 
 async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
     topics = settings.topics
-    rules = Rules(SafetyLimits(settings.tenants_file), settings.control)
+    rules = Rules(SafetyLimits(settings.tenants_file, settings.control), settings.control)
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
     consumer = make_consumer(settings, group, keys=DataKeys(pool, settings))

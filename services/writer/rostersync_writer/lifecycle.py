@@ -159,7 +159,7 @@ async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimi
 
     ``end.bulk`` is what the fetcher's run event declared (run_ends.py), never a marker's list."""
     tenant, run_id, source, bulk = end.tenant, end.run_id, end.source, end.bulk
-    hold = limits.hold_for(tenant, end.marker)
+    hold = await limits.hold_in(conn, tenant, end.marker)
     numbers = await _numbers(conn, tenant, run_id, source, bulk)
     decision = await conn.fetchrow(
         "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
