@@ -13,6 +13,7 @@ from rostersync_libs.run_reports.status import EXIT_REFUSED
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import TENANT_ID_PATTERN
 
+from rostersync_cli import tenants_file
 from rostersync_cli.operations import on_connection
 from rostersync_cli.purge import purge
 from rostersync_cli.text_tables import emit
@@ -21,7 +22,9 @@ COMMANDS = frozenset({"tenants"})
 
 
 def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    tenants = sub.add_parser("tenants", help="erase a district's data (purge)")
+    tenants = sub.add_parser(
+        "tenants", help="tenants files in and out of the admin API; erase a district (purge)"
+    )
     actions = tenants.add_subparsers(dest="action", required=True)
     erase = actions.add_parser(
         "purge",
@@ -31,6 +34,14 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     erase.add_argument("tenant")
     erase.add_argument("--yes", action="store_true", help="do it (without: say what it would do)")
     erase.add_argument("--json", action="store_true", help="print one JSON document")
+    check = actions.add_parser("check", help="say what is wrong in a tenants file (line and key)")
+    check.add_argument("file", type=Path)
+    imported = actions.add_parser(
+        "import", help="store a tenants file's tenants as the admin API's (new or replaced)"
+    )
+    imported.add_argument("file", type=Path)
+    exported = actions.add_parser("export", help="the admin API's tenants as a tenants file")
+    exported.add_argument("file", type=Path, nargs="?", help="default: standard output")
     rotate = actions.add_parser(
         "rewrap-keys",
         help="wrap every tenant's data key with the master key now configured"
@@ -45,6 +56,29 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def run_command(settings: ServiceSettings, args: argparse.Namespace) -> int:
     if args.action == "rewrap-keys":
         return asyncio.run(rewrap_keys(settings, args.old_master_key_file))
+    if args.action in ("check", "import"):
+        found = tenants_file.problems(args.file)
+        for problem in found:
+            print(problem, file=sys.stderr)
+        if found:
+            return EXIT_REFUSED
+        if args.action == "check":
+            print(f"{args.file}: valid")
+            return 0
+        ids = asyncio.run(on_connection(
+            settings, lambda conn: tenants_file.import_file(conn, settings.control, args.file)
+        ))  # fmt: skip
+        print(f"imported {len(ids)} tenant(s): {', '.join(ids)}")
+        return 0
+    if args.action == "export":
+        text = asyncio.run(
+            on_connection(settings, lambda conn: tenants_file.export_toml(conn, settings.control))
+        )
+        if args.file is None:
+            sys.stdout.write(text)
+        else:
+            args.file.write_text(text)
+        return 0
     if not re.fullmatch(TENANT_ID_PATTERN, args.tenant):
         print(f"rostersync: {args.tenant!r} is not a tenant id", file=sys.stderr)
         return EXIT_REFUSED

@@ -15,24 +15,28 @@ from typing import Literal
 
 from rostersync_libs.db import ENTITY_TABLES
 
-Service = Literal["fetcher", "validator", "mapper", "cli"]
+Service = Literal["fetcher", "validator", "mapper", "cli", "api"]
 
 # What the application's records are read from (known ids, content hashes, identities).
 ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
 
 # Tenants' data keys: every service seals what it sends and opens what it reads (sealing.py).
 KEYS = "tenant_data_keys"
+# The admin API's tenants, read beside the tenants file (tenant_registry.py).
+TENANTS = "tenant_configs"
 
 READS: dict[Service, tuple[str, ...]] = {
     # unchanged records (content hashes), the previous run's status, its own leases, and the
     # operator audit (a cancel is acted on only when its audit row agrees: audit.py)
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS),
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS, TENANTS),
     # known sourcedIds of references not in the bundle
     "validator": (*ROSTER, KEYS),
     # known ids, the application directory and identity claims (matching)
-    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS),
+    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS, TENANTS),  # and match rules
     # reports read everything but write nothing except crosswalk entries
     "cli": ("ALL",),
+    # the admin API reads what the CLI reads (runs, findings, holds, tokens)
+    "api": ("ALL",),
 }
 # A tenant's data key is made by whichever service first sends one of its events (INSERT only:
 # no role but the owner's can change or destroy one; purge runs with the owner's login).
@@ -42,7 +46,22 @@ WRITES: dict[Service, dict[str, str]] = {
     "mapper": {"identity_claims": "INSERT, UPDATE", KEYS: "INSERT"},  # lookups.py
     # crosswalk imports (identity_commands.py); the audit row of each command it sends (INSERT
     # only: the table is append-only, and who sent it is the server's session_user)
-    "cli": {"app_directory": "INSERT, UPDATE", "operator_audit": "INSERT", KEYS: "INSERT"},
+    # tenants import, API tokens (tenant_commands.py, api_commands.py; their audit rows too)
+    "cli": {
+        "app_directory": "INSERT, UPDATE",
+        "operator_audit": "INSERT",
+        KEYS: "INSERT",
+        TENANTS: "INSERT, UPDATE",
+        "api_audit": "INSERT",
+        "api_tokens": "INSERT, UPDATE",
+    },
+    # tenants and sources, commands and their audits (services/api)
+    "api": {
+        TENANTS: "INSERT, UPDATE, DELETE",
+        "api_audit": "INSERT",
+        "operator_audit": "INSERT",
+        KEYS: "INSERT",
+    },
 }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import asyncpg
 import pytest
 from rostersync_libs.settings import ServiceSettings
+from rostersync_writer.migrate import migrate
 
 from tests.api import api, api_settings, token
 from tests.bundles import write_tenants
@@ -167,3 +169,37 @@ async def test_the_cli_makes_lists_and_revokes_tokens_and_the_cli_syncs_an_api_t
         assert (await cli(settings, no_file, "api", "token", "revoke", token_id)).code == 0
         assert (await http.get("/api/v1/tenants/d1", headers=headers)).status_code == 401
     assert (await cli(settings, no_file, "api", "token", "revoke", token_id)).code == 2
+
+
+async def test_a_tenants_file_is_imported_into_the_api_and_exported_back(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    (tmp_path / "bundles" / "d1").mkdir(parents=True)
+    tenants = write_tenants(tmp_path / "t.toml", "d1", Path("bundles/d1"))  # relative path
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[tenants]]\nid = "d2"\nname = "x"\nhold_threshold = 3\n')
+    refused = await cli(settings, tmp_path / "none.toml", "tenants", "import", str(bad))
+    assert refused.code == 2
+    assert f"{bad}:4: tenants[0] (d2) hold_threshold: Input should be less than" in refused.err
+    assert "Traceback" not in refused.err
+    await db.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+    await migrate(db)
+    assert not await db.fetchval("SELECT count(*) FROM tenant_configs")
+
+    done = await cli(settings, tmp_path / "none.toml", "tenants", "import", str(tenants))
+    assert done.code == 0, done
+    assert done.out == "imported 1 tenant(s): d1\n"
+    admin = await token(db, settings, "admin")
+    async with api(api_settings(settings, tmp_path / "none.toml", tmp_path)) as http:
+        shown = (await http.get("/api/v1/tenants/d1", headers=admin)).json()
+    assert shown["managed_by"] == "api"
+    assert shown["config"]["sources"][0]["path"] == str((tmp_path / "bundles" / "d1").resolve())
+    exported = await cli(settings, tmp_path / "none.toml", "tenants", "export")
+    assert exported.code == 0, exported
+    again = tmp_path / "exported.toml"
+    again.write_text(exported.out)
+    assert (await cli(settings, tmp_path / "none.toml", "tenants", "check", str(again))).code == 0
+    assert tomllib.loads(exported.out)["tenants"][0]["id"] == "d1"
+    trail = await db.fetch("SELECT token_name, action FROM api_audit")
+    assert [r["action"] for r in trail] == ["tenant_imported"]
+    assert trail[0]["token_name"].startswith("cli (")
