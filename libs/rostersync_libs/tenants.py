@@ -121,7 +121,9 @@ ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PAUSE_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 
 
-def _secret_from_env(name: str) -> SecretStr:
+def _secret_from_env(name: str | None) -> SecretStr:
+    if name is None:  # the admin API's store holds it (source_secrets.py)
+        raise KeyError("the source names no secret_env: its secret is stored through the API")
     value = os.environ.get(name)
     if not value:
         raise KeyError(f"environment variable {name} (the source's secret) is not set")
@@ -135,7 +137,9 @@ class OAuth1Auth(BaseModel):
 
     kind: Literal["oauth1"]
     key: str = Field(min_length=1)
-    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    # The environment variable holding the secret; unset: the secret stored through the admin
+    # API (PUT …/sources/{id}/secret), sealed in PostgreSQL (source_secrets.py).
+    secret_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)
     # HMAC-SHA256 is what OneRoster 1.1 asks for; some servers accept only HMAC-SHA1.
     signature_method: Literal["HMAC-SHA256", "HMAC-SHA1"] = "HMAC-SHA256"
 
@@ -151,7 +155,7 @@ class OAuth2Auth(BaseModel):
     kind: Literal["oauth2"]
     token_url: str = Field(pattern=r"^https?://")
     client_id: str = Field(min_length=1)
-    secret_env: str = Field(pattern=ENV_NAME_PATTERN)
+    secret_env: str | None = Field(default=None, pattern=ENV_NAME_PATTERN)  # as OAuth1Auth's
     scopes: tuple[str, ...] = ()
 
     def secret(self) -> SecretStr:

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import asyncpg
 import orjson
+from rostersync_libs import source_secrets
 from rostersync_libs.tenant_registry import TABLE, file_tenants
 from rostersync_libs.tenants import ApiSource, Tenant
 
@@ -37,6 +38,25 @@ def checked(tenant: Tenant) -> Tenant:
                 422, "invalid_request", f"sources.{source.id}.path: must be an absolute path"
             )
     return tenant
+
+
+async def secrets_of(
+    conn: asyncpg.Connection, control: str, found: dict[str, Any]
+) -> dict[str, str]:
+    """Where each REST source's secret comes from: ``env:NAME``, ``stored`` or ``missing``
+    (never the secret)."""
+    shown: dict[str, str] = {}
+    for source in found["config"]["sources"]:
+        auth = source.get("auth")
+        if source.get("kind") != "oneroster-api" or not isinstance(auth, dict):
+            continue
+        if auth.get("secret_env"):
+            shown[source["id"]] = f"env:{auth['secret_env']}"
+        elif await source_secrets.is_stored(conn, control, found["id"], source["id"]):
+            shown[source["id"]] = "stored"
+        else:
+            shown[source["id"]] = "missing"
+    return shown
 
 
 async def stored(

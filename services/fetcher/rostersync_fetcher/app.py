@@ -21,6 +21,8 @@ from uuid import UUID
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
+from rostersync_libs import source_secrets
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
@@ -299,6 +301,17 @@ class FetcherService:
         limit = min((s.max_concurrency for s in tenant.api_sources), default=1)
         return self._semaphores.setdefault((tenant.id, limit), asyncio.Semaphore(limit))
 
+    async def _stored_secret(self, tenant: Tenant, source: ApiSource) -> SecretStr | None:
+        """The secret stored through the admin API, for a source that names no variable."""
+        if source.auth.secret_env is not None or self._pool is None or self._keys is None:
+            return None
+        try:
+            return await source_secrets.read(
+                self._pool, self.settings.control, self._keys, tenant.id, source.id
+            )
+        except KeyError as exc:
+            raise FetchError(str(exc.args[0])) from exc
+
     async def _api_sync(
         self, tenant: Tenant, source: ApiSource, request: SyncRequest
     ) -> ApiRunResult | None:
@@ -307,7 +320,7 @@ class FetcherService:
         timeout = httpx.Timeout(source.timeout_seconds)
         async with httpx.AsyncClient(timeout=timeout, transport=self._http_transport) as http:
             try:
-                auth = authenticator_for(source, http)
+                auth = authenticator_for(source, http, await self._stored_secret(tenant, source))
             except FetchError as exc:  # no secret: the run cannot start; say so on the runs topic
                 out = self._publisher(tenant, source.id, request.run_id)
                 await out.run_event(RunPhase.STARTED, version=source.version)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from rostersync_libs import source_secrets
 from rostersync_libs.tenant_registry import all_tenants, registered
-from rostersync_libs.tenants import Source, Tenant
+from rostersync_libs.tenants import ApiSource, Source, Tenant
 
 from rostersync_api import audit, tenant_store
 from rostersync_api.auth import Principal, caller
@@ -48,9 +50,11 @@ async def get_tenant(request: Request, tenant_id: str, who: Viewer) -> dict[str,
     who.check_tenant(tenant_id)
     state = state_of(request)
     async with state.pool.acquire() as conn:
-        return await tenant_store.find(
+        found = await tenant_store.find(
             conn, state.settings.control, state.settings.tenants_file, tenant_id
         )
+        found["secrets"] = await tenant_store.secrets_of(conn, state.settings.control, found)
+    return found
 
 
 @router.post("", status_code=201)
@@ -154,6 +158,36 @@ async def _current(request: Request, who: Principal, tenant_id: str) -> Tenant:
     if found is None:
         raise not_found(f"tenant {tenant_id} (managed by the API)")
     return found[0]
+
+
+class SecretBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    secret: SecretStr = Field(description="write-only: never returned, logged or sent on a topic")
+
+
+@router.put("/{tenant_id}/sources/{source_id}/secret", status_code=204)
+async def put_secret(
+    request: Request, tenant_id: str, source_id: str, body: SecretBody, who: Admin
+) -> Response:
+    """Store a REST source's secret (OAuth 1 secret, OAuth 2 client secret), sealed with the
+    tenant's data key; the source then names no ``secret_env``."""
+    current = await _current(request, who, tenant_id)
+    source = next((s for s in current.sources if s.id == source_id), None)
+    if not isinstance(source, ApiSource):
+        raise not_found(f"REST source {source_id} of tenant {tenant_id}")
+    value = body.secret.get_secret_value()
+    if not value or len(value) > 4096:
+        raise ApiError(422, "invalid_request", "secret: 1 to 4096 characters")
+    state = state_of(request)
+    async with state.pool.acquire() as conn, conn.transaction():
+        await source_secrets.store(
+            conn, state.settings.control, state.keys, tenant_id, source_id, value
+        )
+        await audit.record(conn, state.settings.control, who, tenant=tenant_id,
+                           action="source_secret_set",
+                           target=f"tenants/{tenant_id}/sources/{source_id}/secret")  # fmt: skip
+    return Response(status_code=204)
 
 
 @router.post("/{tenant_id}/pause")

@@ -195,11 +195,14 @@ class OAuth2ClientCredentials:
         return True
 
 
-def authenticator_for(source: ApiSource, http: httpx.AsyncClient) -> Authenticator:
-    """The source's authenticator; its secret is read from the environment now."""
+def authenticator_for(
+    source: ApiSource, http: httpx.AsyncClient, stored: SecretStr | None = None
+) -> Authenticator:
+    """The source's authenticator: with the secret stored through the admin API when given,
+    else read from the environment now (``secret_env``)."""
     auth = source.auth
     try:
-        secret = auth.secret()
+        secret = stored or auth.secret()
     except KeyError as exc:
         raise FetchError(str(exc.args[0])) from exc
     if isinstance(auth, OAuth1Auth):
