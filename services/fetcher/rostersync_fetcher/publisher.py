@@ -32,6 +32,8 @@ from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher.minimise import FieldPolicy
+from rostersync_fetcher.selection import SelectionRules
+from rostersync_fetcher.selection_pass import Selector
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,17 @@ class RunPublisher:
         self._partitions: list[int] | None = None
         self.counts: Counter[str] = Counter()  # file (or collection) → records published
         self.unchanged_counts: Counter[str] = Counter()  # entity → records sent as unchanged
+        # file (or collection) → records the source's selection skipped / references it trimmed
+        self.skipped_by_selection: Counter[str] = Counter()
+        self.trimmed_by_selection: Counter[str] = Counter()
         self._unchanged = unchanged
         self._unchanged_usable: bool | None = None  # decided at the first record
         self._held: list[Envelope] = []  # records waiting for their batch's unchanged lookup
         self.policy = FieldPolicy(tenant.minimise)
+
+    def selector(self, rules: SelectionRules) -> Selector:
+        """A filter through ``rules`` that counts into this run's report."""
+        return Selector(rules, self.skipped_by_selection, self.trimmed_by_selection)
 
     async def partitions(self) -> list[int]:
         if self._partitions is None:
@@ -179,11 +188,12 @@ class RunPublisher:
         """The end-of-run marker on every partition, acknowledged before this returns."""
         await self._mark_end(bulk_entities=bulk_entities, aborted=False)
         log.info(
-            "tenant %s run %s: published %s (unchanged: %s)",
+            "tenant %s run %s: published %s (unchanged: %s, skipped by selection: %s)",
             self.tenant.id,
             self.run_id,
             dict(self.counts),
             dict(self.unchanged_counts),
+            dict(self.skipped_by_selection),
         )
 
     async def _mark_end(self, *, bulk_entities: list[EntityType], aborted: bool) -> None:
@@ -221,6 +231,8 @@ class RunPublisher:
             manifest=manifest or {},
             file_counts=dict(self.counts),
             unchanged_counts=dict(self.unchanged_counts),
+            skipped_by_selection=dict(self.skipped_by_selection),
+            trimmed_by_selection=dict(self.trimmed_by_selection),
             skipped_files=skipped or {},
             reason=reason,
         )

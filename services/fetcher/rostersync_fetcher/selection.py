@@ -32,6 +32,9 @@ from rostersync_libs.tenants import SourceSelection
 from rostersync_fetcher.selection_sets import Hierarchy, KeptSets, as_list
 
 FEED_ORDER = (E.ORG, E.ACADEMIC_SESSION, E.CLASS, E.COURSE, E.ENROLLMENT, E.ROLE, E.USER)
+# Roles and users are one stage: a user is attached by its own roles, and a REST user object
+# carries its roles (roles.csv, read before users.csv, has them all before the users).
+STAGE = {entity: min(at, 5) for at, entity in enumerate(FEED_ORDER)}
 
 
 class SelectionRules:
@@ -52,7 +55,7 @@ class SelectionRules:
         """One record of the pass; entities must come in ``FEED_ORDER``."""
         if entity not in FEED_ORDER:
             return
-        self._advance(FEED_ORDER.index(entity))
+        self._advance(STAGE[entity])
         sourced_id = str(payload.get("sourcedId", ""))
         sets = self.sets
         if entity is E.ORG:
@@ -105,7 +108,7 @@ class SelectionRules:
             raise ValueError(f"selection pass out of order: {FEED_ORDER[stage]} after"
                              f" {FEED_ORDER[self._stage]}")  # fmt: skip
         for closing in range(self._stage + 1, stage + 1):
-            self._close(FEED_ORDER[closing])
+            self._close(FEED_ORDER[closing])  # the first entity of each stage
         self._stage = stage
 
     def _close(self, upcoming: E) -> None:
@@ -119,7 +122,7 @@ class SelectionRules:
 
     def settle(self) -> None:
         """Everything is fed: the kept users (the base ones, their agents, who names them)."""
-        self._advance(len(FEED_ORDER) - 1)
+        self._advance(STAGE[E.USER])
         base = self._base_users - self._no_kept_org
         kept = set(base)
         for user, agents in self._agents_of.items():

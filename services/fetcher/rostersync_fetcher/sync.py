@@ -26,7 +26,7 @@ from uuid import UUID
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.runs import RunEvent, RunPhase
-from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, Tenant
+from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, SourceSelection, Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher import inbox
@@ -37,6 +37,7 @@ from rostersync_fetcher.limits import Cut, refusal, service_roots
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
+from rostersync_fetcher.selection_pass import Selector, bundle_selection
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class CsvRun:
         )
         self.counts = self._out.counts
         self._incomplete: set[EntityType] = set()  # files that could not be read to their end
+        self._selector: Selector | None = None
 
     async def run(self) -> RunEvent:
         """Publish the bundle; a bundle that cannot be read ends in a ``failed`` run event."""
@@ -116,6 +118,10 @@ class CsvRun:
             # Threads, so the event loop (Kafka heartbeats) keeps running through a long pass.
             plan = await asyncio.to_thread(absent_but_referenced, bundle, plan)
             index = await asyncio.to_thread(self._index, bundle, plan)
+            selection = self._configured_selection()
+            if selection is not None:
+                rules = await asyncio.to_thread(bundle_selection, bundle, plan, selection)
+                self._selector = self._out.selector(rules)
             self._began = True
             for planned in plan.files:
                 await self._out.file_facts(planned.facts)
@@ -137,6 +143,13 @@ class CsvRun:
             ]
         )
         return await self._run_event(RunPhase.FETCHED, plan=plan)
+
+    def _configured_selection(self) -> SourceSelection | None:
+        """The source's selection; an inbox's claimed bundle has the inbox source's."""
+        if self._source.selection is not None:
+            return self._source.selection
+        configured = next((s for s in self._tenant.sources if s.id == self._source.id), None)
+        return configured.selection if isinstance(configured, CsvSource | InboxSource) else None
 
     async def _fail(self, reason: str) -> RunEvent:
         if self._began:
@@ -175,11 +188,15 @@ class CsvRun:
                     version=plan.version,
                     header=HeaderMap.build(reading.header, planned.spec),
                     index=index,
+                    selector=self._selector,
                 )
                 try:
                     for row in reading.rows():
                         last_row = row.number
-                        await self._out.send(event_of_row(ctx, row, first_rows))
+                        event = event_of_row(ctx, row, first_rows)
+                        if event is None:
+                            continue  # outside the source's selection (counted by the selector)
+                        await self._out.send(event)
                         self.counts[planned.facts.file] += 1
                 finally:
                     cuts = reading.cuts.cuts()

@@ -25,8 +25,9 @@ RUN_EVENT = TypeAdapter(RunEvent)
 _INSERT = (
     "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
     " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at,"
-    " unchanged_counts)"
-    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb)"
+    " unchanged_counts, skipped_by_selection, trimmed_by_selection)"
+    " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb,"
+    " $13::jsonb, $14::jsonb)"
     " ON CONFLICT (tenant_id, run_id) DO UPDATE SET "
 )
 STARTED_SQL = _INSERT + (
@@ -41,7 +42,9 @@ ENDED_SQL = _INSERT + (
     " manifest = coalesce(excluded.manifest, r.manifest),"
     " file_counts = excluded.file_counts, skipped_files = excluded.skipped_files,"
     " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at,"
-    " unchanged_counts = excluded.unchanged_counts"
+    " unchanged_counts = excluded.unchanged_counts,"
+    " skipped_by_selection = excluded.skipped_by_selection,"
+    " trimmed_by_selection = excluded.trimmed_by_selection"
 )
 # ``failed`` or ``cancelled``: the run's status, as its phase says. The aborted markers the
 # fetcher sent first may have ended the run ``failed`` already; a cancellation still says so.
@@ -74,6 +77,8 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
         event.at if started else None,
         None if started else event.at,
         None if started else orjson.dumps(event.unchanged_counts).decode(),
+        None if started else _json(event.skipped_by_selection),
+        None if started else _json(event.trimmed_by_selection),
     )
 
 
