@@ -168,6 +168,7 @@ async def test_rest_selection_lands_what_the_csv_selection_lands(
             f'path = "{bundle}"\n{selection}'
             '[[tenants]]\nid = "api"\nname = "A"\n[[tenants.sources]]\nid = "api"\n'
             f'kind = "oneroster-api"\nbase_url = "{server.base_url}"\npage_size = 50\n'
+            "delta_overlap_seconds = 0\n"
             'auth = { kind = "oauth1", key = "key", secret_env = "ROSTERSYNC_TEST_O1" }\n'
             f"{selection}"
         )
@@ -177,9 +178,49 @@ async def test_rest_selection_lands_what_the_csv_selection_lands(
                 command = await request_sync(cli_settings(settings, tenants), tenant, None)
                 await wait_for_run(settings, tenant, command.run_id, timeout=120)
                 runs[tenant] = await clean_run(db, tenant, command.run_id)
-    want = expected(bundle, {"org-es1"})
-    assert await landed(db, "csv") == want
-    assert await landed(db, "api") == want
-    skipped_api = runs["api"]["skipped_by_selection"]
-    assert skipped_api["/users"] == runs["csv"]["skipped_by_selection"]["users.csv"]
-    assert skipped_api["/enrollments"] == runs["csv"]["skipped_by_selection"]["enrollments.csv"]
+            want = expected(bundle, {"org-es1"})
+            assert await landed(db, "csv") == want
+            assert await landed(db, "api") == want
+            skipped_api = runs["api"]["skipped_by_selection"]
+            assert skipped_api["/users"] == runs["csv"]["skipped_by_selection"]["users.csv"]
+            assert (skipped_api["/enrollments"]
+                    == runs["csv"]["skipped_by_selection"]["enrollments.csv"])  # fmt: skip
+
+            # A delta: a change inside the selection lands, one outside is skipped.
+            users = {u["sourcedId"]: u for u in rows(bundle, "users.csv")}
+            inside = next(u for u in sorted(want["users"]) if users[u]["role"] == "student")
+            outside = next(u for u in sorted(users) if u not in want["users"])
+            for user in (inside, outside):
+                server.data.upsert("users", {**users[user], "givenName": "Renamed"})
+            command = await request_sync(cli_settings(settings, tenants), "api", None)
+            await wait_for_run(settings, "api", command.run_id, timeout=120)
+            delta = await clean_run(db, "api", command.run_id)
+            assert delta["skipped_by_selection"] == {"/users": 1}
+            renamed = await db.fetch(
+                "SELECT sourced_id FROM users WHERE tenant_id = 'api' AND given_name = 'Renamed'"
+            )
+            assert [r["sourced_id"] for r in renamed] == [inside]
+            assert await landed(db, "api") == want
+
+
+async def test_a_selection_naming_no_school_fails_the_run_before_publishing(
+    settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
+) -> None:
+    bundle = tmp_path / "bundle"
+    generate(bundle, DistrictShape(students=30))
+    typo = tenants_file(tmp_path / "typo.toml", csv_source(bundle, ["org-es9"]))
+    async with running_pipeline(settings, typo):
+        command = await request_sync(cli_settings(settings, typo), "d1", None)
+        async with asyncio.timeout(60):
+            while await db.fetchval(
+                "SELECT fetch_status FROM sync_runs WHERE run_id = $1", command.run_id
+            ) in (None, "started"):  # fmt: skip
+                await asyncio.sleep(0.2)
+    run = await db.fetchrow("SELECT fetch_status, fetch_error, file_counts FROM sync_runs"
+                            " WHERE run_id = $1", command.run_id)  # fmt: skip
+    assert run["fetch_status"] == "failed"
+    assert run["fetch_error"] == (
+        "the source's selection names no orgs record it has: schools = [org-es9];"
+        " nothing was published"
+    )
+    assert await landed(db) == {table: set() for table in TABLES.values()}

@@ -153,6 +153,29 @@ def test_a_role_needs_its_user_and_org() -> None:
     assert selection.decide(E.ROLE, role)[0] is None
 
 
+def test_a_selection_naming_nothing_in_a_complete_snapshot_stops_the_run() -> None:
+    typo = rules(schools=("sch-9", "NCES:9"))
+    assert typo.problem(set()) is None  # a delta need not hold the schools
+    assert typo.problem({E.ORG}) == (
+        "the source's selection names no orgs record it has: schools = [NCES:9, sch-9];"
+        " nothing was published"
+    )
+    partly = rules(schools=("sch-1", "sch-9"), years=("2026", "1999"))
+    assert partly.problem({E.ORG, E.ACADEMIC_SESSION}) is None
+    assert partly.unmatched() == ["1999", "sch-9"]
+    assert rules(years=("1999",)).problem({E.ACADEMIC_SESSION}) is not None
+
+
+def test_in_a_delta_the_users_the_tenant_holds_stay_selected() -> None:
+    selection = SelectionRules(SourceSelection(schools=("NCES:1",)))  # orgs.csv not in the delta
+    selection.feed(E.USER, {"sourcedId": "s1", "orgSourcedIds": ["sch-1"]})
+    selection.feed(E.USER, {"sourcedId": "s2", "orgSourcedIds": ["sch-1"]})
+    selection.sets.held = {E.USER: {"s1"}}
+    selection.settle()
+    assert selection.decide(E.USER, {"sourcedId": "s1", "orgSourcedIds": ["sch-1"]})[0] is not None
+    assert selection.decide(E.USER, {"sourcedId": "s2", "orgSourcedIds": ["sch-1"]})[0] is None
+
+
 def test_feeding_out_of_order_is_refused() -> None:
     selection = SelectionRules(SourceSelection(schools=("x",)))
     selection.feed(E.USER, {"sourcedId": "u"})

@@ -73,6 +73,10 @@ class RunPublisher:
 
     def selector(self, rules: SelectionRules) -> Selector:
         """A filter through ``rules`` that counts into this run's report."""
+        unmatched = rules.unmatched()
+        if unmatched:  # the tenants file's values, not records: a closed school, or a typo
+            log.warning("tenant %s source %s run %s: selection values naming no record: %s",
+                        self.tenant.id, self.source_id, self.run_id, ", ".join(unmatched))  # fmt: skip
         return Selector(rules, self.skipped_by_selection, self.trimmed_by_selection)
 
     async def partitions(self) -> list[int]:

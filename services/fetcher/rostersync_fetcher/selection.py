@@ -123,7 +123,8 @@ class SelectionRules:
     def settle(self) -> None:
         """Everything is fed: the kept users (the base ones, their agents, who names them)."""
         self._advance(STAGE[E.USER])
-        base = self._base_users - self._no_kept_org
+        held = self.sets.held.get(E.USER, set()) & self.sets.users.known
+        base = (self._base_users | held) - self._no_kept_org
         kept = set(base)
         for user, agents in self._agents_of.items():
             if user in base:
@@ -133,6 +134,24 @@ class SelectionRules:
         self.sets.users.kept = kept
         self.sets.classes.kept = self._classes
         self.sets.courses.kept = self._courses
+
+    def problem(self, complete: set[E]) -> str | None:
+        """Why the run must not go on: a list of the selection that names nothing in a complete
+        snapshot of its entity (a typo would otherwise skip, then archive, the whole district)."""
+        for entity, hierarchy, name in (
+            (E.ORG, self._orgs, "schools"),
+            (E.ACADEMIC_SESSION, self._sessions, "school_years"),
+        ):
+            if entity in complete and hierarchy.selectors and not hierarchy.hits:
+                listed = ", ".join(sorted(hierarchy.selectors))
+                return (f"the source's selection names no {entity.value} record it has:"
+                        f" {name} = [{listed}]; nothing was published")  # fmt: skip
+        return None
+
+    def unmatched(self) -> list[str]:
+        """Selection values that named no record (a school closed, a typo): for the log."""
+        return sorted((self._orgs.selectors - self._orgs.hits)
+                      | (self._sessions.selectors - self._sessions.hits))  # fmt: skip
 
     def decide(self, entity: E, payload: dict[str, Any]) -> tuple[dict[str, Any] | None, int]:
         """The record as published (references outside the selection trimmed) and how many

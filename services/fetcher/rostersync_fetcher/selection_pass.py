@@ -8,8 +8,10 @@ collections in full the same way (rest/selection.py).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rostersync_libs.envelope import EntityType
@@ -42,8 +44,31 @@ class Selector:
         return kept
 
 
-def bundle_selection(bundle: Bundle, plan: BundlePlan, config: SourceSelection) -> SelectionRules:
-    """The selection's decisions over the bundle's published files (runs in a thread)."""
+# What the tenant holds (active, from this source) of an entity: the sourcedIds.
+HeldLookup = Callable[[EntityType], Awaitable[set[str]]]
+DECIDING = frozenset(FEED_ORDER) - {EntityType.ROLE}
+
+
+def bulk_entities(plan: BundlePlan) -> set[EntityType]:
+    return {f.spec.entity for f in plan.files if f.published and f.facts.mode == "bulk"}
+
+
+async def bundle_rules(
+    bundle: Bundle, plan: BundlePlan, config: SourceSelection, held: HeldLookup | None
+) -> SelectionRules:
+    """The selection's decisions over the bundle. A bundle that is not a complete snapshot of
+    the deciding files (a delta) cannot see every anchor: the classes and users the tenant
+    already holds from this source count as selected (they were, when they came), so a delta's
+    enrollment of a held class, or a held user's change, is kept."""
+    rules = await asyncio.to_thread(_feed_bundle, bundle, plan, config)
+    if held is not None and not bulk_entities(plan) >= DECIDING:
+        rules.sets.held = {e: await held(e) for e in (EntityType.CLASS, EntityType.USER)}
+    rules.settle()
+    return rules
+
+
+def _feed_bundle(bundle: Bundle, plan: BundlePlan, config: SourceSelection) -> SelectionRules:
+    """The bundle's published files fed to the rules, in ``FEED_ORDER`` (runs in a thread)."""
     rules = SelectionRules(config)
     planned = {f.spec.entity: f for f in plan.files if f.published and f.encoding is not None}
     for entity in FEED_ORDER:
@@ -57,5 +82,4 @@ def bundle_selection(bundle: Bundle, plan: BundlePlan, config: SourceSelection) 
                     rules.feed(entity, payload_of(columns.values(row.values), file.spec))
         except csv.Error:
             pass  # the publishing pass meets the same error and reports it with its line
-    rules.settle()
     return rules

@@ -49,6 +49,7 @@ class Hierarchy:
         self._parent: dict[str, str] = {}
         self._year: dict[str, str] = {}  # sessions: schoolYear
         self._matched: set[str] = set()
+        self.hits: set[str] = set()  # the selectors that named a record of the run
         self.known: set[str] = set()
         self._selected: set[str] | None = None
 
@@ -60,11 +61,11 @@ class Hierarchy:
         if self._of_type is not None and payload.get("schoolYear"):
             self._year[sourced_id] = str(payload["schoolYear"])
         typed = self._of_type is None or payload.get("type") == self._of_type
-        named = sourced_id in self._selectors or (
-            typed and str(payload.get(self._by_field, "")).strip() in self._selectors
-        )
+        named = {sourced_id, str(payload.get(self._by_field, "")).strip() if typed else ""}
+        named &= self._selectors
         if named:
             self._matched.add(sourced_id)
+        self.hits |= named | ({self._year.get(sourced_id, "")} & self._selectors)
 
     def settle(self) -> None:
         if not self._selectors:
@@ -77,6 +78,10 @@ class Hierarchy:
             if self._chain(node) & selected:
                 selected.add(node)
         self._selected = selected
+
+    @property
+    def selectors(self) -> frozenset[str]:
+        return self._selectors
 
     def _chain(self, node: str) -> set[str]:
         """``node``'s ancestors (a cycle stops the walk; the validator reports it)."""

@@ -37,7 +37,7 @@ from rostersync_fetcher.limits import Cut, refusal, service_roots
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
-from rostersync_fetcher.selection_pass import Selector, bundle_selection
+from rostersync_fetcher.selection_pass import HeldLookup, Selector, bulk_entities, bundle_rules
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -75,6 +75,7 @@ class CsvRun:
             configured.max_claim_attempts if isinstance(configured, InboxSource) else None
         )
         self._roots = roots
+        self._unchanged = unchanged
         self._began = False  # file facts went out: a failure from now on sends aborted markers
         self._out = RunPublisher(
             producer=producer,
@@ -120,7 +121,10 @@ class CsvRun:
             index = await asyncio.to_thread(self._index, bundle, plan)
             selection = self._configured_selection()
             if selection is not None:
-                rules = await asyncio.to_thread(bundle_selection, bundle, plan, selection)
+                rules = await bundle_rules(bundle, plan, selection, self._held_lookup())
+                problem = rules.problem(bulk_entities(plan))
+                if problem is not None:
+                    return await self._fail(problem)  # before anything is published
                 self._selector = self._out.selector(rules)
             self._began = True
             for planned in plan.files:
@@ -143,6 +147,12 @@ class CsvRun:
             ]
         )
         return await self._run_event(RunPhase.FETCHED, plan=plan)
+
+    def _held_lookup(self) -> HeldLookup | None:
+        unchanged = self._unchanged
+        if unchanged is None:
+            return None
+        return lambda entity: unchanged.held(self._tenant.id, self._source.id, entity)
 
     def _configured_selection(self) -> SourceSelection | None:
         """The source's selection; an inbox's claimed bundle has the inbox source's."""

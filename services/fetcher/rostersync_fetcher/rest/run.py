@@ -142,6 +142,9 @@ class ApiRun:
                 await self._out.file_facts(self._facts(collection, mode))
             if self._source.selection is not None:
                 rules = await api_selection(self._client, self._source, self._source.selection)
+                problem = rules.problem({EntityType.ORG, EntityType.ACADEMIC_SESSION})
+                if problem is not None:
+                    raise FetchError(problem)
                 self._selector = self._out.selector(rules)
             index = RunIndex(bulk=full)
             unread: list[Collection] = []  # not shared, or refused: nothing of them is swept
