@@ -117,6 +117,8 @@ def test_school_years_keep_their_terms_and_classes() -> None:
     assert k1 is not None
     assert ("schoolYearSourcedId" in k1, trimmed) == (False, 1)
     assert kept(selection, E.COURSE, COURSES) == {"k1", "k2", "k3", "k4"}
+    # a named term is that term (and what is below it), not its whole year
+    assert kept(rules(years=("t26",)), E.ACADEMIC_SESSION, SESSIONS) == {"y26", "t26", "g26"}
     by_title = rules(years=("2025-26",))
     assert kept(by_title, E.ACADEMIC_SESSION, SESSIONS) == {"y26", "t26", "g26", "t26b"}
 

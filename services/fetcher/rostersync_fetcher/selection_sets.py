@@ -49,6 +49,7 @@ class Hierarchy:
         self._parent: dict[str, str] = {}
         self._year: dict[str, str] = {}  # sessions: schoolYear
         self._matched: set[str] = set()
+        self._matched_years: set[str] = set()  # sessions: matched ones of type schoolYear
         self.hits: set[str] = set()  # the selectors that named a record of the run
         self.known: set[str] = set()
         self._selected: set[str] | None = None
@@ -65,12 +66,15 @@ class Hierarchy:
         named &= self._selectors
         if named:
             self._matched.add(sourced_id)
+            if typed and sourced_id in self._year:
+                self._matched_years.add(sourced_id)
         self.hits |= named | ({self._year.get(sourced_id, "")} & self._selectors)
 
     def settle(self) -> None:
         if not self._selectors:
             return  # everything is selected
-        years = set(self._selectors) | {self._year[m] for m in self._matched if m in self._year}
+        # A named school year brings its sessions of the same schoolYear; a named term does not.
+        years = set(self._selectors) | {self._year[m] for m in self._matched_years}
         selected = set(self._matched) | set(self._selectors)  # an id named is selected, read or not
         if self._of_type is not None:  # sessions: every session of a selected school year
             selected |= {s for s, year in self._year.items() if year in years}
