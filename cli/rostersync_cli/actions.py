@@ -152,6 +152,14 @@ def _print_run_header(run_id: UUID, tenant: str, run: Any, state: RunState) -> N
     if unchanged:
         listed = ", ".join(f"{entity} {n:,}" for entity, n in sorted(unchanged.items()))
         print(f"  already held unchanged (sent as lists, rows not rewritten): {listed}")
+    skipped = orjson.loads(run["skipped_by_selection"] or "{}")
+    if skipped:
+        listed = ", ".join(f"{name} {n:,}" for name, n in sorted(skipped.items()))
+        print(f"  outside the source's selection (skipped, not rejected): {listed}")
+    trimmed = orjson.loads(run["trimmed_by_selection"] or "{}")
+    if trimmed:
+        listed = ", ".join(f"{name} {n:,}" for name, n in sorted(trimmed.items()))
+        print(f"  references to records outside the selection left out: {listed}")
 
 
 async def print_runs(settings: CliSettings, tenant: str | None, limit: int) -> None:

@@ -34,6 +34,10 @@ class RunEvent(BaseModel):
     file_counts: dict[str, int] = Field(default_factory=dict)
     # entity → records of those counts the application already held unchanged (sent as a list)
     unchanged_counts: dict[str, int] = Field(default_factory=dict)
+    # file (or collection) → records outside the source's selection, not published (FETCHED)
+    skipped_by_selection: dict[str, int] = Field(default_factory=dict)
+    # file (or collection) → references to records outside the selection left out of kept records
+    trimmed_by_selection: dict[str, int] = Field(default_factory=dict)
     # files present but not ingested (gradebook, resources...), and why
     skipped_files: dict[str, str] = Field(default_factory=dict)
     reason: str | None = None  # FAILED, CANCELLED

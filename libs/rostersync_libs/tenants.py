@@ -78,6 +78,39 @@ class FileLimits(BaseModel):
         )
 
 
+class SourceSelection(BaseModel):
+    """The part of a district a source syncs: some schools, some school years (or both).
+
+    ``schools`` match an org's sourcedId or its ``identifier`` (an NCES id, say); ``school_years``
+    match an academicSession's sourcedId, or the ``schoolYear`` or ``title`` of a session of type
+    ``schoolYear``. What follows from them (classes, courses, enrollments, users, guardians,
+    demographics) is decided by the fetcher (``rostersync_fetcher/selection.py``); records outside
+    are skipped, not rejected, and a bulk run's sweep archives what left the selection.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    schools: tuple[str, ...] = ()  # empty: every school
+    school_years: tuple[str, ...] = ()  # empty: every school year
+
+    @field_validator("schools", "school_years")
+    @classmethod
+    def _plain_values(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        stripped = tuple(v.strip() for v in value)
+        if any(not v for v in stripped):
+            raise ValueError("a selection value must not be blank")
+        duplicates = sorted({v for v in stripped if stripped.count(v) > 1})
+        if duplicates:
+            raise ValueError(f"listed more than once: {', '.join(duplicates)}")
+        return stripped
+
+    @model_validator(mode="after")
+    def _selects_something(self) -> SourceSelection:
+        if not self.schools and not self.school_years:
+            raise ValueError("a selection needs schools, school_years or both")
+        return self
+
+
 class CsvSource(BaseModel):
     """A bundle (zip or folder) at a fixed path, read whenever a sync is requested."""
 
@@ -87,6 +120,7 @@ class CsvSource(BaseModel):
     kind: Literal["csv"] = "csv"
     path: Path
     limits: FileLimits | None = None  # None: the tenants file's [limits] (or the defaults)
+    selection: SourceSelection | None = None  # None: the whole district
     # A run of this source still publishing after this long ends failed (None: the fetcher's
     # ROSTERSYNC_RUN_TIMEOUT_SECONDS, 6 h).
     run_timeout_seconds: float | None = Field(default=None, gt=0)
@@ -110,6 +144,7 @@ class InboxSource(BaseModel):
     # Runs of one claimed bundle that may start: a bundle the fetcher stopped in the middle of
     # (a crash, a kill) this many times is moved to failed/ instead of being read again.
     max_claim_attempts: int = Field(default=3, ge=1)
+    selection: SourceSelection | None = None  # None: the whole district
     run_timeout_seconds: float | None = Field(default=None, gt=0)  # as CsvSource's
 
     @property
@@ -236,6 +271,7 @@ class ApiSource(BaseModel):
     request_deadline_seconds: float = Field(default=600.0, gt=0)
     # The collections the district shares (None: all the version has); orgs and users always.
     collections: tuple[CollectionName, ...] | None = None
+    selection: SourceSelection | None = None  # None: the whole district
     run_timeout_seconds: float | None = Field(default=None, gt=0)  # as CsvSource's
 
     @field_validator("collections")

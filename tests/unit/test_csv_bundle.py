@@ -95,6 +95,8 @@ def test_rows_become_events_with_lists_split_and_inactive_deleted(tmp_path: Path
             index=BundleIndex(),
         )
         first, second = (event_of_row(ctx, row, {}) for row in rows)
+    assert first is not None
+    assert second is not None
     assert first.payload["orgSourcedIds"] == ["o1", "o2"]
     assert first.payload["grades"] == ["09", "10"]
     assert "password" not in first.payload

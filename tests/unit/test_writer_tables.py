@@ -319,19 +319,20 @@ def test_run_event_rows() -> None:
     at = datetime(2025, 1, 1, 12, tzinfo=UTC)
     started = RunEvent(tenant=TENANT, run_id=RUN, source="csv", phase=RunPhase.STARTED, at=at)
     assert run_event_row(started) == (
-        TENANT, RUN, "csv", "started", None, None, None, None, None, at, None, None, None, None,
+        TENANT, RUN, "csv", "started", None, None, None, None, None, at, None, None, None, None, None, None,
     )  # fmt: skip
     fetched = started.model_copy(
         update={"phase": RunPhase.FETCHED, "oneroster_version": "1.2", "manifest": {"a": "b"},
                 "file_counts": {"users.csv": 2}, "skipped_files": {"results.csv": "gradebook"},
                 "unchanged_counts": {"users": 1}, "bulk_entities": [EntityType.USER],
-                "fanout": 3},
+                "fanout": 3, "skipped_by_selection": {"users.csv": 3}},
     )  # fmt: skip
     row = run_event_row(fetched)
     assert row[3:9] == ("fetched", "1.2", '{"a":"b"}', '{"users.csv":2}',
                         '{"results.csv":"gradebook"}', None)  # fmt: skip
-    # What the fetcher declared: the only entities the run may sweep, and its partitions.
-    assert row[9:] == (None, at, '{"users":1}', '["users"]', 3)
+    # What the fetcher declared: the only entities the run may sweep, and its partitions; then
+    # what its selection skipped and trimmed.
+    assert row[9:] == (None, at, '{"users":1}', '["users"]', 3, '{"users.csv":3}', None)
     # An older fetcher's event declared nothing: NULL, not "no bulk entity".
     assert run_event_row(fetched.model_copy(update={"bulk_entities": None}))[12] is None
     assert run_event_row(fetched.model_copy(update={"bulk_entities": []}))[12] == "[]"

@@ -62,6 +62,8 @@ async def run_document(
         ],
         "skipped_files": _json(run["skipped_files"]) or {},
         "unchanged": _json(run["unchanged_counts"]) or {},
+        "skipped_by_selection": _json(run["skipped_by_selection"]) or {},
+        "trimmed_by_selection": _json(run["trimmed_by_selection"]) or {},
         "findings_by_code": [
             {"code": c["code"], "severity": c["severity"], "count": c["n"]}
             for c in await validation.by_code(conn, tenant, run_id)

@@ -13,7 +13,7 @@ from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
 
 RUN_SQL = f"""
 SELECT r.fetch_status, r.oneroster_version, r.file_counts, r.skipped_files,
-       r.unchanged_counts, r.first_event_at, r.completed_at, {STATE_COLUMNS}
+       r.unchanged_counts, r.skipped_by_selection, r.trimmed_by_selection, r.first_event_at, r.completed_at, {STATE_COLUMNS}
 FROM sync_runs r
 {STATE_JOINS}
 WHERE r.tenant_id = $1 AND r.run_id = $2

@@ -32,6 +32,8 @@ from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher.minimise import FieldPolicy
+from rostersync_fetcher.selection import SelectionRules
+from rostersync_fetcher.selection_pass import Selector
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -61,6 +63,9 @@ class RunPublisher:
         self._partitions: list[int] | None = None
         self.counts: Counter[str] = Counter()  # file (or collection) → records published
         self.unchanged_counts: Counter[str] = Counter()  # entity → records sent as unchanged
+        # file (or collection) → records the source's selection skipped / references it trimmed
+        self.skipped_by_selection: Counter[str] = Counter()
+        self.trimmed_by_selection: Counter[str] = Counter()
         self._unchanged = unchanged
         self._unchanged_usable: bool | None = None  # decided at the first record
         self._held: list[Envelope] = []  # records waiting for their batch's unchanged lookup
@@ -68,6 +73,14 @@ class RunPublisher:
         # What the end marker declared complete bulk snapshots; the FETCHED run event says it
         # again, on the runs topic, where the writer takes it from (None: not ended yet).
         self.bulk_entities: list[EntityType] | None = None
+
+    def selector(self, rules: SelectionRules) -> Selector:
+        """A filter through ``rules`` that counts into this run's report."""
+        unmatched = rules.unmatched()
+        if unmatched:  # the tenants file's values, not records: a closed school, or a typo
+            log.warning("tenant %s source %s run %s: selection values naming no record: %s",
+                        self.tenant.id, self.source_id, self.run_id, ", ".join(unmatched))  # fmt: skip
+        return Selector(rules, self.skipped_by_selection, self.trimmed_by_selection)
 
     async def partitions(self) -> list[int]:
         if self._partitions is None:
@@ -183,11 +196,12 @@ class RunPublisher:
         await self._mark_end(bulk_entities=bulk_entities, aborted=False)
         self.bulk_entities = list(bulk_entities)
         log.info(
-            "tenant %s run %s: published %s (unchanged: %s)",
+            "tenant %s run %s: published %s (unchanged: %s, skipped by selection: %s)",
             self.tenant.id,
             self.run_id,
             dict(self.counts),
             dict(self.unchanged_counts),
+            dict(self.skipped_by_selection),
         )
 
     async def _mark_end(self, *, bulk_entities: list[EntityType], aborted: bool) -> None:
@@ -225,6 +239,8 @@ class RunPublisher:
             manifest=manifest or {},
             file_counts=dict(self.counts),
             unchanged_counts=dict(self.unchanged_counts),
+            skipped_by_selection=dict(self.skipped_by_selection),
+            trimmed_by_selection=dict(self.trimmed_by_selection),
             skipped_files=skipped or {},
             reason=reason,
             bulk_entities=self.bulk_entities if phase is RunPhase.FETCHED else None,

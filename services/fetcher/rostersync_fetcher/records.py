@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rostersync_libs.envelope import Envelope, Operation, Origin, RecordFacts, record_event
@@ -13,6 +13,9 @@ from rostersync_libs.timestamps import parse_utc_datetime
 from rostersync_fetcher.csv_bundle import Row
 from rostersync_fetcher.headers import HeaderMap
 from rostersync_fetcher.index import BundleIndex
+
+if TYPE_CHECKING:
+    from rostersync_fetcher.selection_pass import Selector
 
 DELETE_STATUSES = frozenset({"tobedeleted", "inactive"})
 
@@ -29,6 +32,7 @@ class FileContext:
     version: str
     header: HeaderMap
     index: BundleIndex
+    selector: Selector | None = None  # the source's selection, if it has one
 
 
 def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
@@ -86,8 +90,14 @@ def facts_of(
     )
 
 
-def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Envelope:
+def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Envelope | None:
+    """The row's record event; ``None`` when the source's selection skips the record."""
     payload = payload_of(ctx.header.values(row.values), ctx.spec)
+    if ctx.selector is not None:
+        selected = ctx.selector.apply(ctx.spec.entity, payload, ctx.spec.file_name)
+        if selected is None:
+            return None
+        payload = selected  # before facts and hash: trimmed references are not the record's
     status = str(payload.get("status", "")).lower()
     return record_event(
         tenant=ctx.tenant,

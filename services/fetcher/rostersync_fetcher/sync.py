@@ -26,7 +26,7 @@ from uuid import UUID
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.runs import RunEvent, RunPhase
-from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, Tenant
+from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, SourceSelection, Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher import inbox
@@ -37,6 +37,7 @@ from rostersync_fetcher.limits import Cut, refusal, service_roots
 from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_fetcher.records import FileContext, event_of_row
+from rostersync_fetcher.selection_pass import HeldLookup, Selector, bulk_entities, bundle_rules
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class CsvRun:
             configured.max_claim_attempts if isinstance(configured, InboxSource) else None
         )
         self._roots = roots
+        self._unchanged = unchanged
         self._began = False  # file facts went out: a failure from now on sends aborted markers
         self._out = RunPublisher(
             producer=producer,
@@ -86,6 +88,7 @@ class CsvRun:
         )
         self.counts = self._out.counts
         self._incomplete: set[EntityType] = set()  # files that could not be read to their end
+        self._selector: Selector | None = None
 
     async def run(self) -> RunEvent:
         """Publish the bundle; a bundle that cannot be read ends in a ``failed`` run event."""
@@ -116,6 +119,13 @@ class CsvRun:
             # Threads, so the event loop (Kafka heartbeats) keeps running through a long pass.
             plan = await asyncio.to_thread(absent_but_referenced, bundle, plan)
             index = await asyncio.to_thread(self._index, bundle, plan)
+            selection = self._configured_selection()
+            if selection is not None:
+                rules = await bundle_rules(bundle, plan, selection, self._held_lookup())
+                problem = rules.problem(bulk_entities(plan))
+                if problem is not None:
+                    return await self._fail(problem)  # before anything is published
+                self._selector = self._out.selector(rules)
             self._began = True
             for planned in plan.files:
                 await self._out.file_facts(planned.facts)
@@ -137,6 +147,19 @@ class CsvRun:
             ]
         )
         return await self._run_event(RunPhase.FETCHED, plan=plan)
+
+    def _held_lookup(self) -> HeldLookup | None:
+        unchanged = self._unchanged
+        if unchanged is None:
+            return None
+        return lambda entity: unchanged.held(self._tenant.id, self._source.id, entity)
+
+    def _configured_selection(self) -> SourceSelection | None:
+        """The source's selection; an inbox's claimed bundle has the inbox source's."""
+        if self._source.selection is not None:
+            return self._source.selection
+        configured = next((s for s in self._tenant.sources if s.id == self._source.id), None)
+        return configured.selection if isinstance(configured, CsvSource | InboxSource) else None
 
     async def _fail(self, reason: str) -> RunEvent:
         if self._began:
@@ -175,11 +198,15 @@ class CsvRun:
                     version=plan.version,
                     header=HeaderMap.build(reading.header, planned.spec),
                     index=index,
+                    selector=self._selector,
                 )
                 try:
                     for row in reading.rows():
                         last_row = row.number
-                        await self._out.send(event_of_row(ctx, row, first_rows))
+                        event = event_of_row(ctx, row, first_rows)
+                        if event is None:
+                            continue  # outside the source's selection (counted by the selector)
+                        await self._out.send(event)
                         self.counts[planned.facts.file] += 1
                 finally:
                     cuts = reading.cuts.cuts()

@@ -76,6 +76,22 @@ class UnchangedRecords:
             return False
         return status in SETTLED
 
+    async def held(self, tenant: str, source: str, entity: EntityType) -> set[str]:
+        """The sourcedIds of the entity's active rows from this source (a selection's anchors in a
+        delta); none when the database is away or has no tables yet."""
+        sql = (
+            f"SELECT sourced_id FROM {ENTITY_TABLES[entity.value]}"
+            " WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL"
+        )
+        try:
+            async with self._pool.acquire() as conn:
+                return {r["sourced_id"] for r in await conn.fetch(sql, tenant, source)}
+        except (*DATABASE_AWAY, asyncpg.PostgresError) as exc:
+            log.warning(
+                "tenant %s: held %s not read (%s)", tenant, entity.value, type(exc).__name__
+            )
+            return set()
+
     async def matching(
         self, tenant: str, source: str, entity: EntityType, events: list[Envelope]
     ) -> set[str]:

@@ -26,9 +26,10 @@ RUN_EVENT = TypeAdapter(RunEvent)
 _INSERT = (
     "INSERT INTO sync_runs AS r (tenant_id, run_id, source, fetch_status, oneroster_version,"
     " manifest, file_counts, skipped_files, fetch_error, fetch_started_at, fetched_at,"
-    " unchanged_counts, declared_bulk, declared_fanout)"
+    " unchanged_counts, declared_bulk, declared_fanout, skipped_by_selection,"
+    " trimmed_by_selection)"
     " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8::jsonb, $9, $10, $11, $12::jsonb,"
-    " $13::jsonb, $14)"
+    " $13::jsonb, $14, $15::jsonb, $16::jsonb)"
     " ON CONFLICT (tenant_id, run_id) DO UPDATE SET "
 )
 # The source is the fetcher's word: a marker (note_runs) may have made the row first.
@@ -48,7 +49,9 @@ ENDED_SQL = _INSERT + (
     " fetch_error = excluded.fetch_error, fetched_at = excluded.fetched_at,"
     " unchanged_counts = excluded.unchanged_counts,"
     " declared_bulk = excluded.declared_bulk,"
-    " declared_fanout = coalesce(excluded.declared_fanout, r.declared_fanout)"
+    " declared_fanout = coalesce(excluded.declared_fanout, r.declared_fanout),"
+    " skipped_by_selection = excluded.skipped_by_selection,"
+    " trimmed_by_selection = excluded.trimmed_by_selection"
 )
 # ``failed`` or ``cancelled``: the run's status, as its phase says. The aborted markers the
 # fetcher sent first may have ended the run ``failed`` already; a cancellation still says so.
@@ -83,6 +86,8 @@ def run_event_row(event: RunEvent) -> tuple[Any, ...]:
         None if started else orjson.dumps(event.unchanged_counts).decode(),
         None if event.bulk_entities is None else orjson.dumps(event.bulk_entities).decode(),
         event.fanout,
+        None if started else _json(event.skipped_by_selection),
+        None if started else _json(event.trimmed_by_selection),
     )
 
 

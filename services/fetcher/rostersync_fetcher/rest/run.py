@@ -35,8 +35,10 @@ from rostersync_fetcher.rest.client import OneRosterClient
 from rostersync_fetcher.rest.errors import FetchError, ForbiddenError
 from rostersync_fetcher.rest.index import RunIndex
 from rostersync_fetcher.rest.paging import pages
+from rostersync_fetcher.rest.selection import api_selection
 from rostersync_fetcher.rest.shapes import COLLECTIONS, Collection, entities_of, shape
 from rostersync_fetcher.rest.state import SourceState, StateStore, decide
+from rostersync_fetcher.selection_pass import Selector
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class ApiRun:
             unchanged=unchanged,
         )
         self.counts = self._out.counts
+        self._selector: Selector | None = None
 
     @property
     def _version(self) -> str:
@@ -137,6 +140,12 @@ class ApiRun:
         try:
             for collection in COLLECTIONS:
                 await self._out.file_facts(self._facts(collection, mode))
+            if self._source.selection is not None:
+                rules = await api_selection(self._client, self._source, self._source.selection)
+                problem = rules.problem({EntityType.ORG, EntityType.ACADEMIC_SESSION})
+                if problem is not None:
+                    raise FetchError(problem)
+                self._selector = self._out.selector(rules)
             index = RunIndex(bulk=full)
             unread: list[Collection] = []  # not shared, or refused: nothing of them is swept
             for collection in COLLECTIONS:
@@ -240,13 +249,20 @@ class ApiRun:
                     highest = modified
                 for record in shape(obj, collection.entity, self._version, bulk=bulk):
                     spec = spec_for(self._version, record.entity)
+                    label = _label(collection, record.entity)
+                    payload = record.payload
+                    if self._selector is not None:
+                        selected = self._selector.apply(record.entity, payload, label)
+                        if selected is None:
+                            continue  # outside the selection: never published nor indexed
+                        payload = selected
                     event = make_record_event(
                         tenant=self._tenant.id,
                         source=self._source.id,
                         run_id=self._run_id,
                         entity=record.entity,
                         sourced_id=record.sourced_id,
-                        payload=record.payload,
+                        payload=payload,
                         operation=(
                             Operation.DELETE
                             if record.status in DELETE_STATUSES
@@ -257,11 +273,11 @@ class ApiRun:
                         source_kind=SourceKind.REST,
                         oneroster_version=self._version,
                         mode=mode,
-                        facts=index.facts(spec, record.payload),
+                        facts=index.facts(spec, payload),
                     )
                     await self._out.send(event)
                     index.add(record.entity, record.sourced_id)
-                    self.counts[_label(collection, record.entity)] += 1
+                    self.counts[label] += 1
         index.finish(entities)
         return highest
 
