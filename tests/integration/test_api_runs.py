@@ -73,6 +73,18 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
         assert (
             await http.get(f"/api/v1/tenants/d1/runs/{uuid4()}", headers=viewer)
         ).status_code == 404
+        csv_answer = await http.get(f"/api/v1/tenants/d1/runs/{first}/findings.csv", headers=viewer)
+        assert csv_answer.headers["content-type"].startswith("text/csv")
+        assert csv_answer.text.splitlines()[0] == (
+            "severity,code,file,row,column,value,message,entity,sourced_id,rejected,stage"
+        )
+        assert len(csv_answer.text.splitlines()) - 1 == await db.fetchval(
+            "SELECT count(*) FROM findings WHERE run_id = $1", first
+        )
+        missing_csv = await http.get(
+            f"/api/v1/tenants/d1/runs/{uuid4()}/findings.csv", headers=viewer
+        )
+        assert missing_csv.status_code == 404
         page = (
             await http.get(f"/api/v1/tenants/d1/runs/{first}/rejections", headers=viewer)
         ).json()
@@ -95,6 +107,13 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
                                   files={"bundle": ("x.zip", b"not a zip", "application/zip")})  # fmt: skip
         assert not_zip.status_code == 422
 
+        one = (await http.get("/api/v1/tenants/d1/runs?limit=1", headers=viewer)).json()
+        assert [r["run_id"] for r in one["items"]] == [str(held)]
+        older = await http.get(
+            f"/api/v1/tenants/d1/runs?limit=1&before={one['next']}", headers=viewer
+        )
+        assert [r["run_id"] for r in older.json()["items"]] == [str(first)]
+        assert older.json()["next"] is None
         holds = (await http.get("/api/v1/tenants/d1/holds", headers=viewer)).json()["items"]
         assert [h["run_id"] for h in holds] == [str(held)]
         preview = (await http.get(f"/api/v1/tenants/d1/holds/{held}", headers=viewer)).json()
@@ -131,6 +150,12 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
     assert decided["reason"] == reason["reason"]
     actions = [r["action"] for r in await db.fetch("SELECT action FROM api_audit ORDER BY id")]
     assert actions == ["tenant_created", "sync", "sync", "hold_approve"]
+    async with api(api_settings(settings, no_file, tmp_path / "uploads")) as http:
+        trail = (await http.get("/api/v1/audit?limit=3", headers=viewer)).json()
+        assert [e["action"] for e in trail["items"]] == ["hold_approve", "sync", "sync"]
+        rest = (await http.get(f"/api/v1/audit?before={trail['next']}", headers=viewer)).json()
+        assert [e["action"] for e in rest["items"]] == ["tenant_created"]
+        assert (await http.get("/api/v1/audit", headers=other)).json()["items"] == []
 
 
 async def test_the_writer_holds_by_the_threshold_set_through_the_api(

@@ -79,7 +79,9 @@ async def run_document(
     }
 
 
-async def runs_document(conn: asyncpg.Connection, tenant: str | None, limit: int) -> dict[str, Any]:
+async def runs_document(
+    conn: asyncpg.Connection, tenant: str | None, limit: int, before: UUID | None = None
+) -> dict[str, Any]:
     return {
         "runs": [
             {
@@ -92,7 +94,7 @@ async def runs_document(conn: asyncpg.Connection, tenant: str | None, limit: int
                 "unchanged": sum((_json(r["unchanged_counts"]) or {}).values()),
                 "rejected_records": r["rejected"],
             }
-            for r in await queries.list_runs(conn, tenant, limit)
+            for r in await queries.list_runs(conn, tenant, limit, before)
         ]
     }
 

@@ -21,7 +21,10 @@ SELECT r.run_id, r.tenant_id, r.source, r.first_event_at, r.completed_at,
 FROM sync_runs r
 {STATE_JOINS}
 WHERE ($1::text IS NULL OR r.tenant_id = $1)
-ORDER BY r.first_event_at DESC
+  AND ($3::uuid IS NULL OR (r.first_event_at, r.run_id) < (
+       SELECT b.first_event_at, b.run_id FROM sync_runs b WHERE b.tenant_id = r.tenant_id
+       AND b.run_id = $3))
+ORDER BY r.first_event_at DESC, r.run_id DESC
 LIMIT $2
 """
 
@@ -36,8 +39,11 @@ ORDER BY origin_file, origin_row LIMIT $3
 """
 
 
-async def list_runs(conn: asyncpg.Connection, tenant: str | None, limit: int = 20) -> list[Any]:
-    return list(await conn.fetch(RUNS_SQL, tenant, limit))
+async def list_runs(
+    conn: asyncpg.Connection, tenant: str | None, limit: int = 20, before: UUID | None = None
+) -> list[Any]:
+    """Newest first; ``before``: the runs after that one in this order (the next page)."""
+    return list(await conn.fetch(RUNS_SQL, tenant, limit, before))
 
 
 async def landed(conn: asyncpg.Connection, tenant: str) -> list[Any]:

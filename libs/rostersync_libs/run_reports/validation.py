@@ -3,6 +3,8 @@ and every finding as CSV (streamed by PostgreSQL's COPY, whatever the number).""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -87,6 +89,28 @@ async def first_of_each_code(
 async def export_csv(conn: asyncpg.Connection, tenant: str, run_id: UUID, path: Path) -> None:
     """Every finding of the run, as CSV with a header row."""
     await conn.copy_from_query(CSV_SQL, tenant, run_id, output=str(path), format="csv", header=True)
+
+
+async def stream_csv(pool: asyncpg.Pool, tenant: str, run_id: UUID) -> AsyncIterator[bytes]:
+    """Every finding of the run as CSV chunks, as PostgreSQL's COPY produces them: never the
+    whole file in memory (a large district's run can have millions of findings)."""
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)  # back-pressure on COPY
+
+    async def copy() -> None:
+        try:
+            async with pool.acquire() as conn:
+                await conn.copy_from_query(CSV_SQL, tenant, run_id, output=chunks.put,
+                                           format="csv", header=True)  # fmt: skip
+        finally:
+            await chunks.put(None)
+
+    task = asyncio.create_task(copy())
+    try:
+        while (chunk := await chunks.get()) is not None:
+            yield bytes(chunk)  # COPY hands out bytearrays; a response takes bytes
+        await task  # raises what stopped the COPY
+    finally:
+        task.cancel()
 
 
 def describe(finding: Any) -> str:

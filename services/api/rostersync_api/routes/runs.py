@@ -6,9 +6,10 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.run_reports import documents
+from rostersync_libs.run_reports import documents, validation
 
 from rostersync_api import commands
 from rostersync_api.auth import Principal, caller
@@ -54,13 +55,14 @@ async def list_runs(
     tenant_id: str,
     who: Viewer,
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    before: Annotated[UUID | None, Query(description="the `next` of the previous page")] = None,
 ) -> dict[str, Any]:
     """The tenant's newest runs first, each with its honest status."""
     state = state_of(request)
     await known_tenant(state, who, tenant_id)
     async with state.pool.acquire() as conn:
-        runs = (await documents.runs_document(conn, tenant_id, limit))["runs"]
-    return {"items": runs}
+        runs = (await documents.runs_document(conn, tenant_id, limit + 1, before))["runs"]
+    return {"items": runs[:limit], "next": runs[limit - 1]["run_id"] if len(runs) > limit else None}
 
 
 @router.get("/runs/{run_id}")
@@ -95,6 +97,24 @@ async def rejections(
     state = state_of(request)
     await known_tenant(state, who, tenant_id)
     async with state.pool.acquire() as conn:
-        if await documents.run_exists(conn, tenant_id, run_id) is False:
+        if not await documents.run_exists(conn, tenant_id, run_id):
             raise not_found(f"run {run_id} of tenant {tenant_id}")
         return await documents.rejections_page(conn, tenant_id, run_id, limit, after)
+
+
+@router.get("/runs/{run_id}/findings.csv", response_class=StreamingResponse)
+async def findings_csv(
+    request: Request, tenant_id: str, run_id: UUID, who: Viewer
+) -> StreamingResponse:
+    """Every finding of the run as CSV (streamed; cells that a spreadsheet would take for a
+    formula are quoted as text)."""
+    state = state_of(request)
+    await known_tenant(state, who, tenant_id)
+    async with state.pool.acquire() as conn:
+        if not await documents.run_exists(conn, tenant_id, run_id):
+            raise not_found(f"run {run_id} of tenant {tenant_id}")
+    return StreamingResponse(
+        validation.stream_csv(state.pool, tenant_id, run_id),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="findings-{run_id}.csv"'},
+    )
