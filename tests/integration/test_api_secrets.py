@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -36,12 +37,16 @@ async def test_a_secret_stored_through_the_api_is_used_and_never_shown(
         running_pipeline(settings, no_file),
         api(api_settings(settings, no_file, tmp_path)) as http,
     ):
-        source = {"id": "api", "kind": "oneroster-api", "base_url": server.base_url,
-                  "auth": {"kind": "oauth2", "token_url": server.token_url, "client_id": "client"}}  # fmt: skip
+        oauth2 = {"kind": "oauth2", "token_url": server.token_url, "client_id": "client"}
+        source: dict[str, Any] = {"id": "api", "kind": "oneroster-api", "base_url": server.base_url,
+                                  "auth": oauth2}  # fmt: skip
         district = {"id": "d1", "name": "D1", "sources": [source]}
         assert (await http.post("/api/v1/tenants", json=district, headers=admin)).status_code == 201
         shown = (await http.get("/api/v1/tenants/d1", headers=admin)).json()
         assert shown["secrets"] == {"api": "missing"}
+        tested = (await http.post("/api/v1/tenants/d1/sources/api/test", headers=admin)).json()
+        assert tested["ok"] is False
+        assert "has no secret" in tested["message"]
 
         # No secret yet: the run fails and says what to do.
         failed = await http.post("/api/v1/tenants/d1/syncs", headers=admin)
@@ -57,6 +62,25 @@ async def test_a_secret_stored_through_the_api_is_used_and_never_shown(
         assert put.status_code == 204
         shown = await http.get("/api/v1/tenants/d1", headers=admin)
         assert shown.json()["secrets"] == {"api": "stored"}
+        tested = (await http.post("/api/v1/tenants/d1/sources/api/test", headers=admin)).json()
+        assert tested["ok"] is True, tested
+        assert "GET /orgs answered" in tested["message"]
+        assert SECRET not in str(tested)
+        wrong = {**source, "id": "wrong", "auth": {**oauth2, "client_id": "nobody"}}
+        await http.put("/api/v1/tenants/d1/sources/wrong", json=wrong, headers=admin)
+        await http.put(
+            "/api/v1/tenants/d1/sources/wrong/secret", json={"secret": "x"}, headers=admin
+        )
+        refused = (await http.post("/api/v1/tenants/d1/sources/wrong/test", headers=admin)).json()
+        assert refused["ok"] is False
+        folder = {"id": "files", "kind": "csv", "path": str(tmp_path / "nowhere")}
+        await http.put("/api/v1/tenants/d1/sources/files", json=folder, headers=admin)
+        missing = (await http.post("/api/v1/tenants/d1/sources/files/test", headers=admin)).json()
+        assert (missing["ok"], "does not exist" in missing["message"]) == (False, True)
+        folder["path"] = str(tmp_path / "bundle")
+        await http.put("/api/v1/tenants/d1/sources/files", json=folder, headers=admin)
+        found = (await http.post("/api/v1/tenants/d1/sources/files/test", headers=admin)).json()
+        assert found["ok"] is True, found
         assert SECRET not in shown.text
         synced = await http.post("/api/v1/tenants/d1/syncs", headers=admin)
         await wait_for_run(settings, "d1", UUID(synced.json()["run_id"]))

@@ -12,7 +12,7 @@ from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_writer.migrate import migrate
 
 from rostersync_api import errors
-from rostersync_api.routes import audit, health, holds, runs, tenants, uploads
+from rostersync_api.routes import audit, health, holds, runs, source_test, tenants, uploads
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
 
@@ -54,6 +54,6 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     errors.install(app)
     app.include_router(health.router)
-    for routes in (tenants, runs, holds, uploads, audit):
+    for routes in (tenants, source_test, runs, holds, uploads, audit):
         app.include_router(routes.router)
     return app
