@@ -30,7 +30,6 @@ from uuid import UUID
 import asyncpg
 import rostersync_localstack as localstack
 from aiokafka.errors import KafkaError
-from rostersync_api.settings import ApiSettings
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import TenantPurgedError
 from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
@@ -142,11 +141,7 @@ def _serve() -> int:
     """The four services until Ctrl-C or SIGTERM; a service that dies is started again."""
     settings = actions.resolve_settings(start_stack=True)
     supervisor = Supervisor(settings, (*SERVICES, "api"))
-    api = ApiSettings()
-    print(f"admin API: http://{api.api_host}:{api.api_port}/docs (rostersync api token create)")
-    first = asyncio.run(api_commands.first_admin_token(settings))
-    if first is not None:
-        print(f"first admin token (shown once): {first}")
+    actions.announce_api(settings)
     signal.signal(signal.SIGTERM, lambda *_: supervisor.stop())
     with contextlib.suppress(KeyboardInterrupt):
         supervisor.run()

@@ -13,6 +13,7 @@ import asyncpg
 import orjson
 import rostersync_localstack as localstack
 from pydantic import SecretStr
+from rostersync_api.settings import ApiSettings
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics
@@ -22,8 +23,9 @@ from rostersync_libs.tenant_registry import registered_with_file
 from rostersync_libs.tenants import CsvSource, load_tenants
 from rostersync_localstack.stack import info as stack_info
 
+from rostersync_cli import api_commands
 from rostersync_cli.operations import known_tenants, on_connection, send_command
-from rostersync_cli.processes import running_services
+from rostersync_cli.processes import SERVICES, running_services
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
 from rostersync_cli.text_tables import format_table
 
@@ -209,6 +211,15 @@ async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout
     return await print_run_report(settings, command.tenant, command.run_id, limit=5)
 
 
+def announce_api(settings: CliSettings) -> None:
+    """Where the admin API listens, and a first admin token when the deployment has none."""
+    api = ApiSettings()
+    print(f"admin API: http://{api.api_host}:{api.api_port}/docs (rostersync api token create)")
+    first = asyncio.run(api_commands.first_admin_token(settings))
+    if first is not None:
+        print(f"first admin token (shown once): {first}")
+
+
 def demo(timeout: float) -> int:
     """The main job on the local default stack: services up, sample district synced, summary."""
     settings = resolve_settings(start_stack=True)
@@ -217,7 +228,8 @@ def demo(timeout: float) -> int:
     tenant = load_tenants(settings.tenants_file).tenants[0].id
     print(f"Kafka {settings.kafka_bootstrap_servers}, PostgreSQL schema {settings.db_schema}")
     asyncio.run(ensure_topics(settings))
-    with running_services(settings):
+    with running_services(settings, (*SERVICES, "api")):
+        announce_api(settings)
         command = asyncio.run(request_sync(settings, tenant, None))
         print(f"sync of tenant {tenant} requested (run {command.run_id}); waiting for the writer")
         return asyncio.run(wait_and_report(settings, command, timeout))

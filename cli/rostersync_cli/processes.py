@@ -78,8 +78,10 @@ def stop_all(processes: list[subprocess.Popen[bytes]], timeout: float = 20) -> N
 
 
 @contextmanager
-def running_services(settings: ServiceSettings) -> Iterator[list[subprocess.Popen[bytes]]]:
-    processes = [start_service(name, settings) for name in SERVICES]
+def running_services(
+    settings: ServiceSettings, services: tuple[str, ...] = SERVICES
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    processes = [start_service(name, settings) for name in services]
     try:
         yield processes
     finally:
