@@ -120,6 +120,12 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
         assert preview["status"] == "held"
         assert preview["would_archive"]["enrollments"]["archive"] == enrollments
         assert len(preview["would_archive"]["enrollments"]["sample"]) == 20
+        by_school = preview["would_archive"]["enrollments"]["by_school"]
+        assert sum(by_school.values()) == enrollments
+        schools = {r["sourced_id"] for r in await db.fetch(
+            "SELECT sourced_id FROM orgs WHERE tenant_id = 'd1' AND org_type = 'school'"
+        )}  # fmt: skip
+        assert set(by_school) <= schools
         reason = {"reason": "the district ended last term's classes"}
         assert (await http.post(f"/api/v1/tenants/d1/holds/{held}/approve", json=reason,
                                 headers=viewer)).status_code == 403  # fmt: skip

@@ -41,4 +41,39 @@ async def would_archive(
                 tenant, outcome["source"], run_id, sample - len(ids),
             )]  # fmt: skip
         found[entity.value] = {**numbers[entity.value], "sample": ids}
+        school = SCHOOL_OF.get(entity)
+        if school is not None:
+            staged = f"SELECT {school.replace('x.', 't.')} AS school {staged_where(table.name)}"
+            swept = f"SELECT {school} AS school FROM (SELECT * {sweep_where(table.name)}) x"
+            by_school = await _per_school(conn, staged, (tenant, run_id, entity.value))
+            if entity in bulk:
+                for key, n in (
+                    await _per_school(conn, swept, (tenant, outcome["source"], run_id))
+                ).items():
+                    by_school[key] = by_school.get(key, 0) + n
+            found[entity.value]["by_school"] = dict(
+                sorted(by_school.items(), key=lambda kv: -kv[1])
+            )
     return found
+
+
+# How a record of each entity names its school: classes and enrollments by a column, users by
+# a membership (a user of several schools is counted under one of them).
+SCHOOL_OF = {
+    EntityType.CLASS: "x.school_internal_id",
+    EntityType.ENROLLMENT: "x.school_internal_id",
+    EntityType.USER: "(SELECT min(m.org_internal_id::text)::uuid FROM user_orgs m"
+    " WHERE m.tenant_id = x.tenant_id AND m.user_internal_id = x.internal_id)",
+}
+
+
+async def _per_school(
+    conn: asyncpg.Connection, rows_sql: str, args: tuple[object, ...]
+) -> dict[str, int]:
+    """Rows of ``rows_sql`` (a ``school`` column of internal ids) counted per school sourcedId."""
+    counted = await conn.fetch(
+        f"SELECT coalesce(o.sourced_id, '(no school)') AS school, count(*) AS n FROM ({rows_sql})"
+        " r LEFT JOIN orgs o ON o.internal_id = r.school GROUP BY 1",
+        *args,
+    )
+    return {row["school"]: row["n"] for row in counted}
