@@ -40,6 +40,8 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
     settings: ServiceSettings, db: asyncpg.Connection, tmp_path: Path
 ) -> None:
     generate(tmp_path / "bundle", DistrictShape(students=60))
+    with (tmp_path / "bundle" / "users.csv").open("a") as users:  # rejected: no such role
+        users.write("usr-bad,,,true,org-es1,wizard,bad.one,,Bad,One,,,,,,,,\n")
     admin = await token(db, settings, "admin")
     operator = await token(db, settings, "operator")
     viewer = await token(db, settings, "viewer")
@@ -88,7 +90,15 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
         page = (
             await http.get(f"/api/v1/tenants/d1/runs/{first}/rejections", headers=viewer)
         ).json()
-        assert page == {"items": [], "next": None}
+        assert [(r["sourced_id"], r["file"]) for r in page["items"]] == [("usr-bad", "users.csv")]
+        assert page["next"] is None
+        rejected_csv = await http.get(
+            f"/api/v1/tenants/d1/runs/{first}/rejections.csv", headers=viewer
+        )
+        lines = rejected_csv.text.splitlines()
+        assert lines[0] == "stage,entity,sourced_id,file,row,reasons"
+        assert len(lines) == 2
+        assert lines[1].startswith("validator,users,usr-bad,users.csv,")
         enrollments = await db.fetchval(
             "SELECT count(*) FROM enrollments WHERE tenant_id = 'd1' AND archived_at IS NULL"
         )
@@ -116,6 +126,15 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
         assert older.json()["next"] is None
         holds = (await http.get("/api/v1/tenants/d1/holds", headers=viewer)).json()["items"]
         assert [h["run_id"] for h in holds] == [str(held)]
+        page1 = (
+            await http.get("/api/v1/tenants/d1/holds?everything=true&limit=1", headers=viewer)
+        ).json()
+        page2 = await http.get(f"/api/v1/tenants/d1/holds?everything=true&before={page1['next']}",
+                               headers=viewer)  # fmt: skip
+        assert [h["run_id"] for h in page1["items"] + page2.json()["items"]] == [
+            str(held),
+            str(first),
+        ]
         preview = (await http.get(f"/api/v1/tenants/d1/holds/{held}", headers=viewer)).json()
         assert preview["status"] == "held"
         assert preview["would_archive"]["enrollments"]["archive"] == enrollments

@@ -100,7 +100,11 @@ async def runs_document(
 
 
 async def holds_document(
-    conn: asyncpg.Connection, tenant: str | None, everything: bool
+    conn: asyncpg.Connection,
+    tenant: str | None,
+    everything: bool,
+    limit: int = 50,
+    before: UUID | None = None,
 ) -> dict[str, Any]:
     return {
         "outcomes": [
@@ -111,7 +115,7 @@ async def holds_document(
                 "would_archive": _json(r["numbers"]),
                 "threshold": round(float(r["threshold"]), 4),
             }
-            for r in await queries.list_holds(conn, tenant, everything)
+            for r in await queries.list_holds(conn, tenant, everything, limit, before)
         ]
     }
 

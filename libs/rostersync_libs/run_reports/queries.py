@@ -82,10 +82,18 @@ HOLDS_SQL = """
 SELECT tenant_id, run_id, status, numbers, threshold, created_at, decided_at
 FROM run_outcomes
 WHERE ($1::text IS NULL OR tenant_id = $1) AND ($2 OR status = 'held')
-ORDER BY created_at DESC LIMIT 50
+  AND ($4::uuid IS NULL OR (created_at, run_id) < (SELECT b.created_at, b.run_id
+       FROM run_outcomes b WHERE b.tenant_id = run_outcomes.tenant_id AND b.run_id = $4))
+ORDER BY created_at DESC, run_id DESC LIMIT $3
 """
 
 
-async def list_holds(conn: asyncpg.Connection, tenant: str | None, everything: bool) -> list[Any]:
+async def list_holds(
+    conn: asyncpg.Connection,
+    tenant: str | None,
+    everything: bool,
+    limit: int = 50,
+    before: UUID | None = None,
+) -> list[Any]:
     """Held runs (or, ``everything``, every run outcome), newest first."""
-    return list(await conn.fetch(HOLDS_SQL, tenant, everything))
+    return list(await conn.fetch(HOLDS_SQL, tenant, everything, limit, before))

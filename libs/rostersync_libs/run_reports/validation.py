@@ -91,15 +91,28 @@ async def export_csv(conn: asyncpg.Connection, tenant: str, run_id: UUID, path: 
     await conn.copy_from_query(CSV_SQL, tenant, run_id, output=str(path), format="csv", header=True)
 
 
-async def stream_csv(pool: asyncpg.Pool, tenant: str, run_id: UUID) -> AsyncIterator[bytes]:
-    """Every finding of the run as CSV chunks, as PostgreSQL's COPY produces them: never the
-    whole file in memory (a large district's run can have millions of findings)."""
+# The run's rejected records: where each came from, and every reason (the findings, as JSON).
+REJECTED_CSV_SQL = f"""
+SELECT {formula_safe("stage")}, {formula_safe("entity")}, {formula_safe("sourced_id")},
+       {formula_safe("origin_file", "file")}, x.origin_row AS row,
+       {formula_safe("x.findings::text", "reasons")}
+FROM rejected_records x WHERE x.tenant_id = $1 AND x.run_id = $2
+ORDER BY x.origin_file, x.origin_row NULLS FIRST, x.id
+"""
+
+
+async def stream_csv(
+    pool: asyncpg.Pool, tenant: str, run_id: UUID, sql: str = CSV_SQL
+) -> AsyncIterator[bytes]:
+    """The run's findings (or, with ``REJECTED_CSV_SQL``, its rejected records) as CSV chunks,
+    as PostgreSQL's COPY produces them: never the whole file in memory (a large district's run
+    can have millions of findings)."""
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=16)  # back-pressure on COPY
 
     async def copy() -> None:
         try:
             async with pool.acquire() as conn:
-                await conn.copy_from_query(CSV_SQL, tenant, run_id, output=chunks.put,
+                await conn.copy_from_query(sql, tenant, run_id, output=chunks.put,
                                            format="csv", header=True)  # fmt: skip
         finally:
             await chunks.put(None)

@@ -42,11 +42,23 @@ class Decision(BaseModel):
 
 
 @router.get("")
-async def list_holds(request: Request, tenant_id: str, who: Viewer) -> dict[str, Any]:
+async def list_holds(
+    request: Request,
+    tenant_id: str,
+    who: Viewer,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    before: Annotated[UUID | None, Query(description="the `next` of the previous page")] = None,
+    everything: Annotated[bool, Query(description="every run outcome, not only holds")] = False,
+) -> dict[str, Any]:
     state = state_of(request)
     await known_tenant(state, who, tenant_id)
     async with state.pool.acquire() as conn:
-        return {"items": (await documents.holds_document(conn, tenant_id, False))["outcomes"]}
+        found = await documents.holds_document(conn, tenant_id, everything, limit + 1, before)
+    items = found["outcomes"]
+    return {
+        "items": items[:limit],
+        "next": items[limit - 1]["run_id"] if len(items) > limit else None,
+    }
 
 
 @router.get("/{run_id}")

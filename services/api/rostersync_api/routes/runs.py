@@ -108,13 +108,27 @@ async def findings_csv(
 ) -> StreamingResponse:
     """Every finding of the run as CSV (streamed; cells that a spreadsheet would take for a
     formula are quoted as text)."""
+    return await _csv(request, tenant_id, run_id, who, validation.CSV_SQL, "findings")
+
+
+@router.get("/runs/{run_id}/rejections.csv", response_class=StreamingResponse)
+async def rejections_csv(
+    request: Request, tenant_id: str, run_id: UUID, who: Viewer
+) -> StreamingResponse:
+    """Every rejected record of the run as CSV: stage, entity, sourcedId, file, row, reasons."""
+    return await _csv(request, tenant_id, run_id, who, validation.REJECTED_CSV_SQL, "rejections")
+
+
+async def _csv(
+    request: Request, tenant_id: str, run_id: UUID, who: Principal, sql: str, name: str
+) -> StreamingResponse:
     state = state_of(request)
     await known_tenant(state, who, tenant_id)
     async with state.pool.acquire() as conn:
         if not await documents.run_exists(conn, tenant_id, run_id):
             raise not_found(f"run {run_id} of tenant {tenant_id}")
     return StreamingResponse(
-        validation.stream_csv(state.pool, tenant_id, run_id),
+        validation.stream_csv(state.pool, tenant_id, run_id, sql),
         media_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="findings-{run_id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}-{run_id}.csv"'},
     )
