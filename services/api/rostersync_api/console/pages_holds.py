@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from rostersync_api.console import render, session
+from rostersync_api.console import queries, render, session
 from rostersync_api.console.session import PREFIX, Session
 from rostersync_api.errors import ApiError
 from rostersync_api.routes import holds as api_holds
+from rostersync_api.state import state_of
 
 router = APIRouter(prefix=f"{PREFIX}/tenants/{{tenant_id}}/holds/{{run_id}}")
 Viewer = Annotated[Session, Depends(session.viewing())]
@@ -25,8 +26,11 @@ async def hold_page(
     request: Request, tenant_id: str, run_id: UUID, who: Viewer, decided: str = ""
 ) -> Response:
     preview = await api_holds.preview(request, tenant_id, run_id, who.principal, SAMPLE)
+    state = state_of(request)
+    async with state.pool.acquire() as conn:
+        sent = await queries.decision_sent(conn, state.settings.control, tenant_id, run_id)
     return render.page(request, "hold.html", who, tenant_id=tenant_id, hold=preview,
-                       decided=decided, problem="")  # fmt: skip
+                       decided=decided, sent=sent, problem="")  # fmt: skip
 
 
 @router.post("")
@@ -50,5 +54,5 @@ async def decide(
         preview = await api_holds.preview(request, tenant_id, run_id, who.principal, SAMPLE)
         return render.page(request, "hold.html", who, 422 if isinstance(exc, ValidationError)
                            else exc.status, tenant_id=tenant_id, hold=preview, decided="",
-                           problem=problem)  # fmt: skip
+                           sent=False, problem=problem)  # fmt: skip
     return render.see_other(f"{PREFIX}/tenants/{tenant_id}/holds/{run_id}?decided={verdict}")

@@ -40,3 +40,14 @@ async def was_requested(conn: asyncpg.Connection, control: str, tenant: str, run
         tenant, run_id,
     )  # fmt: skip
     return found
+
+
+async def decision_sent(conn: asyncpg.Connection, control: str, tenant: str, run_id: UUID) -> bool:
+    """A hold decision is on its way (audited, sent) though the writer may not have applied it:
+    the page offers no second one (the API would refuse it, 409)."""
+    sent: bool = await conn.fetchval(
+        f'SELECT EXISTS (SELECT 1 FROM "{control}".operator_audit WHERE tenant_id = $1'
+        " AND run_id = $2 AND action IN ('hold_approve', 'hold_discard'))",
+        tenant, run_id,
+    )  # fmt: skip
+    return sent
