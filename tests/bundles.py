@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+import zipfile
 from pathlib import Path
 
 from rostersync_libs.envelope import EntityType
@@ -68,3 +70,19 @@ def write_tenants(path: Path, tenant: str, bundle: Path, validation: str = "leni
 
 
 __all__ = ["files_for", "write_bundle", "write_tenants"]
+
+
+def zipped(folder: Path, target: Path) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for file in sorted(folder.iterdir()):
+            archive.write(file, file.name)
+    return target
+
+
+def without_enrollments(bundle: Path, target: Path) -> Path:
+    """The same district, its enrollments file down to its header: a bulk snapshot that would
+    end every enrollment (the safety threshold holds it)."""
+    shutil.copytree(bundle, target)
+    enrollments = target / "enrollments.csv"
+    enrollments.write_text(enrollments.read_text().splitlines()[0] + "\n")
+    return target

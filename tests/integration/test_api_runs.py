@@ -4,8 +4,6 @@ previewed and approved, on real Kafka and PostgreSQL with the four services runn
 from __future__ import annotations
 
 import asyncio
-import shutil
-import zipfile
 from pathlib import Path
 from uuid import UUID, uuid4
 
@@ -15,25 +13,10 @@ from rostersync_cli.generate import DistrictShape, generate
 from rostersync_libs.settings import ServiceSettings
 
 from tests.api import api, api_settings, token
+from tests.bundles import without_enrollments, zipped
 from tests.pipeline import running_pipeline, wait_for_run
 
 pytestmark = pytest.mark.integration
-
-
-def zipped(folder: Path, target: Path) -> Path:
-    with zipfile.ZipFile(target, "w") as archive:
-        for file in sorted(folder.iterdir()):
-            archive.write(file, file.name)
-    return target
-
-
-def without_enrollments(bundle: Path, target: Path) -> Path:
-    """The same district, its enrollments file down to its header: a bulk snapshot that would
-    end every enrollment (the safety threshold holds it)."""
-    shutil.copytree(bundle, target)
-    enrollments = target / "enrollments.csv"
-    enrollments.write_text(enrollments.read_text().splitlines()[0] + "\n")
-    return target
 
 
 async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_approved(

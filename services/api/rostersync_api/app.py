@@ -11,7 +11,7 @@ from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_writer.migrate import migrate
 
-from rostersync_api import errors
+from rostersync_api import console, errors
 from rostersync_api.routes import audit, health, holds, runs, source_test, tenants, uploads
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
@@ -52,8 +52,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
         " `Authorization: Bearer <token>` (`rostersync api token create`).",
         lifespan=lifespan,
     )
-    errors.install(app)
+    errors.install(app, html=console.error_page)
     app.include_router(health.router)
     for routes in (tenants, source_test, runs, holds, uploads, audit):
         app.include_router(routes.router)
+    console.install(app)  # the web console, under /console (same tokens, same routes' code)
     return app

@@ -6,11 +6,12 @@ field and what was expected, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ErrorCode = Literal[
@@ -38,21 +39,35 @@ def body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
-def install(app: FastAPI) -> None:
+# The web console's pages answer errors as pages: it returns one for its own requests, None
+# for the API's (which stay JSON, exactly as above).
+HtmlErrors = Callable[[Request, int, str], Response | None]
+
+
+def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
+    def page(request: Request, status: int, message: str) -> Response | None:
+        return html(request, status, message) if html is not None else None
+
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def api_error(request: Request, exc: ApiError) -> Response:
+        if (shown := page(request, exc.status, exc.message)) is not None:
+            return shown
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(body(exc.code, exc.message), exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             f"{'.'.join(str(p) for p in e['loc'] if p != 'body') or 'body'}: {e['msg']}"
             for e in exc.errors()[:20]
         ]
+        if (shown := page(request, 422, "; ".join(problems))) is not None:
+            return shown
         return JSONResponse(body("invalid_request", "; ".join(problems)), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if (shown := page(request, exc.status_code, str(exc.detail))) is not None:
+            return shown
         code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
         return JSONResponse(body(code, str(exc.detail)), exc.status_code)
