@@ -134,6 +134,11 @@ async def test_the_console_onboards_a_district_and_approves_its_hold_in_a_browse
         await expect(card).to_contain_text(f"{enrollments} of {enrollments} active")
         await card.get_by_text("Sample of 20 sourcedIds").click()
         await expect(card.locator("li")).to_have_count(20)
+        per_school = card.get_by_role("table", name="Per school")
+        counts = [
+            int(n) for n in await per_school.locator("tbody td:nth-child(2)").all_inner_texts()
+        ]
+        assert sum(counts) == enrollments
         await shot(page, "hold")
         hold_url = page.url
 
