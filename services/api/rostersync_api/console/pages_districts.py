@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
+from rostersync_fetcher.rest.schedule import next_run
 from rostersync_libs.run_reports import queries
 from rostersync_libs.run_reports.status import RunState
 from rostersync_libs.tenant_registry import all_tenants
+from rostersync_libs.tenants import Tenant
 
 from rostersync_api.console import render, session, trend
 from rostersync_api.console.session import PREFIX, Session
@@ -37,6 +40,21 @@ def run_row(row: Any) -> dict[str, Any]:
     }
 
 
+def next_scheduled(tenant: Tenant, runs: list[dict[str, Any]], paused: bool) -> datetime | None:
+    """When the fetcher next syncs one of the tenant's REST sources on its own (its scheduler's
+    rule, from each source's latest run); None: paused, or nothing is scheduled."""
+    if paused:
+        return None
+    now = datetime.now(UTC)
+    due = [
+        next_run(source.schedule, now,
+                 next((r["started_at"] for r in runs if r["source"] == source.id), None))
+        for source in tenant.api_sources
+        if source.schedule is not None
+    ]  # fmt: skip
+    return min(due, default=None)
+
+
 @router.get("/")
 async def districts(request: Request, who: Viewer) -> Response:
     state = state_of(request)
@@ -50,8 +68,10 @@ async def districts(request: Request, who: Viewer) -> Response:
             runs = [run_row(r) for r in await queries.list_runs(conn, tenant.id, TREND_RUNS)]
             holds = await queries.list_holds(conn, tenant.id, False)
             points = [trend.Point(r["records"], r["rejected"]) for r in reversed(runs)]
-            rows.append({"tenant": tenant, "paused": tenant.id in registry.paused,
+            paused = tenant.id in registry.paused
+            rows.append({"tenant": tenant, "paused": paused,
                          "last": runs[0] if runs else None, "open_holds": len(holds),
+                         "next": next_scheduled(tenant, runs, paused),
                          "trend": trend.trend(points)})  # fmt: skip
     return render.page(request, "districts.html", who, rows=rows)
 
