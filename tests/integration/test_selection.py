@@ -14,9 +14,9 @@ import asyncpg
 import orjson
 import pytest
 from rostersync_cli.actions import request_sync
-from rostersync_libs.run_reports.documents import run_document
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.holds import decide
+from rostersync_libs.run_reports.documents import run_document
 from rostersync_libs.settings import ServiceSettings
 from rostersync_oneroster_server import OneRosterServer
 
