@@ -8,8 +8,10 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+from rostersync_libs.health import Health
+from rostersync_libs.health_server import serving_health
 from rostersync_libs.logs import configure_logging
-from rostersync_libs.outages import Backoff, outage_of, readiness
+from rostersync_libs.outages import Backoff, describe, outage_of, readiness
 from rostersync_libs.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -19,25 +21,38 @@ ServiceMain = Callable[[asyncio.Event], Awaitable[None]]
 
 def run_service(name: str, settings: ServiceSettings, main: ServiceMain) -> None:
     """Run ``main`` until SIGINT or SIGTERM, then let it finish its batch and stop."""
-    configure_logging(settings.log_level, name)
+    configure_logging(settings.log_level, name, settings.log_format)
 
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await keep_running(name, main, stop)
+        health = Health(name)
+        async with serving_health(settings, health):
+            await keep_running(name, main, stop, health=health)
 
     asyncio.run(_run())
 
 
 async def keep_running(
-    name: str, main: ServiceMain, stop: asyncio.Event, backoff: Backoff | None = None
+    name: str,
+    main: ServiceMain,
+    stop: asyncio.Event,
+    backoff: Backoff | None = None,
+    health: Health | None = None,
 ) -> None:
     """``main`` until ``stop``; started again after an outage of PostgreSQL or Kafka (also one
-    at start-up), after a growing pause. Any other error ends the service."""
+    at start-up), after a growing pause. Any other error ends the service. ``health`` follows:
+    ready once ``main`` has started with its servers, not ready from an outage until then."""
     backoff = backoff or Backoff()
-    with readiness(lambda: backoff.recovered(log, name)):
+    state = health or Health(name)
+
+    def started() -> None:
+        backoff.recovered(log, name)
+        state.working()
+
+    with readiness(started):
         while not stop.is_set():
             try:
                 await main(stop)
@@ -46,6 +61,7 @@ async def keep_running(
                 outage = outage_of(exc)
                 if outage is None or stop.is_set():
                     raise
+                state.failed(describe(outage))
                 pause = backoff.failed(log, name, outage)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), pause)

@@ -60,6 +60,14 @@ class ServiceSettings(BaseSettings):
     master_key_file: Path | None = None
     master_key: SecretStr | None = None
     log_level: str = "INFO"
+    # text: one line per event for a terminal; json: one JSON object per line, with service,
+    # tenant, run and stage fields where known, for a log collector (logs.py).
+    log_format: Literal["text", "json"] = "text"
+    # The operator endpoint (/metrics, /healthz, /readyz; health_server.py). No port: none is
+    # served (several services share one machine locally; a deployment gives each its port).
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # a container serves its probes on 0.0.0.0
+    probe_seconds: float = Field(default=10.0, gt=0)  # how often /readyz asks PostgreSQL and Kafka
     tenants_file: Path = Path("tenants.toml")
     # Kafka security (docs/security.md). PLAINTEXT is the local stack's; managed Kafka is SASL_SSL.
     kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"

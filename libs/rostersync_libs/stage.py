@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -32,7 +34,16 @@ from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
+from rostersync_libs.lag import LagSampler
+from rostersync_libs.logs import log_context
 from rostersync_libs.markers import MarkerTracker, marker_event
+from rostersync_libs.metrics import (
+    BATCH_MESSAGES,
+    BATCH_SECONDS,
+    RECORDS_IN,
+    RECORDS_OUT,
+    RECORDS_REJECTED,
+)
 from rostersync_libs.outages import working
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.sealing import UNREADABLE, tenant_of_or_none
@@ -172,8 +183,16 @@ class Stage:
         # their keys are the same on every record topic, so the key partitioner would choose it
         # too (and need not hash every key again).
         self._same_partitions = False
+        # Tenants of the records this batch rejected (metrics: counted once per batch).
+        self._rejected: list[str] = []
+        self._batch_messages = BATCH_MESSAGES.labels(name)
+        self._batch_seconds = BATCH_SECONDS.labels(name)
 
     async def run(self, stop: asyncio.Event) -> None:
+        with log_context(stage=self.name):
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         consumer = make_consumer(
             self._settings, self._settings.consumer_group(self.name), keys=self._keys
         )
@@ -187,10 +206,15 @@ class Stage:
             self._same_partitions = in_partitions == self._out_partitions
             working()
             log.info("%s: reading %s, writing %s", self.name, self._input, self._output)
+            lag = LagSampler(self.name, consumer)
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=500)
                 if batches:
+                    began = time.perf_counter()
                     await self._process(consumer, producer, batches)
+                    self._batch_seconds.observe(time.perf_counter() - began)
+                    self._batch_messages.observe(sum(len(m) for m in batches.values()))
+                await lag.sample()
         finally:
             await consumer.stop()
             await producer.stop()
@@ -221,9 +245,8 @@ class Stage:
                     sent.extend(await self._on_file(producer, tp, message, event))
                 else:
                     markers.append((tp, message, event))
-        outcomes = iter(
-            await self._handle([e for _, _, e in records if e.kind is EventKind.RECORD])
-        )
+        handled = [e for _, _, e in records if e.kind is EventKind.RECORD]
+        outcomes = iter(await self._handle(handled))
         for tp, message, event in records:
             if event.kind is EventKind.UNCHANGED:
                 sent.extend(await self._forward_unchanged(producer, tp, message, event))
@@ -239,6 +262,18 @@ class Stage:
                 for tp, messages in batches.items()
             }
         )
+        self._count(handled)
+
+    def _count(self, handled: list[Envelope]) -> None:
+        """The batch's records in, out and rejected, per tenant: one ``inc`` per tenant."""
+        received = Counter(e.tenant for e in handled)
+        rejected = Counter(self._rejected)
+        self._rejected.clear()
+        for tenant, n in received.items():
+            RECORDS_IN.labels(self.name, tenant).inc(n)
+            RECORDS_OUT.labels(self.name, tenant).inc(n - rejected[tenant])
+        for tenant, n in rejected.items():
+            RECORDS_REJECTED.labels(self.name, tenant).inc(n)
 
     @property
     def _apply_failed(self) -> str:
@@ -354,6 +389,7 @@ class Stage:
                 )
                 outcome = Outcome(None, [too_large, *outcome.findings])
         if outcome.forward is None:
+            self._rejected.append(event.tenant)
             sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
             # A key with a NUL names no record anyone can hold (PostgreSQL text refuses it).
             if event.sourced_id and "\x00" not in event.sourced_id and event.entity is not None:

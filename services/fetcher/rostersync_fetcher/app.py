@@ -332,7 +332,9 @@ class FetcherService:
                 tenant=tenant,
                 source=source,
                 run_id=request.run_id,
-                client=OneRosterClient(source, http, auth, self._semaphore(tenant)),
+                client=OneRosterClient(
+                    source, http, auth, self._semaphore(tenant), tenant=tenant.id
+                ),
                 store=self._state,
                 force_full=request.full,
                 send_batch=self.settings.send_batch,

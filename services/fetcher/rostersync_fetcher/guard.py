@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
+from rostersync_libs.logs import log_context
 from rostersync_libs.runs import RunPhase
 
 from rostersync_fetcher.leases import RunLeases
@@ -52,33 +53,37 @@ class RunGuard:
 
         ``timeout_seconds``: the source's own limit (None: the fetcher's). ``lease``: False for
         inbox runs (their claimed bundle is their recovery, inbox.py)."""
-        timeout = timeout_seconds or self._timeout
-        inner: asyncio.Future[T] = asyncio.ensure_future(work)
-        self._running[run_id] = inner
-        held: contextlib.AbstractAsyncContextManager[None] = (
-            self._leases.held(tenant, source, run_id, attempt=attempt, full=full)
-            if self._leases is not None and lease
-            else contextlib.nullcontext()
-        )
-        self._ended.pop(run_id, None)
-        try:
-            async with held:
-                try:
-                    return await asyncio.wait_for(inner, timeout)
-                except TimeoutError:
-                    phase = RunPhase.FAILED
-                    reason = f"the run took longer than {timeout:g} s (run_timeout_seconds)"
-                except asyncio.CancelledError:
-                    task = asyncio.current_task()
-                    if run_id not in self._cancelled or (task is not None and task.cancelling()):
-                        raise  # the fetcher is stopping: the lease stays (see leases.py)
-                    phase, reason = RunPhase.CANCELLED, self._cancelled[run_id]
-                await publisher().fail(reason, phase)
-                self._ended[run_id] = (phase, reason)
-                return None
-        finally:
-            self._running.pop(run_id, None)
-            self._cancelled.pop(run_id, None)
+        # The run's log lines (its own, and those of the task publishing it) carry its ids.
+        with log_context(tenant=tenant, source=source, run=run_id, stage="fetcher"):
+            timeout = timeout_seconds or self._timeout
+            inner: asyncio.Future[T] = asyncio.ensure_future(work)
+            self._running[run_id] = inner
+            held: contextlib.AbstractAsyncContextManager[None] = (
+                self._leases.held(tenant, source, run_id, attempt=attempt, full=full)
+                if self._leases is not None and lease
+                else contextlib.nullcontext()
+            )
+            self._ended.pop(run_id, None)
+            try:
+                async with held:
+                    try:
+                        return await asyncio.wait_for(inner, timeout)
+                    except TimeoutError:
+                        phase = RunPhase.FAILED
+                        reason = f"the run took longer than {timeout:g} s (run_timeout_seconds)"
+                    except asyncio.CancelledError:
+                        task = asyncio.current_task()
+                        if run_id not in self._cancelled or (
+                            task is not None and task.cancelling()
+                        ):
+                            raise  # the fetcher is stopping: the lease stays (see leases.py)
+                        phase, reason = RunPhase.CANCELLED, self._cancelled[run_id]
+                    await publisher().fail(reason, phase)
+                    self._ended[run_id] = (phase, reason)
+                    return None
+            finally:
+                self._running.pop(run_id, None)
+                self._cancelled.pop(run_id, None)
 
     def publishing(self) -> frozenset[UUID]:
         """The runs this guard watches now (their publishing is alive)."""

@@ -26,6 +26,7 @@ from rostersync_libs.envelope import (
 )
 from rostersync_libs.kafka import partitions_of
 from rostersync_libs.markers import run_end_event
+from rostersync_libs.metrics import RECORDS_OUT
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import Tenant
@@ -73,6 +74,7 @@ class RunPublisher:
         # What the end marker declared complete bulk snapshots; the FETCHED run event says it
         # again, on the runs topic, where the writer takes it from (None: not ended yet).
         self.bulk_entities: list[EntityType] | None = None
+        self._counted = 0  # records of ``counts`` already added to the metrics
 
     def selector(self, rules: SelectionRules) -> Selector:
         """A filter through ``rules`` that counts into this run's report."""
@@ -190,6 +192,14 @@ class RunPublisher:
             await asyncio.gather(*self._pending)
         finally:
             self._pending.clear()
+        self._count_published()
+
+    def _count_published(self) -> None:
+        """The records published since the last flush, for the metrics (once per flush)."""
+        total = sum(self.counts.values())
+        if total > self._counted:
+            RECORDS_OUT.labels("fetcher", self.tenant.id).inc(total - self._counted)
+            self._counted = total
 
     async def end(self, bulk_entities: list[EntityType]) -> None:
         """The end-of-run marker on every partition, acknowledged before this returns."""

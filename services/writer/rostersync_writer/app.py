@@ -9,7 +9,10 @@ docs/architecture.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TypeAlias
 from uuid import UUID
@@ -22,6 +25,9 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.kafka import ensure_topics, make_consumer
+from rostersync_libs.lag import LagSampler
+from rostersync_libs.logs import log_context
+from rostersync_libs.metrics import BATCH_MESSAGES, BATCH_SECONDS
 from rostersync_libs.outages import working
 from rostersync_libs.topics import Topics
 
@@ -29,14 +35,16 @@ from rostersync_writer.batch import apply_records
 from rostersync_writer.decisions import apply_decisions
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
-from rostersync_writer.landing import settle_run
+from rostersync_writer.landing import Changes, settle_run
 from rostersync_writer.lifecycle import complete_run
 from rostersync_writer.migrate import migrate
 from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
+from rostersync_writer.run_ends import RunEnd
 from rostersync_writer.run_events import apply_run_events, decode_run_events, publishing_ends
+from rostersync_writer.run_metrics import RunGauges, count_batch
 from rostersync_writer.runs import complete_ready, lock_runs, note_runs, record_markers
 from rostersync_writer.safety import SafetyLimits
 from rostersync_writer.settings import WriterSettings
@@ -102,12 +110,13 @@ class Applied:
     """What a batch (or part of one) did, for the log."""
 
     records: int = 0
-    changed: int = 0
+    changed: Changes = field(default_factory=Changes)  # rows, per table
     rejections: int = 0
     findings: int = 0
     set_aside: int = 0
-    completed: list[tuple[tuple[str, UUID], object]] = field(default_factory=list)
+    completed: list[tuple[RunEnd, str]] = field(default_factory=list)  # with the outcome
     decided: list[tuple[str, UUID, str]] = field(default_factory=list)
+    received: Counter[str] = field(default_factory=Counter)  # record events, per tenant
 
     def __add__(self, other: Applied) -> Applied:
         return Applied(
@@ -118,6 +127,7 @@ class Applied:
             self.set_aside + other.set_aside,
             self.completed + other.completed,
             self.decided + other.decided,
+            self.received + other.received,
         )
 
 
@@ -139,7 +149,8 @@ async def run(settings: WriterSettings, stop: asyncio.Event) -> None:
     try:
         async with pool.acquire() as conn:
             await migrate(conn)
-        await consume(settings, pool, stop)
+        with log_context(stage="writer"):
+            await consume(settings, pool, stop)
     finally:
         await close_pool(pool)
 
@@ -154,15 +165,25 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
         subscribed_topics(topics),
         listener=SeekToStoredPositions(consumer, pool, group),
     )
+    gauges = asyncio.create_task(RunGauges(pool).run(stop))
+    batch_seconds, batch_messages = BATCH_SECONDS.labels("writer"), BATCH_MESSAGES.labels("writer")
     try:
         await consumer.start()
         working()
         log.info("writer: reading %s into schema %s", topics.mapped, settings.db_schema)
+        lag = LagSampler("writer", consumer)
         while not stop.is_set():
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
+                began = time.perf_counter()
                 await apply_batch(pool, consumer, group, topics, rules, batches)
+                batch_seconds.observe(time.perf_counter() - began)
+                batch_messages.observe(sum(len(m) for m in batches.values()))
+            await lag.sample()
     finally:
+        gauges.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gauges
         await consumer.stop()
 
 
@@ -204,17 +225,25 @@ async def apply_batch(
         applied = sum(parts, Applied())
         applied.set_aside += len(aside)
     await commit_for_monitoring(consumer, positions)
+    ended = [(e.tenant, e.run_id, e.source, status) for e, status in applied.completed]
+    count_batch(applied.received, applied.changed, ended)
     if applied.records or applied.rejections or applied.findings or applied.set_aside:
         log.info(
             "wrote %d records (%d changed), %d rejections, %d findings, %d set aside",
             applied.records,
-            applied.changed,
+            applied.changed.total(),
             applied.rejections,
             applied.findings,
             applied.set_aside,
         )
-    for (tenant, run_id), outcome in applied.completed:
-        log.info("tenant %s run %s complete: removals %s", tenant, run_id, outcome)
+    for tenant, run_id, source, status in ended:
+        log.info(
+            "tenant %s run %s complete: removals %s",
+            tenant,
+            run_id,
+            status,
+            extra={"tenant": tenant, "run": run_id, "source": source},
+        )
     for tenant, run_id, status in applied.decided:
         log.info("tenant %s run %s: hold %s", tenant, run_id, status)
 
@@ -249,8 +278,9 @@ async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> A
         rejections=len(inbox.dead),
         findings=found,
         set_aside=len(inbox.poison),
-        completed=[((e.tenant, e.run_id), o) for e, o in zip(completed, outcomes, strict=True)],
+        completed=list(zip(completed, outcomes, strict=True)),
         decided=decided,
+        received=Counter(e.tenant for e in inbox.records if e.kind is EventKind.RECORD),
     )
 
 

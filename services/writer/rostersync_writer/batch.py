@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
-from rostersync_writer.landing import land, release
+from rostersync_writer.landing import Changes, land, release
 from rostersync_writer.lifecycle import any_staged, stage_deletes
 from rostersync_writer.parking import any_parked, drop_superseded, note_later
 from rostersync_writer.references import APPLY_ORDER
@@ -73,9 +73,9 @@ def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
     return batches
 
 
-async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int:
+async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> Changes:
     """Land every upsert (or park or refuse it), stage its deletes, note what was seen; returns
-    rows changed.
+    rows changed per table.
 
     Run by run (a replay reads several runs of a record in one batch; each version is judged in
     its own run, against that run's verdicts), and within a run targets first, so a record meets
@@ -89,7 +89,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> int
     runs: dict[UUID, list[Envelope]] = defaultdict(list)
     for event in events:
         runs[event.run_id].append(event)
-    changed = 0
+    changed = Changes()
     order = sorted(runs)  # run ids are time-ordered (UUIDv7)
     for run_id in order:
         verdicts: set[UUID] = set()  # records that got their verdict in this batch

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -27,7 +28,11 @@ from rostersync_writer.parking import (
 )
 from rostersync_writer.references import APPLY_ORDER
 from rostersync_writer.run_rejections import mark_seen_in, refuse
+from rostersync_writer.tables import TABLES
 from rostersync_writer.upserts import upsert_rows
+
+# Rows changed, per table (the writer's metrics count them once the transaction commits).
+Changes: TypeAlias = Counter[str]
 
 
 async def land(
@@ -39,7 +44,7 @@ async def land(
     staged: bool,
     final: bool = False,
     later: SeenLater | None = None,
-) -> int:
+) -> Changes:
     """Judge and write, park or refuse these upserts; adds the ids that got a verdict to
     ``verdicts``; returns the rows changed."""
     judged = await judge_records(conn, [e for e, _ in upserts], final=final)
@@ -58,7 +63,7 @@ async def land(
     await park(conn, waiting, later)
     verdicts.update(e.internal_id for e, _ in accepted if e.internal_id is not None)
     verdicts.update(e.internal_id for e, _ in refused if e.internal_id is not None)
-    return changed
+    return Changes({TABLES[entity].name: changed}) if changed else Changes()
 
 
 def _by_entity(parked: list[Parked]) -> dict[EntityType, list[Parked]]:
@@ -76,11 +81,11 @@ async def _judge_again(
     verdicts: set[UUID],
     *,
     final: bool,
-) -> int:
+) -> Changes:
     await unpark(conn, [e for e, _ in parked])
     staged = await any_staged(conn, {e.tenant for e, _ in parked})
     grouped = _by_entity(parked)
-    changed = 0
+    changed = Changes()
     for entity in APPLY_ORDER:
         if entity in grouped:
             changed += await land(
@@ -102,9 +107,9 @@ async def _seen_later(
     await mark_seen_in(conn, entity, rows)
 
 
-async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUID]) -> int:
+async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUID]) -> Changes:
     """Judge again what waited for these records; returns the rows changed."""
-    changed = 0
+    changed = Changes()
     while verdicts:
         freed: list[Parked] = []
         later: SeenLater = {}
@@ -119,9 +124,9 @@ async def release(conn: asyncpg.Connection, tenants: set[str], verdicts: set[UUI
     return changed
 
 
-async def settle_run(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> int:
+async def settle_run(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> Changes:
     """The run is complete: every parked record of it lands or is refused now."""
     parked, later = await parked_of_run(conn, tenant, run_id)
     if not parked:
-        return 0
+        return Changes()
     return await _judge_again(conn, parked, later, set(), final=True)

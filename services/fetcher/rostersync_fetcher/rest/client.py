@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from rostersync_libs.metrics import REST_REQUESTS, REST_RETRIES
 from rostersync_libs.tenants import ApiSource
 
 from rostersync_fetcher.rest.auth import Authenticator
@@ -110,8 +111,12 @@ class OneRosterClient:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        tenant: str = "",
     ) -> None:
         self.source = source
+        # Metrics, bound once: requests by status (the tenant's source), retries.
+        self._tenant = tenant
+        self._retries = REST_RETRIES.labels(tenant, source.id)
         self._http = http
         self._auth = auth
         self._semaphore = semaphore
@@ -180,6 +185,7 @@ class OneRosterClient:
                 last, retry_after = exc, None
             attempt += 1
             if attempt < self.policy.max_attempts:
+                self._retries.inc()
                 wait = self.policy.wait(attempt - 1, retry_after, self._rng)
                 if wait >= deadline.left():
                     reason = str(last) or type(last).__name__
@@ -205,7 +211,7 @@ class OneRosterClient:
                     # A token request (OAuth 2) counts against the deadline too.
                     await self._auth.authorize(request)
                     self.requests += 1
-                    response = await self._http.send(request, stream=True)
+                    response = await self._sent(request)
                     try:
                         body = await read_body(response, self.source.max_page_bytes, received)
                     finally:
@@ -222,6 +228,16 @@ class OneRosterClient:
             return httpx.Response(
                 response.status_code, headers=headers, content=body, request=request
             )
+
+    async def _sent(self, request: httpx.Request) -> httpx.Response:
+        """The request sent (its body still to read), counted by the answer's status."""
+        try:
+            response = await self._http.send(request, stream=True)
+        except BaseException:
+            REST_REQUESTS.labels(self._tenant, self.source.id, "error").inc()
+            raise
+        REST_REQUESTS.labels(self._tenant, self.source.id, str(response.status_code)).inc()
+        return response
 
 
 class _PastDeadline(Exception):  # noqa: N818 (internal signal, turned into a FetchError)
