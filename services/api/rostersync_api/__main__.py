@@ -11,7 +11,7 @@ from rostersync_api.settings import ApiSettings
 
 def main() -> None:
     settings = ApiSettings()
-    configure_logging(settings.log_level, "api")
+    configure_logging(settings.log_level, "api", settings.log_format)
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 log_config=None, access_log=False)  # fmt: skip
 
