@@ -35,6 +35,7 @@ from aiokafka.errors import KafkaError
 from rostersync_cli.actions import request_sync
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
+from rostersync_cli.lag import group_lag
 from rostersync_cli.processes import SERVICES, start_service
 from rostersync_cli.replay import replay
 from rostersync_cli.settings import CliSettings
@@ -81,12 +82,8 @@ class Lag:
     ) -> dict[str, Any]:
         sample: dict[str, Any] = {"t": round(time.perf_counter() - started, 1)}
         for stage, topic in stages.items():
-            committed = await admin.list_consumer_group_offsets(self.settings.consumer_group(stage))
-            parts = [TopicPartition(topic, p) for p in range(self.settings.topic_partitions)]
-            ends = await consumer.end_offsets(parts)
-            sample[stage] = sum(
-                ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
-            )
+            group = self.settings.consumer_group(stage)
+            sample[stage] = sum((await group_lag(admin, consumer, group, [topic])).values())
         return sample
 
 

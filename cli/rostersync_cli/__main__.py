@@ -9,6 +9,7 @@ rostersync report TENANT RUN_ID what a run landed and what it rejected
 rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
 rostersync tenants purge TENANT --yes  erase a district (its data key, rows, identity decisions)
 rostersync api token create --name N --role admin|operator|viewer  a token of the admin API
+rostersync lag [--partitions] [--json]  how far behind each service is
 
 ``sync --wait`` and ``report`` exit with the run's status (``rostersync_libs.run_reports.status``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
@@ -34,7 +35,7 @@ from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import TenantPurgedError
 from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
 
-from rostersync_cli import actions, api_commands, identity_commands, scripted, tenant_commands
+from rostersync_cli import actions, api_commands, identity_commands, lag, scripted, tenant_commands
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
@@ -110,6 +111,9 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--delta-from", type=Path, default=None,
                      help="write a delta bundle against this generated bundle instead")  # fmt: skip
     gen.add_argument("--share", type=float, default=0.02, help="share of records a delta changes")
+    behind = sub.add_parser("lag", help="how far behind each service is (messages not yet done)")
+    behind.add_argument("--partitions", action="store_true", help="per topic and partition")
+    behind.add_argument("--json", action="store_true", help="print one JSON document")
     report = sub.add_parser("report", help="rows landed and rejections of one run")
     report.add_argument("tenant")
     report.add_argument("run_id", type=UUID)
@@ -255,6 +259,13 @@ def run(argv: list[str] | None = None) -> int:
         return asyncio.run(_replay(settings, args.schema, args.compare))
     if args.command == "holds":
         return _holds(settings, args)
+    if args.command == "lag":
+        found = asyncio.run(lag.lag(settings))
+        if args.json:
+            emit(lag.document(found))
+        else:
+            print(lag.table(found, args.partitions))
+        return 0
     if args.command == "runs" and args.action == "cancel":
         return _cancel(settings, args)
     if args.command == "runs" and args.json:
