@@ -92,3 +92,11 @@ def count_by_tenant(counter: Counter, stage: str, tenants: Iterable[str]) -> Non
     """Add one per tenant occurrence, with one ``inc`` per tenant (a batch has few)."""
     for tenant, n in Tally(tenants).items():
         counter.labels(stage, tenant).inc(n)
+
+
+# The admin API (services/api): requests by route template (never a tenant or run id) and status.
+API_REQUESTS = Counter(
+    "rostersync_api_requests_total",
+    "Admin API requests by method, route template and status",
+    ["method", "route", "status"],
+)

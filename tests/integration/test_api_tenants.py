@@ -50,6 +50,13 @@ async def test_every_request_needs_a_valid_token_and_a_role_that_may(
         assert (await http.post("/api/v1/tenants", json=body, headers=admin)).status_code == 201
         listed = await http.get("/api/v1/tenants", headers=viewer)
         assert [t["id"] for t in listed.json()["items"]] == ["d1"]
+        # Requests counted by route template and status, never by tenant.
+        exposed = (await http.get("/metrics")).text
+        assert re.search(
+            r'rostersync_api_requests_total\{method="GET",route="/api/v1/tenants",status="401"\} [1-9]',
+            exposed,
+        )
+        assert '="d1"' not in exposed  # no label carries a tenant id
     revoked = await db.execute("UPDATE api_tokens SET revoked_at = now() WHERE name = 'test-admin'")
     assert revoked == "UPDATE 1"
     async with api(api_settings(settings, tmp_path / "none.toml", tmp_path)) as http:

@@ -12,7 +12,16 @@ from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_writer.migrate import migrate
 
 from rostersync_api import console, errors
-from rostersync_api.routes import audit, health, holds, runs, source_test, tenants, uploads
+from rostersync_api.routes import (
+    audit,
+    health,
+    holds,
+    metrics,
+    runs,
+    source_test,
+    tenants,
+    uploads,
+)
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
 
@@ -54,6 +63,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
     )
     errors.install(app, html=console.error_page)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.middleware("http")(metrics.count_requests)
     for routes in (tenants, source_test, runs, holds, uploads, audit):
         app.include_router(routes.router)
     console.install(app)  # the web console, under /console (same tokens, same routes' code)
