@@ -23,6 +23,19 @@ class CliSettings(ServiceSettings):
     """Settings of the ``rostersync`` command (environment prefix ``ROSTERSYNC_``)."""
 
 
+class HalfConfigured(KeyError):  # noqa: N818 - the CLI reports a KeyError's message, exit 2
+    pass
+
+
 def servers_configured() -> bool:
     """True when the user named their own Kafka or Postgres; else the local stack is used."""
-    return any(os.environ.get(name) for name in CONNECTION_VARIABLES)
+    kafka = any(os.environ.get(n) for n in CONNECTION_VARIABLES if "KAFKA" in n)
+    database = any(os.environ.get(n) for n in CONNECTION_VARIABLES if "DATABASE" in n)
+    if kafka != database:
+        given, missing = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")[:: 1 if kafka else -1]
+        # One of the user's servers with the local stack's other would mix two deployments.
+        raise HalfConfigured(
+            f"{given} is set but {missing} is not: set both (your servers), or neither (the"
+            " local stack, `rostersync stack up`)"
+        )
+    return kafka

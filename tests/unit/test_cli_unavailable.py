@@ -11,7 +11,7 @@ from aiokafka.errors import KafkaConnectionError
 from pydantic import SecretStr
 from rostersync_cli.settings import CliSettings
 from rostersync_cli.unavailable import unavailable_message
-from rostersync_libs.run_reports.status import EXIT_UNAVAILABLE
+from rostersync_libs.run_reports.status import EXIT_REFUSED, EXIT_UNAVAILABLE
 
 from tests.proxy import free_port
 
@@ -56,3 +56,23 @@ def test_the_cli_with_no_servers_says_one_line_and_exits_7(tmp_path: Path) -> No
         (line,) = done.stderr.strip().splitlines()
         assert line.startswith(f"rostersync: {server} is not answering at 127.0.0.1:"), line
         assert "rostersync stack up" in line
+
+
+def test_one_server_without_the_other_is_refused_with_what_to_set(tmp_path: Path) -> None:
+    """KAFKA_BOOTSTRAP_SERVERS without DATABASE_URL (or the reverse) would mix the user's server
+    with the local stack's: one line naming both variables, exit 2, nothing started."""
+    for given, value, missing in (
+        ("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1", "DATABASE_URL"),
+        ("DATABASE_URL", "postgresql://u@127.0.0.1:1/db", "KAFKA_BOOTSTRAP_SERVERS"),
+    ):
+        env = {k: v for k, v in os.environ.items() if "KAFKA" not in k and "DATABASE" not in k}
+        done = subprocess.run(
+            [sys.executable, "-m", "rostersync_cli", "runs"],
+            env={**env, given: value}, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == EXIT_REFUSED
+        assert done.stdout == ""
+        assert done.stderr == (
+            f"rostersync: {given} is set but {missing} is not: set both (your servers), or"
+            " neither (the local stack, `rostersync stack up`)\n"
+        )
