@@ -26,6 +26,7 @@ from rostersync_localstack.stack import info as stack_info
 from rostersync_cli import api_commands
 from rostersync_cli.operations import known_tenants, on_connection, send_command
 from rostersync_cli.processes import SERVICES, running_services
+from rostersync_cli.progress import ProgressLine
 from rostersync_cli.settings import SAMPLE_TENANTS, CliSettings, servers_configured
 from rostersync_cli.text_tables import format_table
 
@@ -196,11 +197,14 @@ def _shorten(text: str, width: int = 70) -> str:
 
 
 async def wait_and_report(settings: CliSettings, command: SyncRequested, timeout: float) -> int:
+    shown = ProgressLine(settings, command.tenant, command.run_id)
     status = await on_connection(
         settings,
         partial(queries.wait_for_run, tenant=command.tenant, run_id=command.run_id,
-                timeout=timeout),
+                timeout=timeout, on_tick=shown.tick),
     )  # fmt: skip
+    if sys.stderr.isatty():
+        print(file=sys.stderr)  # end the progress line
     if status is None:
         print(
             f"run {command.run_id} did not finish within {timeout:.0f} s; it goes on"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
@@ -61,11 +62,20 @@ async def rejections(conn: asyncpg.Connection, tenant: str, run_id: UUID, limit:
 
 
 async def wait_for_run(
-    conn: asyncpg.Connection, tenant: str, run_id: UUID, timeout: float
+    conn: asyncpg.Connection,
+    tenant: str,
+    run_id: UUID,
+    timeout: float,
+    on_tick: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
 ) -> str | None:
-    """Poll until the run is completed or failed; the final status, or None on time-out."""
+    """Poll until the run is completed or failed; the final status, or None on time-out.
+    ``on_tick`` is called about every 2 s meanwhile (progress, ``sync --wait``)."""
     deadline = time.monotonic() + timeout
+    next_tick = time.monotonic() + 2.0
     while time.monotonic() < deadline:
+        if on_tick is not None and time.monotonic() >= next_tick:
+            await on_tick(conn)
+            next_tick = time.monotonic() + 2.0
         try:
             status: str | None = await conn.fetchval(
                 "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
