@@ -61,6 +61,7 @@ WRITES: dict[Service, dict[str, str]] = {
         "api_audit": "INSERT",
         "operator_audit": "INSERT",
         KEYS: "INSERT",
+        "notifications": "INSERT, UPDATE",  # its notifier (notify/)
     },
 }
 

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from rostersync_libs.minimisation import Minimisation
+from rostersync_libs.notify_config import Notify
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -338,6 +339,8 @@ class Tenant(BaseModel):
     matching: MatchRules = Field(default_factory=MatchRules)
     # What of its records never leaves the fetcher (minimisation.py).
     minimise: Minimisation = Field(default_factory=Minimisation)
+    # Who hears about failed, held or rejection-heavy runs (notify_config.py).
+    notify: Notify = Field(default_factory=Notify)
     sources: list[Source] = Field(min_length=1)
 
     def source(self, source_id: str | None = None) -> FileSource:

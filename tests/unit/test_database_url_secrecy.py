@@ -31,6 +31,8 @@ def test_a_bad_tls_option_is_one_line_without_the_password(
     env = {
         **os.environ,
         "DATABASE_URL": f"postgresql://app:{PASSWORD}@127.0.0.1:{free_port()}/x?{options}",
+        # both servers named (one alone is refused before anything else)
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
         "ROSTERSYNC_TENANTS_FILE": str(tmp_path / "none.toml"),
     }
     done = subprocess.run(

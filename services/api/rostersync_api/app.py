@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_writer.migrate import migrate
 
 from rostersync_api import console, errors
+from rostersync_api.notify.loop import keep_notifying
 from rostersync_api.routes import (
     audit,
     health,
@@ -46,10 +48,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
             keys = DataKeys(pool, settings)
             producer = make_producer(settings, "rostersync-api", keys)
             await producer.start()
+            stop = asyncio.Event()
+            notifier: asyncio.Task[None] | None = None
             try:
                 app.state.api = ApiState(settings, pool, keys, producer)
+                notifier = asyncio.create_task(keep_notifying(app.state.api, stop))
                 yield
             finally:
+                stop.set()
+                if notifier is not None:
+                    await notifier
                 await producer.stop()
         finally:
             await close_pool(pool)

@@ -14,3 +14,9 @@ class ApiSettings(ServiceSettings):
     # Bundles uploaded by hand are streamed here, one file per upload, then synced from here.
     upload_dir: Path = Path("uploads")
     max_upload_bytes: int = Field(default=1 << 30, ge=1)  # a large district's zip is ≈ 100 MB
+    # Notifications (notify/): how often runs are looked at, and the SMTP server for e-mail.
+    notify_poll_seconds: float = Field(default=15.0, gt=0)
+    notify_retry_seconds: float = Field(default=10.0, gt=0)  # the first pause; doubles, ≤ 1 h
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = "rostersync@localhost"
