@@ -42,3 +42,14 @@ def test_the_image_runs_as_an_unprivileged_user_owning_the_upload_folder() -> No
     assert "chown -R 10001 /var/lib/rostersync" in dockerfile
     upload_dir = compose()["services"]["api"]["environment"]["ROSTERSYNC_UPLOAD_DIR"]
     assert upload_dir.startswith("/var/lib/rostersync/")
+
+
+def test_the_tenants_file_and_the_rosters_are_one_host_folder_in_every_service() -> None:
+    services = compose()["services"]
+    rosters = "${ROSTERSYNC_ROSTERS:-../examples}:/srv/rosters"
+    for name in SERVICES | {"cli"}:
+        assert rosters in services[name]["volumes"], name
+        assert (
+            services[name]["environment"]["ROSTERSYNC_TENANTS_FILE"] == "/srv/rosters/tenants.toml"
+        )
+    assert (DEPLOY.parent / "examples" / "tenants.toml").is_file()  # the default's tenants file
