@@ -28,6 +28,7 @@ TABLE = "tenant_configs"
 class Registered:
     tenants: TenantsConfig
     paused: frozenset[str]
+    from_api: frozenset[str]  # the ids the admin API holds (the others are the file's)
 
 
 async def registered(conn: asyncpg.Connection, control: str) -> list[tuple[Tenant, bool]]:
@@ -68,6 +69,7 @@ def merged(file_config: TenantsConfig | None, api: list[tuple[Tenant, bool]]) ->
     return Registered(
         TenantsConfig(limits=base.limits, tenants=tenants),
         frozenset(tenant.id for tenant, paused in api if paused),
+        frozenset(from_api),
     )
 
 

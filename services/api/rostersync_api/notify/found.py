@@ -21,6 +21,9 @@ SELECT r.run_id, r.source, r.first_event_at, {STATE_COLUMNS},
          WHERE x.tenant_id = r.tenant_id AND x.run_id = r.run_id) AS rejected
 FROM sync_runs r {STATE_JOINS}
 WHERE r.tenant_id = $1 AND r.first_event_at > now() - interval '1 day'
+  -- a run already notified is not looked at again (each poll would re-insert its rows)
+  AND NOT EXISTS (SELECT 1 FROM notifications n WHERE n.tenant_id = r.tenant_id
+                  AND n.run_id = r.run_id)
 """
 
 INSERT_SQL = """

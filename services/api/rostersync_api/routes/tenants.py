@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from rostersync_libs import source_secrets
-from rostersync_libs.tenant_registry import all_tenants, registered
+from rostersync_libs.tenant_registry import all_tenants
 from rostersync_libs.tenants import ApiSource, Source, Tenant
 
 from rostersync_api import audit, tenant_store
@@ -31,15 +31,15 @@ async def list_tenants(
     """The tenants the token sees, by id; ``next`` is the ``after`` of the following page."""
     state = state_of(request)
     registry = await all_tenants(state.pool, state.settings.control, state.settings.tenants_file)
-    async with state.pool.acquire() as conn:
-        from_api = {t.id for t, _ in await registered(conn, state.settings.control)}
     tenants = sorted(
         (t for t in registry.tenants.tenants if who.sees(t.id) and (after is None or t.id > after)),
         key=lambda t: t.id,
     )
     page = tenants[:limit]
     items = [
-        tenant_store.view(t, "api" if t.id in from_api else "file", t.id in registry.paused)
+        tenant_store.view(
+            t, "api" if t.id in registry.from_api else "file", t.id in registry.paused
+        )
         for t in page
     ]
     return {"items": items, "next": page[-1].id if len(tenants) > limit else None}
