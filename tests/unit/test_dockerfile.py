@@ -183,3 +183,23 @@ def test_the_healthcheck_asks_the_services_readiness_on_its_port(service: str) -
         Answer.status = 503
         assert healthcheck(service, port) != 0
     assert healthcheck(service, port) != 0  # nothing listening
+
+
+def test_only_the_pipeline_services_serve_health_on_a_fixed_port() -> None:
+    # the CLI's `rostersync serve` starts four services in one container: a port set in its
+    # image would be taken by the first of them
+    stages = parse()
+
+    def env(target: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for stage in ("runtime", target):
+            for instruction in stages[stage].all("ENV"):
+                found |= instruction.env()
+        return found
+
+    for service in ("fetcher", "validator", "mapper", "writer"):
+        assert env(service)["ROSTERSYNC_METRICS_PORT"] == "9400"
+        assert env(service)["ROSTERSYNC_METRICS_HOST"] == "0.0.0.0"
+    assert "ROSTERSYNC_METRICS_PORT" not in env("cli")
+    assert "ROSTERSYNC_METRICS_PORT" not in env("api")  # its health is on its HTTP port
+    assert env("api")["ROSTERSYNC_API_HOST"] == "0.0.0.0"
