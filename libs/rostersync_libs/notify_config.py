@@ -1,4 +1,5 @@
-"""A tenant's notifications: who hears about a failed, held or rejection-heavy run, and how.
+"""A tenant's notifications: who hears about a failed, held, cancelled or rejection-heavy run,
+and how.
 
 [tenants.notify]
 email = ["rostering@district.example"]
@@ -6,7 +7,7 @@ rejections_over = 50          # a completed run with more rejected records than 
 [[tenants.notify.webhooks]]
 url = "https://ops.example/hooks/rostersync"
 secret_env = "LINCOLN_HOOK_SECRET"   # signs each body (HMAC-SHA256 with a timestamp)
-on = ["failed", "held"]
+on = ["failed", "held"]              # default: every event (failed, held, rejections, cancelled)
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-NotifyEvent = Literal["failed", "held", "rejections"]
-EVERY_EVENT: tuple[NotifyEvent, ...] = ("failed", "held", "rejections")
+# cancelled: an operator stopped the run (``rostersync runs cancel``); the detail says who
+NotifyEvent = Literal["failed", "held", "rejections", "cancelled"]
+EVERY_EVENT: tuple[NotifyEvent, ...] = ("failed", "held", "rejections", "cancelled")
 
 
 class Webhook(BaseModel):

@@ -339,7 +339,7 @@ class Tenant(BaseModel):
     matching: MatchRules = Field(default_factory=MatchRules)
     # What of its records never leaves the fetcher (minimisation.py).
     minimise: Minimisation = Field(default_factory=Minimisation)
-    # Who hears about failed, held or rejection-heavy runs (notify_config.py).
+    # Who hears about failed, held, cancelled or rejection-heavy runs (notify_config.py).
     notify: Notify = Field(default_factory=Notify)
     sources: list[Source] = Field(min_length=1)
 

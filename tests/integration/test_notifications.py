@@ -1,5 +1,6 @@
 """Notifications of a failed run: a signed webhook (retried after a 500) and an e-mail, against a
-real local HTTP receiver and a real SMTP sink (aiosmtpd), with the four services running."""
+real local HTTP receiver and a real SMTP sink (aiosmtpd), with the four services running; and of
+a cancelled run, to the webhooks subscribed to cancellations."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
+from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
 
 from tests.api import api, api_settings, token
@@ -124,3 +126,75 @@ async def test_a_failed_run_is_notified_by_a_signed_webhook_and_an_email(
     assert hook["delivered_at"] is not None
     assert rows["mailto:rostering@d1.example"]["delivered_at"] is not None
     assert len(http_receiver.requests) == 2  # delivered once, never sent again
+
+
+async def test_a_cancelled_run_is_notified_to_who_subscribed_to_cancellations(
+    settings: ServiceSettings,
+    db: asyncpg.Connection,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run an operator cancelled, as the writer records it (sync_runs.status ``cancelled``, the
+    reason saying who: tests/integration/test_run_endings.py makes one through the pipeline):
+    the webhook subscribed to ``cancelled`` and the e-mail hear of it, one subscribed to failed
+    and held runs does not."""
+    monkeypatch.setenv("ROSTERSYNC_TEST_HOOK_SECRET", SECRET)
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    admin = await token(db, settings, "admin")
+    no_file = tmp_path / "none.toml"
+    run_id = new_run_id()
+    try:
+        async with receiver() as (cancels, port), receiver() as (failures, other_port):
+            options = api_settings(settings, no_file, tmp_path).model_copy(update={
+                "notify_poll_seconds": 0.3, "notify_retry_seconds": 0.3,
+                "smtp_host": "127.0.0.1", "smtp_port": smtp_port,
+            })  # fmt: skip
+            district = {
+                "id": "d2", "name": "D2",
+                "sources": [{"id": "csv", "kind": "csv", "path": str(tmp_path / "bundle")}],
+                "notify": {"email": ["rostering@d2.example"], "webhooks": [
+                    {"url": f"http://127.0.0.1:{port}/hook", "on": ["cancelled"],
+                     "secret_env": "ROSTERSYNC_TEST_HOOK_SECRET"},
+                    {"url": f"http://127.0.0.1:{other_port}/hook", "on": ["failed", "held"]},
+                ]},
+            }  # fmt: skip
+            async with api(options) as http:
+                assert (
+                    await http.post("/api/v1/tenants", json=district, headers=admin)
+                ).status_code == 201
+                await db.execute(
+                    "INSERT INTO sync_runs (tenant_id, run_id, source, status, fetch_error)"
+                    " VALUES ('d2', $1, 'csv', 'cancelled', 'cancelled by alice')",
+                    run_id,
+                )
+                async with asyncio.timeout(60):
+                    while len(cancels.requests) < 2 or not mailbox.messages:
+                        await asyncio.sleep(0.2)
+                await asyncio.sleep(1.5)  # a few more polls: nothing else is sent
+    finally:
+        smtp.stop()
+
+    assert failures.requests == []  # subscribed to failed and held runs only
+    (_, first_body), (headers, body) = cancels.requests  # a 500, then delivered; once
+    assert first_body == body
+    detail = json.loads(body)
+    assert detail == {
+        "tenant": "d2", "run_id": str(run_id), "source": "csv", "event": "cancelled",
+        "status": "cancelled", "detail": "cancelled by alice", "rejected_records": 0,
+    }  # fmt: skip
+    stamp = headers["x-rostersync-timestamp"]
+    expected = hmac.new(SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert headers["x-rostersync-signature"] == f"sha256={expected}"
+    (message,) = mailbox.messages
+    mail = message_from_bytes(message)
+    assert mail["Subject"] == "rostersync: run of d2 cancelled"
+    assert "cancelled by alice" in mail.get_payload()
+    rows = await db.fetch("SELECT * FROM notifications WHERE tenant_id = 'd2' ORDER BY target")
+    assert [(r["event"], r["target"]) for r in rows] == [
+        ("cancelled", f"http://127.0.0.1:{port}/hook"),
+        ("cancelled", "mailto:rostering@d2.example"),
+    ]
+    assert all(r["delivered_at"] is not None for r in rows)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +34,6 @@ def test_kafka_keeps_its_topics_on_the_volume_and_uploads_are_shared_with_the_fe
         assert f"uploads:{upload_dir}" in services[name]["volumes"], name
 
 
-def test_the_image_runs_as_an_unprivileged_user_owning_the_upload_folder() -> None:
-    dockerfile = (DEPLOY / "Dockerfile").read_text()
-    users = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
-    assert users == ["10001"]
-    assert "chown -R 10001 /var/lib/rostersync" in dockerfile
-    upload_dir = compose()["services"]["api"]["environment"]["ROSTERSYNC_UPLOAD_DIR"]
-    assert upload_dir.startswith("/var/lib/rostersync/")
-
-
 def test_the_tenants_file_and_the_rosters_are_one_host_folder_in_every_service() -> None:
     services = compose()["services"]
     rosters = "${ROSTERSYNC_ROSTERS:-../examples}:/srv/rosters"
@@ -53,3 +43,20 @@ def test_the_tenants_file_and_the_rosters_are_one_host_folder_in_every_service()
             services[name]["environment"]["ROSTERSYNC_TENANTS_FILE"] == "/srv/rosters/tenants.toml"
         )
     assert (DEPLOY.parent / "examples" / "tenants.toml").is_file()  # the default's tenants file
+
+
+def test_each_service_is_built_from_its_own_target_as_its_own_image() -> None:
+    from tests.dockerfile import parse
+
+    services = compose()["services"]
+    targets = parse()
+    images = set()
+    for name in SERVICES | {"cli"}:
+        build = services[name]["build"]
+        assert build == {"context": "..", "dockerfile": "deploy/Dockerfile", "target": name}
+        assert name in targets, name  # a target the Dockerfile has
+        assert services[name]["image"] == f"rostersync-{name}:${{ROSTERSYNC_TAG:-0.1.0}}"
+        images.add(services[name]["image"])
+        assert "command" not in services[name]  # the image's own CMD starts the service
+    assert len(images) == len(SERVICES) + 1
+    assert (DEPLOY / build["context"] / "uv.lock").is_file()  # the context is the repository

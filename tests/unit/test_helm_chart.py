@@ -110,3 +110,32 @@ def test_every_value_a_template_names_is_in_values_yaml() -> None:
             assert key in node, f".Values{path} is not in values.yaml"
             node = node[key]
     assert set(values["services"]) == set(SERVICES)
+
+
+def containers_images(documents: list[dict[str, Any]]) -> dict[str, str]:
+    images = {}
+    for name, deployment in by_kind(documents, "Deployment").items():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        images[name.removeprefix("release-rostersync-")] = container["image"]
+    return images
+
+
+def test_each_deployment_runs_its_own_image(binary: str) -> None:
+    from tests.dockerfile import parse
+
+    images = containers_images(render(binary))
+    assert images == {s: f"rostersync-{s}:0.1.0" for s in (*SERVICES, "api")}
+    assert set(images) <= set(parse())  # each is a target of deploy/Dockerfile
+    moved = containers_images(render(
+        binary,
+        "--set", "image.repository=registry.example/rs", "--set", "image.tag=2",
+        "--set", "services.mapper.image.tag=2.1",
+        "--set", "api.image.repository=registry.example/admin",
+    ))  # fmt: skip
+    assert moved == {
+        "fetcher": "registry.example/rs-fetcher:2",
+        "validator": "registry.example/rs-validator:2",
+        "mapper": "registry.example/rs-mapper:2.1",
+        "writer": "registry.example/rs-writer:2",
+        "api": "registry.example/admin:2",
+    }

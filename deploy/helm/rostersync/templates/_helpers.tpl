@@ -22,3 +22,12 @@ envFrom:
   - secretRef:
       name: {{ include "rostersync.secretName" . }}
 {{- end -}}
+
+{{/* A component's image: (list $root "<component>" <its image values>). Its own repository and
+tag, else "<image.repository>-<component>" and image.tag. */}}
+{{- define "rostersync.image" -}}
+{{- $root := index . 0 -}}
+{{- $own := index . 2 | default dict -}}
+{{- $repository := $own.repository | default (printf "%s-%s" $root.Values.image.repository (index . 1)) -}}
+{{- printf "%s:%s" $repository ($own.tag | default $root.Values.image.tag | toString) -}}
+{{- end -}}

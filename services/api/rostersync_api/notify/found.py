@@ -1,8 +1,8 @@
 """Runs that need a person, turned into one notification per target (idempotent).
 
-A run *failed*, is *held* by the safety threshold, or *completed* with more rejected records than
-the tenant's ``rejections_over``. Only recent runs (a day) are looked at: turning notifications
-on does not send the history.
+A run *failed*, is *held* by the safety threshold, was *cancelled* by an operator, or *completed*
+with more rejected records than the tenant's ``rejections_over``. Only recent runs (a day) are
+looked at: turning notifications on does not send the history.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def event_of(row: Any, rejections_over: int) -> NotifyEvent | None:
         return "failed"
     if state.status is RunStatus.HELD:
         return "held"
+    if state.status is RunStatus.CANCELLED:
+        return "cancelled"
     if state.status is RunStatus.COMPLETED and row["rejected"] > rejections_over:
         return "rejections"
     return None
