@@ -60,3 +60,13 @@ def test_each_service_is_built_from_its_own_target_as_its_own_image() -> None:
         assert "command" not in services[name]  # the image's own CMD starts the service
     assert len(images) == len(SERVICES) + 1
     assert (DEPLOY / build["context"] / "uv.lock").is_file()  # the context is the repository
+
+
+def test_only_the_four_stage_containers_take_the_metrics_port() -> None:
+    # `rostersync serve` in the cli container starts four services in one network namespace:
+    # a shared ROSTERSYNC_METRICS_PORT would make three of them fail to bind.
+    services = compose()["services"]
+    for name in ("fetcher", "validator", "mapper", "writer"):
+        assert services[name]["environment"]["ROSTERSYNC_METRICS_PORT"] == "9400", name
+    for name in ("cli", "api"):
+        assert "ROSTERSYNC_METRICS_PORT" not in services[name]["environment"], name
