@@ -33,8 +33,9 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenant_registry import Registered, all_tenants, merged
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
-from rostersync_fetcher import inbox
 from rostersync_fetcher.cancels import AuditedCancels
+from rostersync_fetcher.csv import inbox_folder as inbox
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_fetcher.guard import RunGuard
 from rostersync_fetcher.intake import CommandIntake, finish
 from rostersync_fetcher.lapsed import LapsedRuns
@@ -47,7 +48,6 @@ from rostersync_fetcher.rest.run import ApiRun, ApiRunResult
 from rostersync_fetcher.rest.scheduler import SourceLoop, SyncRequest
 from rostersync_fetcher.rest.state import KafkaStateStore, StateStore
 from rostersync_fetcher.settings import FetcherSettings
-from rostersync_fetcher.sync import CsvRun
 from rostersync_fetcher.unchanged import UnchangedRecords
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rostersync_fetcher.csv_bundle import Bundle
+from rostersync_libs.oneroster.bundle import Bundle
 
 # Files the server reads, by the entity name used everywhere in its API (the CSV file's stem).
 ENTITIES = (

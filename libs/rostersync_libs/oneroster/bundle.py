@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from rostersync_libs.tenants import FileLimits
-
-from rostersync_fetcher.limits import (
+from rostersync_libs.oneroster.cuts import (
     LINE_TOO_LONG,
     TOO_MANY_COLUMNS,
     Cut,
@@ -37,6 +35,7 @@ from rostersync_fetcher.limits import (
     LineTooLong,
     human,
 )
+from rostersync_libs.tenants import FileLimits
 
 MANIFEST = "manifest.csv"
 CHUNK = 1 << 20
