@@ -4,7 +4,7 @@ Rows are streamed: memory stays flat whatever the size of a file. Files are UTF-
 tolerated, as the spec requires); a file in another encoding is detected, read as what it most
 likely is, and reported.
 
-The source's limits (``FileLimits``) apply before and while reading (see limits.py): a zip's
+The source's limits (``FileLimits``) apply before and while reading (see cuts.py): a zip's
 declared sizes and ratios are checked when it is opened and every member's bytes are counted as
 they are read; a folder's files must be regular files inside it (a symbolic link, a device or a
 FIFO is never opened), and only its first two levels are listed.

@@ -6,7 +6,7 @@
 3. Every row as a record event, in dependency order (orgs before the users that point at them).
 4. An end-of-run marker on every partition, and a ``fetched`` run event with per-file counts.
 
-Limits (the source's ``FileLimits``, see limits.py): a source outside the fetcher's source roots,
+Limits (the source's ``FileLimits``, see rostersync_libs/oneroster/cuts.py and roots.py): a source outside the fetcher's source roots,
 a bundle too large to unpack or a zip bomb fails the run before anything is read; a line, row or
 column limit cuts rows from a file, which is reported (a ``file`` event after the file's rows,
 ``parse_error`` ``[code] line N: …``) and keeps the file out of the bulk snapshot (nothing of its
