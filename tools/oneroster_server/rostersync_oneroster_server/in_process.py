@@ -58,7 +58,8 @@ class InProcessTransport(httpx.AsyncBaseTransport):
 
 
 def _payload(body: bytes) -> streams.StreamReader:
-    """The request body as aiohttp reads it (``await request.post()`` for /token)."""
+    """The request body as aiohttp reads it (``await request.post()`` for /token). The reader
+    wants a protocol only to pause a socket's reading: there is no socket, a stand-in will do."""
     reader = streams.StreamReader(
         mock.Mock(_reading_paused=False), 2**16, loop=asyncio.get_running_loop()
     )

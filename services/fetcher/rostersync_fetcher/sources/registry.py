@@ -40,11 +40,6 @@ def discover() -> None:
         importlib.import_module(f"{package.__name__}.{module.name}")
 
 
-def kinds() -> frozenset[str]:
-    discover()
-    return frozenset(_FACTORIES)
-
-
 def build_drivers(fetching: Fetching) -> dict[str, SourceDriver[Any]]:
     """One driver per registered kind, sharing the fetcher's parts."""
     discover()
