@@ -20,7 +20,7 @@ from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.ids import new_run_id

@@ -60,7 +60,7 @@ from uuid import uuid4
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.findings import Severity, bounded, findings_to_json
 from rostersync_libs.runs import RunEvent, RunPhase

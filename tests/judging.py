@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import uuid4
 
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.envelope import EntityType, Envelope, EventKind
 from rostersync_libs.findings import Finding
 from rostersync_libs.tenants import CsvSource, Tenant

@@ -19,7 +19,7 @@ import orjson
 import tomli_w
 from pydantic import ValidationError
 from rostersync_libs.tenant_registry import TABLE
-from rostersync_libs.tenants import Tenant, TenantsConfig, load_tenants
+from rostersync_libs.tenants import SOURCE_MODELS, Tenant, TenantsConfig, load_tenants
 
 CLI_TOKEN = UUID(int=0)  # api_audit rows made by the CLI (its login is in token_name)
 
@@ -43,7 +43,7 @@ def problems(path: Path) -> list[str]:
 
 # A source is one of these models, chosen by its ``kind`` (csv when left out); pydantic reports
 # a source's errors against every model: only those of the model its kind names are its own.
-MEMBERS = {"CsvSource": "csv", "InboxSource": "inbox", "ApiSource": "oneroster-api"}
+MEMBERS = {model.__name__: kind for kind, model in SOURCE_MODELS.items()}
 
 
 def _about_its_kind(raw: dict[str, Any], error: Any) -> bool:
@@ -61,8 +61,7 @@ def _about_its_kind(raw: dict[str, Any], error: Any) -> bool:
 
 
 # The tag pydantic adds to a location inside a union member (a source's or an auth's kind).
-KINDS = frozenset({"csv", "inbox", "oneroster-api", "oauth1", "oauth2", "CsvSource",
-                   "InboxSource", "ApiSource"})  # fmt: skip
+KINDS = frozenset({*MEMBERS.values(), *MEMBERS, "oauth1", "oauth2"})
 
 
 def _describe(path: Path, text: str, raw: dict[str, Any], error: Any) -> str:

@@ -17,7 +17,7 @@ import asyncpg
 import orjson
 from pydantic import ValidationError
 
-from rostersync_libs.tenants import ApiSource, Tenant, TenantsConfig, load_tenants
+from rostersync_libs.tenants import CsvSource, InboxSource, Tenant, TenantsConfig, load_tenants
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,8 @@ def merged(file_config: TenantsConfig | None, api: list[tuple[Tenant, bool]]) ->
         tenant.model_copy(
             update={
                 "sources": [
-                    s if isinstance(s, ApiSource) else s.model_copy(
-                        update={"limits": base.limits.merged(s.limits)}
-                    )
+                    s.model_copy(update={"limits": base.limits.merged(s.limits)})
+                    if isinstance(s, CsvSource | InboxSource) else s
                     for s in tenant.sources
                 ]
             }

@@ -27,9 +27,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from types import MappingProxyType
+from typing import Annotated, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -299,8 +301,22 @@ class ApiSource(BaseModel):
 
 
 FileSource = CsvSource | InboxSource
-# No discriminator: `kind` may be left out for a plain CSV source.
+# Every source kind's config model. No discriminator: `kind` may be left out for a plain CSV
+# source. A new kind is a model here and its name in this union; the fetcher's driver for it is
+# services/fetcher/rostersync_fetcher/sources/<kind>.py (docs/architecture.md, "Fetcher: sources").
 Source = CsvSource | InboxSource | ApiSource
+
+
+def _kind_of(model: type[BaseModel]) -> str:
+    (kind,) = get_args(model.model_fields["kind"].annotation)
+    return str(kind)
+
+
+# The config model of each ``kind``, for what validates or edits one source (the admin API's
+# console, the CLI's tenants check) without importing the fetcher.
+SOURCE_MODELS: Mapping[str, type[Source]] = MappingProxyType(
+    {_kind_of(model): model for model in get_args(Source)}
+)
 
 
 RekeyKey = Literal["userMasterIdentifier", "username", "identifier"]
@@ -346,7 +362,7 @@ class Tenant(BaseModel):
     def source(self, source_id: str | None = None) -> FileSource:
         """A file source (CSV or inbox): the named one, or the first."""
         for source in self.sources:
-            if isinstance(source, ApiSource):
+            if not isinstance(source, CsvSource | InboxSource):
                 continue
             if source_id is None or source.id == source_id:
                 return source
@@ -394,14 +410,14 @@ def load_tenants(path: Path) -> TenantsConfig:
             tenant.model_copy(
                 update={
                     "sources": [
-                        s
-                        if isinstance(s, ApiSource)
-                        else s.model_copy(
+                        s.model_copy(
                             update={
                                 "path": (base / s.path).resolve(),
                                 "limits": config.limits.merged(s.limits),
                             }
                         )
+                        if isinstance(s, CsvSource | InboxSource)
+                        else s
                         for s in tenant.sources
                     ]
                 }

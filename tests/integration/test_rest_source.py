@@ -1,6 +1,6 @@
-"""A OneRoster REST source end to end on real Kafka and PostgreSQL, against a tiny in-process
-OneRoster server (httpx.MockTransport): full sync, delta with deletes, the full reconcile's sweep,
-and a failing source. (The bundled server's tests are in test_rest_end_to_end.py.)"""
+"""A OneRoster REST source end to end on real Kafka and PostgreSQL, against the test OneRoster
+server in process (no socket) serving given JSON collections: full sync, delta with deletes, the
+full reconcile's sweep, and a failing source. (Over HTTP with a bundle: test_rest_end_to_end.py.)"""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ import asyncpg
 import pytest
 from rostersync_libs.commands import SyncRequested
 from rostersync_libs.settings import ServiceSettings
+from rostersync_oneroster_server import OneRosterServer
 
 from tests.e2e import ids, sealing_producer
 from tests.pipeline import running_pipeline, wait_for_run
-from tests.rest_fake import FakeOneRoster, district_1_1
+from tests.rest_district import district_1_1
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ def tenants_file(path: Path, **extra: str) -> Path:
 
 
 def pipeline(
-    settings: ServiceSettings, tenants: Path, server: FakeOneRoster
+    settings: ServiceSettings, tenants: Path, server: OneRosterServer
 ) -> contextlib.AbstractAsyncContextManager[None]:
     return running_pipeline(
         settings, tenants, http_transport=server.transport(), inbox_poll_seconds=0.5
@@ -69,7 +70,7 @@ async def test_full_then_delta_then_reconcile_then_failure(
 ) -> None:
     monkeypatch.setenv("ROSTERSYNC_TEST_SIS_SECRET", "s")
     data = district_1_1()
-    server = FakeOneRoster(data)
+    server = OneRosterServer(collections=data)
     tenants = tenants_file(tmp_path / "t.toml")
     async with pipeline(settings, tenants, server):
         # 1. first sync: full
@@ -106,7 +107,7 @@ async def test_full_then_delta_then_reconcile_then_failure(
         assert await ids(db, "classes") == set()
 
         # 4. a broken endpoint fails the run cleanly: no markers, nothing swept
-        server.fail["users"] = 500
+        server.faults.add("500", 1000, path_contains="/users")  # every attempt
         failed = await request(settings, full=True)
         row = await run_row(db, failed, timeout=60)
         assert row["fetch_status"] == "failed"
@@ -122,7 +123,7 @@ async def test_a_polling_schedule_syncs_without_commands(
 ) -> None:
     monkeypatch.setenv("ROSTERSYNC_TEST_SIS_SECRET", "s")
     data = district_1_1()
-    server = FakeOneRoster(data)
+    server = OneRosterServer(collections=data)
     tenants = tenants_file(tmp_path / "t.toml", schedule="{ every_seconds = 1 }")
     async with pipeline(settings, tenants, server):
         async with asyncio.timeout(60):

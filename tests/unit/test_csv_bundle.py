@@ -5,11 +5,11 @@ from pathlib import Path
 from uuid import uuid4
 
 import pytest
-from rostersync_fetcher.csv_bundle import Bundle, BundleError
-from rostersync_fetcher.headers import HeaderMap
-from rostersync_fetcher.index import BundleIndex, find_cycles
-from rostersync_fetcher.records import FileContext, event_of_row
+from rostersync_fetcher.csv.headers import HeaderMap
+from rostersync_fetcher.csv.index import BundleIndex, find_cycles
+from rostersync_fetcher.csv.records import FileContext, event_of_row
 from rostersync_libs.envelope import Operation
+from rostersync_libs.oneroster.bundle import Bundle, BundleError
 from rostersync_libs.oneroster.columns import USERS_1_1
 
 MANIFEST = "propertyName,value\nmanifest.version,1.0\nfile.users,bulk\n"
@@ -116,7 +116,7 @@ def test_org_cycles_are_found_with_what_hangs_below_them() -> None:
 
 
 def test_the_id_index_answers_like_a_set_and_finds_repeats() -> None:
-    from rostersync_fetcher.index import IdSet
+    from rostersync_fetcher.csv.index import IdSet
 
     ids = IdSet()
     for n in [*range(5000), 17, 4242, 17]:

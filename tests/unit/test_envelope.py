@@ -64,7 +64,7 @@ def test_the_content_hash_ignores_the_framing_but_not_the_content() -> None:
 def test_every_entity_has_one_hash_read_from_a_bulk_or_a_delta_csv(version: str) -> None:
     """The same rows as a bulk file (no status, no dateLastModified) and as a delta file (both
     filled): one content hash per record, for every entity of both versions."""
-    from rostersync_fetcher.records import payload_of
+    from rostersync_fetcher.csv.records import payload_of
     from rostersync_libs.oneroster.columns import spec_for
 
     from tests import districts

@@ -12,13 +12,14 @@ from typing import Any, cast
 from uuid import uuid4
 
 import pytest
-from rostersync_fetcher import inbox
-from rostersync_fetcher.csv_bundle import Bundle, BundleError, BundleLimitError
-from rostersync_fetcher.limits import Lines, LineTooLong, refusal
-from rostersync_fetcher.plan import plan_bundle
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv import inbox_folder as inbox
+from rostersync_fetcher.csv.plan import plan_bundle
+from rostersync_fetcher.csv.roots import refusal
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.envelope import EntityType, EventKind
 from rostersync_libs.findings import Severity
+from rostersync_libs.oneroster.bundle import Bundle, BundleError, BundleLimitError
+from rostersync_libs.oneroster.cuts import Lines, LineTooLong
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, Tenant, load_tenants
 from rostersync_libs.topics import Topics
@@ -304,7 +305,8 @@ async def test_a_damaged_zip_fails_the_run_instead_of_the_fetcher(tmp_path: Path
 async def test_a_run_failing_once_it_began_publishing_ends_with_aborted_markers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rostersync_fetcher import records, sync
+    from rostersync_fetcher.csv import records
+    from rostersync_fetcher.csv import run as sync
 
     real = records.event_of_row
 
@@ -487,7 +489,7 @@ async def test_an_unexpected_error_fails_the_run_instead_of_the_fetcher(
     def out_of_memory(*_: object) -> None:
         raise MemoryError
 
-    monkeypatch.setattr("rostersync_fetcher.sync.plan_bundle", out_of_memory)
+    monkeypatch.setattr("rostersync_fetcher.csv.run.plan_bundle", out_of_memory)
     tenant, source = csv_tenant(folder_bundle(tmp_path, HEADER + user("u1")))
     outcome, _ = await run(tenant, source)
     assert outcome.phase is RunPhase.FAILED

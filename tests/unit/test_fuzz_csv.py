@@ -11,8 +11,7 @@ from uuid import uuid4
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rostersync_fetcher.csv_bundle import Bundle, BundleError
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.envelope import (
     EntityType,
     Envelope,
@@ -21,6 +20,7 @@ from rostersync_libs.envelope import (
     Origin,
     record_event,
 )
+from rostersync_libs.oneroster.bundle import Bundle, BundleError
 from rostersync_libs.oneroster.columns import USERS_1_1
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_fetcher.sync import CsvRun
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.envelope import EventKind
 from rostersync_libs.runs import RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant

@@ -5,7 +5,7 @@ import zipfile
 from pathlib import Path
 from uuid import uuid4
 
-from rostersync_fetcher import inbox
+from rostersync_fetcher.csv import inbox_folder as inbox
 from rostersync_libs.runs import RunEvent, RunPhase
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from rostersync_fetcher.csv_bundle import Bundle, ManifestEntry
-from rostersync_fetcher.plan import plan_bundle, read_mode
+from rostersync_fetcher.csv.plan import plan_bundle, read_mode
 from rostersync_libs.envelope import EntityType, EventKind
+from rostersync_libs.oneroster.bundle import Bundle, ManifestEntry
 
 from tests import districts
 from tests.bundles import write_bundle

@@ -13,8 +13,8 @@ from typing import Any, cast
 from uuid import uuid4
 
 import orjson
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_fetcher.rest.shapes import payload_of as rest_payload
-from rostersync_fetcher.sync import CsvRun
 from rostersync_libs.envelope import (
     EntityType,
     Envelope,

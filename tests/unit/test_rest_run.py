@@ -18,10 +18,11 @@ from rostersync_libs.envelope import EntityType, EventKind, Operation, SourceKin
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, Tenant, load_tenants
 from rostersync_libs.topics import Topics
+from rostersync_oneroster_server import OneRosterServer
 from rostersync_validator.handler import ValidatorHandler
 
 from tests.fakes import FakeKnown, RecordingProducer
-from tests.rest_fake import FakeOneRoster, district_1_1
+from tests.rest_district import district_1_1
 
 TOPICS = Topics("t.")
 SOURCE = ApiSource(
@@ -47,7 +48,7 @@ async def nap(_: float) -> None:
 
 
 async def run_once(
-    server: FakeOneRoster,
+    server: OneRosterServer,
     store: MemoryStateStore,
     *,
     now: datetime,
@@ -82,7 +83,7 @@ NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 
 
 async def test_a_first_run_is_a_full_bulk_snapshot_the_validator_accepts() -> None:
-    server = FakeOneRoster(district_1_1())
+    server = OneRosterServer(collections=district_1_1())
     store = MemoryStateStore()
     result, producer = await run_once(server, store, now=NOW)
     assert result.full
@@ -127,12 +128,12 @@ async def test_a_first_run_is_a_full_bulk_snapshot_the_validator_accepts() -> No
 
 async def test_the_next_run_is_a_delta_since_the_marks_with_overlap() -> None:
     data = district_1_1()
-    server = FakeOneRoster(data)
+    server = OneRosterServer(collections=data)
     store = MemoryStateStore()
     await run_once(server, store, now=NOW)
     data["users"][1] = {**data["users"][1], "status": "tobedeleted",
                         "dateLastModified": "2025-02-01T00:00:00.000Z"}  # fmt: skip
-    server.requests.clear()
+    server.reset_counts()
     result, producer = await run_once(server, store, now=NOW + timedelta(hours=1))
     assert not result.full
     assert server.filters("users") == ["dateLastModified>'2024-12-31T23:55:00.000Z'"] * 3
@@ -156,7 +157,7 @@ async def test_the_next_run_is_a_delta_since_the_marks_with_overlap() -> None:
 
 
 async def test_full_reconcile_when_due_or_requested() -> None:
-    server = FakeOneRoster(district_1_1())
+    server = OneRosterServer(collections=district_1_1())
     store = MemoryStateStore()
     await run_once(server, store, now=NOW)
     assert (await run_once(server, store, now=NOW + timedelta(hours=1), full=True))[0].full
@@ -165,11 +166,11 @@ async def test_full_reconcile_when_due_or_requested() -> None:
 
 
 async def test_a_failing_collection_fails_the_run_with_aborted_markers_and_no_new_marks() -> None:
-    server = FakeOneRoster(district_1_1())
+    server = OneRosterServer(collections=district_1_1())
     store = MemoryStateStore()
     await run_once(server, store, now=NOW)
     before = store.get("d1", "api")
-    server.fail["enrollments"] = 503
+    server.faults.add("503", 100, path_contains="/enrollments")  # every attempt
     result, producer = await run_once(server, store, now=NOW + timedelta(hours=1))
     assert result.state is None
     assert [r.phase for r in runs(producer)] == [RunPhase.STARTED, RunPhase.FAILED]
@@ -191,7 +192,7 @@ async def test_a_1_2_full_run_sends_roles_and_lists_them_as_bulk() -> None:
         user["roles"] = [{"roleType": "primary", "role": "student", "org": {"sourcedId": "s1"}}]
     source = SOURCE.model_copy(update={"version": "1.2"})
     _result, producer = await run_once(
-        FakeOneRoster(data), MemoryStateStore(), now=NOW, source=source
+        OneRosterServer(collections=data), MemoryStateStore(), now=NOW, source=source
     )
     records = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RECORD]
     roles = [r for r in records if r.entity is EntityType.ROLE]
@@ -207,7 +208,7 @@ async def test_a_1_2_full_run_sends_roles_and_lists_them_as_bulk() -> None:
 async def test_references_to_missing_records_are_facts_for_the_validator() -> None:
     data = district_1_1()
     data["enrollments"][0]["class"] = {"sourcedId": "k-missing"}
-    _, producer = await run_once(FakeOneRoster(data), MemoryStateStore(), now=NOW)
+    _, producer = await run_once(OneRosterServer(collections=data), MemoryStateStore(), now=NOW)
     bad = next(e for e in producer.events(TOPICS.fetched) if e.sourced_id == "e1")
     assert bad.facts is not None
     assert bad.facts.dangling == {"classSourcedId": ["k-missing"]}

@@ -52,7 +52,7 @@ class RunGuard:
         """``work`` (the run's publishing); None when it was stopped and ended here.
 
         ``timeout_seconds``: the source's own limit (None: the fetcher's). ``lease``: False for
-        inbox runs (their claimed bundle is their recovery, inbox.py)."""
+        inbox runs (their claimed bundle is their recovery, csv/inbox_folder.py)."""
         # The run's log lines (its own, and those of the task publishing it) carry its ids.
         with log_context(tenant=tenant, source=source, run=run_id, stage="fetcher"):
             timeout = timeout_seconds or self._timeout

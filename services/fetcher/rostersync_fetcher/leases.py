@@ -7,7 +7,7 @@ one is an atomic delete, so one fetcher only ends each run, ``failed`` with abor
 stage releases it), and asks for it again (``lapsed_run_retries`` times) as a new run.
 
 Inbox runs hold no lease: a claimed bundle is resumed, under its run id, by the next scan of its
-folder (inbox.py). The clock is the database's (``now()``), so fetchers' clocks never matter.
+folder (csv/inbox_folder.py). The clock is the database's (``now()``), so fetchers' clocks never matter.
 """
 
 from __future__ import annotations

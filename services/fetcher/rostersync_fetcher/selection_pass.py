@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rostersync_libs.envelope import EntityType
+from rostersync_libs.oneroster.bundle import Bundle
 from rostersync_libs.tenants import SourceSelection
 
-from rostersync_fetcher.csv_bundle import Bundle
-from rostersync_fetcher.headers import HeaderMap
-from rostersync_fetcher.plan import BundlePlan
-from rostersync_fetcher.records import payload_of
+from rostersync_fetcher.csv.headers import HeaderMap
+from rostersync_fetcher.csv.plan import BundlePlan
+from rostersync_fetcher.csv.records import payload_of
 from rostersync_fetcher.selection import FEED_ORDER, SelectionRules
 
 

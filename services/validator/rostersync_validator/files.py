@@ -31,7 +31,7 @@ MANIFEST = "manifest.csv"
 MANIFEST_MODES = ("bulk", "delta", "absent")
 
 # What one of the fetcher's limits cut from a file, as it states it in ``parse_error``:
-# ``[code] line N: message`` (rostersync_fetcher/limits.py, ``Cut.fact``).
+# ``[code] line N: message`` (rostersync_libs/oneroster/cuts.py, ``Cut.fact``).
 LIMIT_FACT = re.compile(r"^\[(?P<code>[a-z_]+)\](?: line (?P<line>\d+))?: (?P<message>.*)$", re.S)
 LIMIT_CODES: dict[str, ValidatorCode] = {
     code: code

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -75,8 +75,18 @@ def imsx_error(status: int, code_minor: str, description: str, **headers: str) -
 class VersionApi:
     """Serves one version's collections from the shared data, caching the JSON objects."""
 
-    def __init__(self, data: RosterData, version: str, default_limit: int, max_limit: int) -> None:
+    def __init__(
+        self,
+        data: RosterData,
+        version: str,
+        default_limit: int,
+        max_limit: int,
+        given: Mapping[str, list[JSON]] | None = None,
+    ) -> None:
         self.data = data
+        # JSON objects by entity, served as they are (never shaped, never cached: a test may
+        # change them between requests); None: the bundle's records, shaped.
+        self.given = given
         self.version = version
         self.prefix = V1P1 if version == "1.1" else V1P2
         self.default_limit = default_limit
@@ -90,6 +100,9 @@ class VersionApi:
         self._cache.clear()
 
     def _shape(self, entity: str, sourced_id: str) -> JSON | None:
+        if self.given is not None:
+            found = (o for o in self.given.get(entity, []) if o.get("sourcedId") == sourced_id)
+            return next(found, None)
         if self._generation != self.data.generation:
             self._cache.clear()
             self._generation = self.data.generation
@@ -102,6 +115,8 @@ class VersionApi:
         return cache[sourced_id]
 
     def _all(self, entity: str) -> list[JSON]:
+        if self.given is not None:
+            return list(self.given.get(entity, []))
         out = []
         for record in self.data.ordered(entity):
             obj = self._shape(entity, record.sourced_id)
@@ -131,7 +146,7 @@ class VersionApi:
         flt = query.parse_filter(params["filter"], known) if "filter" in params else None
         fields = query.parse_fields(params["fields"], known) if "fields" in params else None
         sort = params.get("sort")
-        if coll.keep is None and flt is None and not sort:
+        if coll.keep is None and flt is None and not sort and self.given is None:
             records = self.data.ordered(coll.entity)  # the fast path: shape only the page
             total = len(records)
             page = [

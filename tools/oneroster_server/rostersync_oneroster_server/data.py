@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rostersync_fetcher.csv_bundle import Bundle
+from rostersync_libs.oneroster.bundle import Bundle
 
 # Files the server reads, by the entity name used everywhere in its API (the CSV file's stem).
 ENTITIES = (
@@ -99,10 +99,11 @@ def read_bundle(path: Path) -> tuple[str, dict[str, list[dict[str, str]]]]:
 class RosterData:
     """Every record of the bundle, by entity and sourcedId, and the mutations tests need."""
 
-    def __init__(self, bundle: Path) -> None:
+    def __init__(self, bundle: Path | None) -> None:
+        """``bundle`` None: no records (a server serving given JSON collections, server.py)."""
         self.clock = Clock()
         self.loaded_at = iso_ms(self.clock.now())
-        self.version, rows = read_bundle(bundle)
+        self.version, rows = read_bundle(bundle) if bundle is not None else ("1.1", {})
         self._records: dict[str, dict[str, Record]] = {e: {} for e in ENTITIES}
         self._order: dict[str, list[str]] = {}
         self.generation = 0  # bumped by every change: caches keyed on it stay right

@@ -1,6 +1,6 @@
 """Fault injection: make the next N matching requests fail the way real providers do.
 
-Kinds: ``"429"`` (with ``Retry-After``), ``"500"``, ``"slow"`` (sleep, then answer normally),
+Kinds: ``"429"`` (with ``Retry-After``), ``"500"``, ``"503"`` (down for maintenance), ``"slow"`` (sleep, then answer normally),
 ``"drop"`` (close the connection without any response). Rules are consumed in the order they
 were added; a request takes at most one fault. Admin requests (``/_admin``) never fault.
 """
@@ -11,8 +11,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["429", "500", "slow", "drop"]
-KINDS: tuple[FaultKind, ...] = ("429", "500", "slow", "drop")
+FaultKind = Literal["429", "500", "503", "slow", "drop"]
+KINDS: tuple[FaultKind, ...] = ("429", "500", "503", "slow", "drop")
 
 
 @dataclass

@@ -13,8 +13,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import unquote_plus
+from urllib.parse import parse_qs, unquote_plus
 
+import httpx
 from aiohttp import web
 
 from rostersync_oneroster_server import admin
@@ -22,6 +23,8 @@ from rostersync_oneroster_server.api import COLLECTIONS, V1P1, V1P2, VersionApi,
 from rostersync_oneroster_server.auth import AuthError, TokenIssuer, needed_scopes, verify_oauth1
 from rostersync_oneroster_server.data import RosterData
 from rostersync_oneroster_server.faults import Faults, RequestRecord
+from rostersync_oneroster_server.in_process import InProcessTransport
+from rostersync_oneroster_server.json_shapes import JSON
 from rostersync_oneroster_server.query import QueryError
 
 log = logging.getLogger(__name__)
@@ -38,8 +41,9 @@ class OneRosterServer:
 
     def __init__(
         self,
-        bundle: Path,
+        bundle: Path | None = None,
         *,
+        collections: Mapping[str, list[JSON]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         oauth1: Mapping[str, str] | None = None,
@@ -53,8 +57,10 @@ class OneRosterServer:
     ) -> None:
         if host not in LOOPBACK:
             raise ValueError(f"a test server binds to loopback only, not {host!r}")
+        if (bundle is None) == (collections is None):
+            raise ValueError("serve a bundle or given collections (one of them)")
         self.host, self._port = host, port
-        self.data = RosterData(Path(bundle))
+        self.data = RosterData(Path(bundle) if bundle is not None else None)
         self.faults = Faults()
         self.oauth1 = dict(oauth1) if oauth1 else None
         self.tokens = TokenIssuer(dict(oauth2), token_ttl) if oauth2 else None
@@ -62,7 +68,10 @@ class OneRosterServer:
         self.oauth1_methods = oauth1_methods  # what a server restricted to one accepts
         self.requests_served: Counter[str] = Counter()  # by path, faulted requests included
         self.request_log: list[RequestRecord] = []
-        self.apis = {v: VersionApi(self.data, v, default_limit, max_limit) for v in ("1.1", "1.2")}
+        self.apis = {
+            v: VersionApi(self.data, v, default_limit, max_limit, collections)
+            for v in ("1.1", "1.2")
+        }
         self.app = web.Application(middlewares=[self._middleware])
         self.app.router.add_post("/token", self._token)
         for api in self.apis.values():
@@ -124,6 +133,21 @@ class OneRosterServer:
         self.requests_served.clear()
         self.request_log.clear()
 
+    def filters(self, collection: str) -> list[str | None]:
+        """The ``filter`` of each request to a collection so far (None: no filter)."""
+        return [
+            parse_qs(r.query).get("filter", [None])[0]
+            for r in self.request_log
+            if r.path.endswith("/" + collection)
+        ]
+
+    def transport(self, base_url: str = "https://sis.example") -> httpx.AsyncBaseTransport:
+        """An httpx transport to this server without a socket (no ``start``): unit tests, and
+        a fetcher given it as its HTTP transport. ``base_url``: the hrefs' host."""
+        for api in self.apis.values():
+            api.set_base_url(base_url)
+        return InProcessTransport(self.app, self._middleware)
+
     # --- request pipeline ----------------------------------------------------------------
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -150,6 +174,9 @@ class OneRosterServer:
             elif fault.kind == "500":
                 entry.status = 500
                 return imsx_error(500, "internal_server_error", "server error (injected)")
+            elif fault.kind == "503":
+                entry.status = 503
+                return imsx_error(503, "server_busy", "service unavailable (injected)")
         try:
             self._authorize(request)
             response = await handler(request)

@@ -29,8 +29,8 @@ from rostersync_libs.tenants import ApiSource, Tenant
 from rostersync_libs.timestamps import parse_utc_datetime
 from rostersync_libs.topics import Topics
 
+from rostersync_fetcher.csv.records import DELETE_STATUSES
 from rostersync_fetcher.publisher import RunPublisher
-from rostersync_fetcher.records import DELETE_STATUSES
 from rostersync_fetcher.rest.client import OneRosterClient
 from rostersync_fetcher.rest.errors import FetchError, ForbiddenError
 from rostersync_fetcher.rest.index import RunIndex

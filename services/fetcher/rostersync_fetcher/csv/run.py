@@ -6,7 +6,7 @@
 3. Every row as a record event, in dependency order (orgs before the users that point at them).
 4. An end-of-run marker on every partition, and a ``fetched`` run event with per-file counts.
 
-Limits (the source's ``FileLimits``, see limits.py): a source outside the fetcher's source roots,
+Limits (the source's ``FileLimits``, see rostersync_libs/oneroster/cuts.py and roots.py): a source outside the fetcher's source roots,
 a bundle too large to unpack or a zip bomb fails the run before anything is read; a line, row or
 column limit cuts rows from a file, which is reported (a ``file`` event after the file's rows,
 ``parse_error`` ``[code] line N: …``) and keeps the file out of the bulk snapshot (nothing of its
@@ -25,18 +25,19 @@ from uuid import UUID
 
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType
+from rostersync_libs.oneroster.bundle import Bundle, BundleError
+from rostersync_libs.oneroster.cuts import Cut
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, SourceSelection, Tenant
 from rostersync_libs.topics import Topics
 
-from rostersync_fetcher import inbox
-from rostersync_fetcher.csv_bundle import Bundle, BundleError
-from rostersync_fetcher.headers import HeaderMap
-from rostersync_fetcher.index import INDEXED, BundleIndex, find_cycles, index_file
-from rostersync_fetcher.limits import Cut, refusal, service_roots
-from rostersync_fetcher.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
+from rostersync_fetcher.csv import inbox_folder
+from rostersync_fetcher.csv.headers import HeaderMap
+from rostersync_fetcher.csv.index import INDEXED, BundleIndex, find_cycles, index_file
+from rostersync_fetcher.csv.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
+from rostersync_fetcher.csv.records import FileContext, event_of_row
+from rostersync_fetcher.csv.roots import refusal, service_roots
 from rostersync_fetcher.publisher import RunPublisher
-from rostersync_fetcher.records import FileContext, event_of_row
 from rostersync_fetcher.selection_pass import HeldLookup, Selector, bulk_entities, bundle_rules
 from rostersync_fetcher.unchanged import UnchangedRecords
 
@@ -99,11 +100,11 @@ class CsvRun:
             refused = self._out.policy.problem()  # the tenant's pseudonym key is missing
         if refused is not None:
             return await self._run_event(RunPhase.FAILED, reason=refused)
-        attempt = inbox.note_attempt(path)
+        attempt = inbox_folder.note_attempt(path)
         if attempt is not None and attempt > (self._max_attempts or attempt):
             return await self._run_event(
                 RunPhase.FAILED,
-                reason=f"{inbox.Claim(self._run_id, path).name}: the fetcher stopped"
+                reason=f"{inbox_folder.Claim(self._run_id, path).name}: the fetcher stopped"
                 f" {attempt - 1} times while reading this bundle (max_claim_attempts);"
                 " not read again",
             )

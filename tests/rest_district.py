@@ -1,57 +1,13 @@
-"""A tiny in-process OneRoster REST server (httpx.MockTransport) for the REST source's tests."""
+"""A small district as a OneRoster API serves it (JSON), for ``OneRosterServer(collections=…)``
+(tools/oneroster_server) in the REST source's tests."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
-
-import httpx
-
-FILTER = re.compile(r"^dateLastModified>'([^']+)'$")
 
 
 def ref(kind: str, sid: str) -> dict[str, str]:
     return {"href": f"https://sis.example/{kind}s/{sid}", "sourcedId": sid, "type": kind}
-
-
-class FakeOneRoster:
-    """Collections of JSON objects, paged with limit/offset and filterable by dateLastModified.
-
-    ``fail`` maps a collection to the HTTP status it answers (a broken endpoint).
-    """
-
-    def __init__(self, data: dict[str, list[dict[str, Any]]], *, max_page: int = 1000) -> None:
-        self.data = data
-        self.max_page = max_page
-        self.fail: dict[str, int] = {}
-        self.requests: list[httpx.Request] = []
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        collection = request.url.path.rsplit("/", 1)[-1]
-        if collection in self.fail:
-            return httpx.Response(self.fail[collection], json={"imsx_codeMajor": "failure"})
-        items = list(self.data.get(collection, []))
-        raw_filter = request.url.params.get("filter")
-        if raw_filter:
-            match = FILTER.match(raw_filter)
-            if not match:
-                return httpx.Response(400, json={"imsx_description": "invalid_filter_field"})
-            items = [i for i in items if i.get("dateLastModified", "") > match.group(1)]
-        limit = min(int(request.url.params.get("limit", "100")), self.max_page)
-        offset = int(request.url.params.get("offset", "0"))
-        page = items[offset : offset + limit]
-        return httpx.Response(
-            200, json={collection: page}, headers={"X-Total-Count": str(len(items))}
-        )
-
-    def filters(self, collection: str) -> list[str | None]:
-        return [
-            r.url.params.get("filter") for r in self.requests if r.url.path.endswith(collection)
-        ]
 
 
 def district_1_1(modified: str = "2025-01-01T00:00:00.000Z") -> dict[str, list[dict[str, Any]]]:

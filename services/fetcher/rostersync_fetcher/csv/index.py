@@ -16,8 +16,7 @@ from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from rostersync_libs.envelope import EntityType
-
-from rostersync_fetcher.csv_bundle import Bundle, Encoding
+from rostersync_libs.oneroster.bundle import Bundle, Encoding
 
 # Files whose ids are collected: every reference target, plus the files small enough to check
 # for duplicate sourcedIds here.

@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from rostersync_libs.envelope import Envelope, Operation, Origin, RecordFacts, record_event
+from rostersync_libs.oneroster.bundle import Row
 from rostersync_libs.oneroster.columns import FileSpec
 from rostersync_libs.timestamps import parse_utc_datetime
 
-from rostersync_fetcher.csv_bundle import Row
-from rostersync_fetcher.headers import HeaderMap
-from rostersync_fetcher.index import BundleIndex
+from rostersync_fetcher.csv.headers import HeaderMap
+from rostersync_fetcher.csv.index import BundleIndex
 
 if TYPE_CHECKING:
     from rostersync_fetcher.selection_pass import Selector

@@ -6,11 +6,11 @@ import csv
 from dataclasses import dataclass, replace
 
 from rostersync_libs.envelope import EntityType, FileFacts
+from rostersync_libs.oneroster.bundle import MANIFEST, Bundle, Encoding, ManifestEntry
 from rostersync_libs.oneroster.columns import NOT_INGESTED, FileSpec, files_for, spec_for
+from rostersync_libs.oneroster.cuts import UNSAFE_FILE, Cut
 
-from rostersync_fetcher.csv_bundle import MANIFEST, Bundle, Encoding, ManifestEntry
-from rostersync_fetcher.index import filled_columns
-from rostersync_fetcher.limits import UNSAFE_FILE, Cut
+from rostersync_fetcher.csv.index import filled_columns
 
 PUBLISHED_MODES = frozenset({"bulk", "delta"})
 MANIFEST_MODES = ("bulk", "delta", "absent")

@@ -33,7 +33,7 @@ from uuid import UUID
 
 from rostersync_libs.runs import RunEvent, RunPhase
 
-from rostersync_fetcher.limits import refusal, refuse_once, service_roots
+from rostersync_fetcher.csv.roots import refusal, refuse_once, service_roots
 
 PROCESSING = ".processing"
 ATTEMPTS = ".attempts"  # in .processing/: runs started on each claim

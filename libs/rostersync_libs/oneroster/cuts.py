@@ -1,5 +1,4 @@
-"""Limits on what the fetcher reads: lines, rows and columns of a CSV file, unpacked bytes of a
-bundle, and where a source may be on disk.
+"""Limits on what is read of a CSV bundle: lines, rows and columns of a file, unpacked bytes.
 
 A limit is applied *while* reading, before the data is held in memory: a line is read at most
 ``max_line_bytes`` (+2) characters at a time, so a 2 GiB line costs one chunk, not 2 GiB. What a
@@ -7,20 +6,14 @@ limit cuts from a file is a :class:`Cut`, reported to the validator as the file'
 ``FileFacts.parse_error`` in the form ``[code] line N: message`` (the validator's ``files.py``
 turns it into a finding with that code and line); a limit the whole bundle passes (unpacked size,
 a zip member's compression ratio) fails the run (``BundleLimitError``, a ``BundleError``).
-
-Source paths: the fetcher reads csv and inbox sources only inside its ``source_roots`` setting
-(when set), and never in a system folder (``/proc``, ``/etc``, ``/usr``…, or ``/`` itself).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO
-
-from rostersync_fetcher.settings import FetcherSettings
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +26,6 @@ LINE_TOO_LONG = "line_too_long"
 TOO_MANY_COLUMNS = "too_many_columns"
 TOO_MANY_ROWS = "too_many_rows"
 UNSAFE_FILE = "unsafe_file"
-
-# Never a roster source, whatever ``source_roots`` says is allowed when it is not set.
-SYSTEM_FOLDERS = tuple(
-    Path(p)
-    for p in ("/proc", "/sys", "/dev", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32",
-              "/lib64", "/boot", "/run")
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -226,46 +212,3 @@ def human(size: float) -> str:
         if size >= step:
             return f"{size / step:.1f} {unit}".replace(".0 ", " ")
     return f"{int(size)} bytes"
-
-
-def inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def refusal(path: Path, roots: Sequence[Path]) -> str | None:
-    """Why the fetcher must not read a source at ``path`` (None: it may).
-
-    With ``roots``, the path (symbolic links resolved) must be inside one of them; without,
-    it must not be ``/`` or inside a system folder.
-    """
-    try:
-        resolved = path.resolve()
-        allowed = [r.resolve() for r in roots]
-    except (OSError, RuntimeError) as exc:  # a loop of links, a folder we may not enter…
-        return f"source path {path} cannot be resolved ({exc}); not read"
-    if roots:
-        if not any(inside(resolved, r) for r in allowed):
-            listed = ", ".join(str(r) for r in allowed)
-            return f"source path {path} is outside the fetcher's source_roots ({listed}); not read"
-        return None
-    if resolved == Path("/") or any(inside(resolved, folder) for folder in SYSTEM_FOLDERS):
-        return (
-            f"source path {path} is a system folder (or inside one); not read"
-            " (configure the fetcher's source_roots)"
-        )
-    return None
-
-
-def service_roots() -> list[Path]:
-    """The fetcher's ``source_roots`` setting, as its environment says."""
-    return list(FetcherSettings().source_roots)
-
-
-_told: set[tuple[Path, str]] = set()
-
-
-def refuse_once(path: Path, reason: str) -> None:
-    """Log a refused source once per process (inboxes are scanned every few seconds)."""
-    if (path, reason) not in _told:
-        _told.add((path, reason))
-        log.error("%s", reason)

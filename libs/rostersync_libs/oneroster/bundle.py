@@ -4,7 +4,7 @@ Rows are streamed: memory stays flat whatever the size of a file. Files are UTF-
 tolerated, as the spec requires); a file in another encoding is detected, read as what it most
 likely is, and reported.
 
-The source's limits (``FileLimits``) apply before and while reading (see limits.py): a zip's
+The source's limits (``FileLimits``) apply before and while reading (see cuts.py): a zip's
 declared sizes and ratios are checked when it is opened and every member's bytes are counted as
 they are read; a folder's files must be regular files inside it (a symbolic link, a device or a
 FIFO is never opened), and only its first two levels are listed.
@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from rostersync_libs.tenants import FileLimits
-
-from rostersync_fetcher.limits import (
+from rostersync_libs.oneroster.cuts import (
     LINE_TOO_LONG,
     TOO_MANY_COLUMNS,
     Cut,
@@ -37,6 +35,7 @@ from rostersync_fetcher.limits import (
     LineTooLong,
     human,
 )
+from rostersync_libs.tenants import FileLimits
 
 MANIFEST = "manifest.csv"
 CHUNK = 1 << 20
