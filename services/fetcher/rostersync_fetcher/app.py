@@ -30,6 +30,7 @@ from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.outages import working
 from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.store.migrate import migrate_at_start
 from rostersync_libs.tenant_registry import Registered, all_tenants, merged
 from rostersync_libs.tenants import ApiSource, CsvSource, InboxSource, Tenant, load_tenants
 
@@ -85,6 +86,7 @@ class FetcherService:
         topics = settings.topics
         # The database holds the runs' leases and what the application already has: wait for it.
         pool = await create_pool(settings, max_size=2)
+        await migrate_at_start(pool)  # no other service need have started
         keys = self._keys = DataKeys(pool, settings)
         self._pool = pool
         consumer = make_consumer(

@@ -23,9 +23,9 @@ import logging
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.envelope import EntityType, Envelope, Operation
 from rostersync_libs.outages import POSTGRES_OUTAGES, describe
+from rostersync_libs.store.tables import ENTITY_TABLES
 
 log = logging.getLogger(__name__)
 

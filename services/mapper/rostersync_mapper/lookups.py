@@ -7,9 +7,9 @@ from collections import defaultdict
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.identities import IdentityDecision, Key
+from rostersync_libs.store.tables import ENTITY_TABLES
 from rostersync_libs.tenants import RekeyKey
 
 from rostersync_mapper.resolver import DIRECTORY_COLUMNS, REKEY_COLUMNS, ExistingUser, Rule

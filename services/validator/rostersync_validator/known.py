@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
+from rostersync_libs.store.tables import ENTITY_TABLES
 
 Key = tuple[str, str, str]  # tenant, entity, sourcedId
 
