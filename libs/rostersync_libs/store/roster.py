@@ -1,4 +1,4 @@
-"""Reads of the roster tables and the runs' state, for the stages before the writer.
+"""Reads of the roster tables, for the stages before the writer.
 
 Each takes a pool or a connection (both have ``fetch``). Until the tables exist (a role that may
 not migrate, before the owner's has) a lookup of ids finds none, as on a first run.
@@ -7,7 +7,6 @@ not migrate, before the owner's has) a lookup of ids finds none, as on a first r
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
@@ -16,13 +15,6 @@ from rostersync_libs.store.tables import ENTITY_TABLES, ROSTER_TABLES
 
 Db = Any  # an asyncpg.Pool or asyncpg.Connection (asyncpg is untyped)
 
-# A run whose predecessor is settled may trust the tables (the fetcher's unchanged records).
-SETTLED = ("completed", "held")
-
-PREVIOUS_RUN_SQL = (
-    "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id < $2"
-    " AND fetch_status IS DISTINCT FROM 'failed' ORDER BY run_id DESC LIMIT 1"
-)
 KNOWN_SQL = "SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND sourced_id = ANY($2::text[])"
 HELD_SQL = (
     "SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL"
@@ -69,13 +61,3 @@ async def unchanged_ids(
     sql = UNCHANGED_SQL.format(table=ROSTER_TABLES[entity])
     rows = await db.fetch(sql, tenant, source, sourced_ids, content_hashes)
     return {r["sourced_id"] for r in rows}
-
-
-async def previous_run_status(db: Db, tenant: str, run_id: UUID) -> str | None:
-    """The status of the tenant's run before ``run_id`` whose fetch did not fail (None: none)."""
-    status: str | None = await db.fetchval(PREVIOUS_RUN_SQL, tenant, run_id)
-    return status
-
-
-async def previous_run_settled(db: Db, tenant: str, run_id: UUID) -> bool:
-    return await previous_run_status(db, tenant, run_id) in SETTLED

@@ -25,7 +25,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, Operation
 from rostersync_libs.outages import POSTGRES_OUTAGES, describe
-from rostersync_libs.store import roster
+from rostersync_libs.store import roster, runs
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class UnchangedRecords:
     async def usable(self, tenant: str, run_id: UUID) -> bool:
         """Whether the tables can be trusted for this run: the tenant's previous run is settled."""
         try:
-            return await roster.previous_run_settled(self._pool, tenant, run_id)
+            return await runs.previous_run_settled(self._pool, tenant, run_id)
         except (asyncpg.PostgresError, OSError) as exc:
             # No tables yet (first run ever) or no database: send everything whole.
             log.info("tenant %s run %s: sending every record (%s)", tenant, run_id, exc)
