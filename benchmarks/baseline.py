@@ -25,12 +25,12 @@ from rostersync_libs.db import create_pool
 from rostersync_libs.envelope import Envelope, EventKind
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migrate
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_mapper.mapping import map_event
 from rostersync_validator.handler import ValidatorHandler
 from rostersync_validator.known import KnownKeys
 from rostersync_writer.batch import apply_records
-from rostersync_writer.migrate import migrate
 
 BATCH = 5000
 

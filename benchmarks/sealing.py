@@ -30,7 +30,7 @@ from rostersync_libs.ids import new_run_id
 from rostersync_libs.sealed_clients import OpeningConsumer
 from rostersync_libs.sealing import seal
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 CHAIN_US_PER_RECORD = 250.0  # docs/benchmarks.md, 1M students, before sealing
 HOPS = 3

@@ -14,7 +14,7 @@ from rostersync_api.app import create_app
 from rostersync_api.auth import Role, create_token
 from rostersync_api.settings import ApiSettings
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 
 def api_settings(settings: ServiceSettings, tenants_file: Path, upload_dir: Path) -> ApiSettings:

@@ -19,7 +19,7 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import make_consumer, make_producer
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 from tests.pipeline import running_pipeline, wait_for_run
 

@@ -1,15 +1,19 @@
 """``rostersync``: the operator's command.
 
 rostersync demo                 set up the local stack, run the services, load the sample district
-rostersync stack up|down|status the local Kafka + PostgreSQL (no Docker needed)
-rostersync serve                run the four services until Ctrl-C
+rostersync stack up|down|status|reset  the local Kafka + PostgreSQL (no Docker needed)
+rostersync serve                run the four services and the admin API until Ctrl-C
 rostersync sync TENANT [--wait] ask the fetcher to sync a tenant now
-rostersync runs [--tenant T]    recent sync runs
+rostersync runs [list|cancel TENANT RUN_ID]  recent sync runs; cancel one
 rostersync report TENANT RUN_ID what a run landed and what it rejected
-rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety threshold
-rostersync tenants purge TENANT --yes  erase a district (its data key, rows, identity decisions)
-rostersync api token create --name N --role admin|operator|viewer  a token of the admin API
+rostersync holds [list|approve|discard TENANT RUN_ID]  runs held by the safety threshold
+rostersync replay SCHEMA [--compare]  rebuild a fresh schema from the retained topics
+rostersync generate OUT         write a synthetic district (or a delta of one) as a bundle
 rostersync lag [--partitions] [--json]  how far behind each service is
+rostersync crosswalk add|import|list  OneRoster records the application already has
+rostersync directory import TENANT FILE  the application's records, for match rules
+rostersync tenants check|import|export|purge|rewrap-keys  tenants files, erasing a district
+rostersync api token create|list|revoke  tokens of the admin API
 
 ``sync --wait`` and ``report`` exit with the run's status (``rostersync_libs.run_reports.status``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when

@@ -19,6 +19,7 @@ from rostersync_libs.db import create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.run_reports import queries, validation
 from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, RunState, RunStatus
+from rostersync_libs.store.runs import tenant_has_runs
 from rostersync_libs.tenant_registry import registered_with_file
 from rostersync_libs.tenants import CsvSource, load_tenants
 from rostersync_localstack.stack import info as stack_info
@@ -121,10 +122,7 @@ async def _unknown_run(
     conn: asyncpg.Connection, settings: CliSettings, tenant: str, run_id: UUID
 ) -> str:
     """Why there is no report: the tenant is unknown altogether, or only the run is."""
-    has_runs = await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE tenant_id = $1)", tenant
-    )
-    if not has_runs:
+    if not await tenant_has_runs(conn, tenant):
         try:
             (await registered_with_file(conn, settings.control, settings.tenants_file)).tenants.get(
                 tenant

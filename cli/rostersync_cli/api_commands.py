@@ -16,7 +16,7 @@ import asyncpg
 from rostersync_api.auth import Role, create_token
 from rostersync_libs.run_reports.status import EXIT_REFUSED
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 from rostersync_cli.operations import on_connection
 from rostersync_cli.text_tables import format_table
@@ -40,8 +40,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 async def ensure_tables(conn: asyncpg.Connection, settings: ServiceSettings) -> None:
-    if await conn.fetchval("SELECT to_regclass($1)", f'"{settings.control}".api_tokens') is None:
-        await migrate(conn)
+    await migrate(conn)  # a no-op once migrated (whoever started first did it)
 
 
 async def first_admin_token(settings: ServiceSettings) -> str | None:

@@ -27,8 +27,8 @@ from rostersync_libs.envelope import EntityType
 from rostersync_libs.identities import IdentityDecision, Reason, load_decisions, publish
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migrate
 from rostersync_libs.tenants import TENANT_ID_PATTERN
-from rostersync_writer.migrate import migrate
 
 from rostersync_cli.operations import data_keys
 

@@ -14,15 +14,14 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_libs import audit
-from rostersync_libs.data_keys import TABLE as KEYS_TABLE
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migrate_at_start
 from rostersync_libs.tenant_registry import registered_with_file
 from rostersync_libs.tenants import TenantsConfig
-from rostersync_writer.migrate import migrate
 
 T = TypeVar("T")
 
@@ -88,18 +87,11 @@ async def fetch_run(
 @asynccontextmanager
 async def data_keys(settings: ServiceSettings) -> AsyncIterator[DataKeys]:
     """The tenants' data keys, to seal what the CLI sends. On a deployment whose writer has not
-    started yet, the CLI makes the tables itself (the writer's migrations, under their lock)
+    started yet, the CLI makes the tables itself (the migrations, under their lock)
     when its login may; otherwise the error says the tables are missing, at once."""
     pool = await create_pool(settings, max_size=1)
     try:
-        async with pool.acquire() as conn:
-            for table in (KEYS_TABLE, "operator_audit"):
-                if (
-                    await conn.fetchval("SELECT to_regclass($1)", f'"{settings.control}".{table}')
-                    is None
-                ):
-                    await migrate(conn)
-                    break
+        await migrate_at_start(pool)  # a no-op once migrated (whoever started first did it)
         yield DataKeys(pool, settings, table_wait=0)
     finally:
         await close_pool(pool)

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.run_reports.documents import progress
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store import runs
 
 from rostersync_cli import lag
 
@@ -47,10 +48,7 @@ class ProgressLine:
 
     async def _why(self, conn: asyncpg.Connection) -> str:
         behind = {s: sum(p.values()) for s, p in (await lag.lag(self._settings)).items()}
-        started = await conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM sync_runs WHERE tenant_id = $1 AND run_id = $2)",
-            self._tenant, self._run_id,
-        )  # fmt: skip
+        started = await runs.run_exists(conn, self._tenant, self._run_id)
         if not started and behind.get("fetcher"):
             return (f"waiting: no fetcher has taken the command ({behind['fetcher']} waiting);"
                     " is one running? (`rostersync serve`)")  # fmt: skip

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.settings import ServiceSettings, env_is_set
 
 CONNECTION_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
@@ -29,8 +28,8 @@ class HalfConfigured(KeyError):  # noqa: N818 - the CLI reports a KeyError's mes
 
 def servers_configured() -> bool:
     """True when the user named their own Kafka or Postgres; else the local stack is used."""
-    kafka = any(os.environ.get(n) for n in CONNECTION_VARIABLES if "KAFKA" in n)
-    database = any(os.environ.get(n) for n in CONNECTION_VARIABLES if "DATABASE" in n)
+    kafka = any(env_is_set(n) for n in CONNECTION_VARIABLES if "KAFKA" in n)
+    database = any(env_is_set(n) for n in CONNECTION_VARIABLES if "DATABASE" in n)
     if kafka != database:
         given, missing = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")[:: 1 if kafka else -1]
         # One of the user's servers with the local stack's other would mix two deployments.

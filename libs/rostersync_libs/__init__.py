@@ -1,14 +1,19 @@
-"""Shared building blocks of rostersync's services.
+"""Shared building blocks of rostersync's services (docs/architecture.md, "Where things live").
 
-Modules:
-    envelope  -- the event every topic carries, and its Kafka key
-    topics    -- every topic name, in one place
-    settings  -- the settings base class shared by all services
-    ids       -- deterministic internal ids
-    kafka     -- producer/consumer helpers (manual commits) and topic creation
-    stage     -- the consume-transform-produce loop of the middle stages
-    markers   -- end-of-run markers: knowing when a run is complete
-    db        -- the PostgreSQL pool helper
-    tenants   -- the tenants configuration file
-    oneroster -- OneRoster file and column definitions
+Events and topics:
+    envelope, topics, commands, runs, markers, dlq, identities, ids, partitioning
+Findings:
+    findings (the model, bounded lists), finding_codes (every code and its severities)
+The stage loop and the service process:
+    stage, service, health, health_server, metrics, logs, lag, outages
+Kafka, sealing and access:
+    kafka, sealed_clients, sealing, data_keys, kafka_acls
+PostgreSQL:
+    store (the schema: migrations, table list, typed reads), db (pools), db_roles (grants),
+    audit (the operator audit), source_secrets, tenant_registry
+Configuration:
+    settings (the only reader of the environment), tenants, minimisation, notify_config,
+    oneroster (file and column definitions), timestamps
+Operators' reports:
+    run_reports (run status, queries and documents for the CLI and the API)
 """

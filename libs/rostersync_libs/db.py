@@ -52,17 +52,3 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 5.0) -> None:
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         log.debug("pool closed by force (%s)", type(exc).__name__)
         pool.terminate()
-
-
-# The writer's table of each entity: what other services may look up (e.g. known sourcedIds).
-ENTITY_TABLES = {
-    "orgs": "orgs",
-    "academicSessions": "academic_sessions",
-    "courses": "courses",
-    "classes": "classes",
-    "users": "users",
-    "enrollments": "enrollments",
-    "demographics": "demographics",
-    "roles": "user_roles",
-    "userProfiles": "user_profiles",
-}

@@ -1,8 +1,9 @@
 """PostgreSQL least privilege: what each service's role may do in the deployment's schema.
 
-The writer's role owns the schema and its tables: it runs the migrations and is the only one that
-writes the roster. The others read what they look up and write only their own few tables; none
-needs ``CREATE``. An administrator applies :func:`grant_statements` once the writer has migrated
+The writer's role owns the schema and its tables: it runs the migrations (every service tries at
+start; a role without ``CREATE`` only checks that they ran) and is the only one that writes the
+roster. The others read what they look up and write only their own few tables; none needs
+``CREATE``. An administrator applies :func:`grant_statements` once the writer has migrated
 (and again after an upgrade that adds tables): ``python -m rostersync_libs.db_roles SCHEMA
 --fetcher ROLE …`` prints them. docs/security.md explains each line.
 """
@@ -13,26 +14,28 @@ import argparse
 import sys
 from typing import Literal
 
-from rostersync_libs.db import ENTITY_TABLES
+from rostersync_libs.store.tables import MIGRATIONS_TABLE, ROSTER_TABLES
 
 Service = Literal["fetcher", "validator", "mapper", "cli", "api"]
 
 # What the application's records are read from (known ids, content hashes, identities).
-ROSTER = tuple(sorted(set(ENTITY_TABLES.values())))
+ROSTER = tuple(sorted(ROSTER_TABLES.values()))
 
 # Tenants' data keys: every service seals what it sends and opens what it reads (sealing.py).
 KEYS = "tenant_data_keys"
 # The admin API's tenants, read beside the tenants file (tenant_registry.py).
 TENANTS = "tenant_configs"
+# Which migrations ran: every service checks at start that its schema is up to date (migrate.py).
+MIGRATED = MIGRATIONS_TABLE
 
 READS: dict[Service, tuple[str, ...]] = {
     # unchanged records (content hashes), the previous run's status, its own leases, and the
     # operator audit (a cancel is acted on only when its audit row agrees: audit.py)
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS, TENANTS),
+    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS, TENANTS, MIGRATED),
     # known sourcedIds of references not in the bundle
-    "validator": (*ROSTER, KEYS),
+    "validator": (*ROSTER, KEYS, MIGRATED),
     # known ids, the application directory and identity claims (matching)
-    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS, TENANTS),  # and match rules
+    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS, TENANTS, MIGRATED),  # and rules
     # reports read everything but write nothing except crosswalk entries
     "cli": ("ALL",),
     # the admin API reads what the CLI reads (runs, findings, holds, tokens)

@@ -1,7 +1,9 @@
 """The event envelope carried by every rostersync topic.
 
-One event is either one roster record (``kind=record``) or a control marker of a sync run
-(``kind=run_end``). The Kafka key is ``tenant:entity:sourcedId`` so that every version of one
+One event is one roster record (``kind=record``), the facts about one file of a run
+(``kind=file``), the records of a batch the application already holds unchanged
+(``kind=unchanged``), or the end-of-run marker (``kind=run_end``) (see :class:`EventKind`). The
+Kafka key is ``tenant:entity:sourcedId`` so that every version of one
 record lands in one partition and stays in order; markers carry their own unique keys.
 """
 

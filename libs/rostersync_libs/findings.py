@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from enum import StrEnum
 
 import orjson
 from pydantic import BaseModel, ConfigDict, TypeAdapter
 
-
-class Severity(StrEnum):
-    ERROR = "error"  # the record is rejected
-    WARNING = "warning"  # the record goes on, the finding is reported
+from rostersync_libs.finding_codes import Code
+from rostersync_libs.finding_codes import Severity as Severity  # where every stage finds it
 
 
 class Finding(BaseModel):
@@ -19,7 +16,7 @@ class Finding(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    code: str
+    code: str  # a Code when made here; read back, a code of any version (finding_codes.py)
     severity: Severity
     message: str
     file: str | None = None
@@ -73,7 +70,7 @@ class FindingsEvent(BaseModel):
 # six bytes (a JSON escape).
 MAX_FINDINGS = 100
 MAX_CHARS = {"code": 64, "message": 800, "file": 100, "column": 100, "value": 300}
-TRUNCATED = "findings_truncated"
+TRUNCATED = Code.FINDINGS_TRUNCATED
 ELLIPSIS = "…"
 
 

@@ -16,13 +16,13 @@ topics, the findings and the application's tables never hold what was dropped.
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.oneroster.columns import Kind, spec_for
+from rostersync_libs.settings import env_secret
 
 Treatment = Literal["drop", "hash"]
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -90,9 +90,4 @@ class Minimisation(BaseModel):
 
     def key(self) -> SecretStr:
         """The hashing key, read from the environment now; KeyError when it is not set."""
-        value = os.environ.get(self.hash_key_env or "")
-        if not value:
-            raise KeyError(
-                f"environment variable {self.hash_key_env} (the tenant's pseudonym key) is not set"
-            )
-        return SecretStr(value)
+        return env_secret(self.hash_key_env, "the tenant's pseudonym key")

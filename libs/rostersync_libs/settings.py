@@ -1,6 +1,7 @@
 """Settings shared by every service; each service subclasses :class:`ServiceSettings`.
 
-This is the only place that reads the environment. Names accept the ``ROSTERSYNC_`` prefix; the two
+This is the only place that reads the environment (:func:`env_secret` reads the secrets the
+tenants file names by variable). Names accept the ``ROSTERSYNC_`` prefix; the two
 connection settings also accept the conventional ``KAFKA_BOOTSTRAP_SERVERS`` and ``DATABASE_URL``.
 How Kafka clients authenticate (TLS, SASL) is read here too and turned into client arguments in one
 place, :func:`rostersync_libs.kafka.client_options` (see docs/security.md).
@@ -8,6 +9,7 @@ place, :func:`rostersync_libs.kafka.client_options` (see docs/security.md).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Self
 
@@ -133,3 +135,18 @@ class ServiceSettings(BaseSettings):
     def consumer_group(self, stage: str) -> str:
         """Consumer groups follow the topic prefix, so isolated deployments never share offsets."""
         return f"{self.topic_prefix}rostersync-{stage}"
+
+
+def env_secret(name: str | None, what: str) -> SecretStr:
+    """A secret the configuration names by its environment variable (a tenant's pseudonym key, a
+    source's secret, a webhook's signing key), read when it is used so a rotated one is picked
+    up without a restart; KeyError (saying ``what`` it is) when it is not set."""
+    value = os.environ.get(name or "")
+    if not value:
+        raise KeyError(f"environment variable {name} ({what}) is not set")
+    return SecretStr(value)
+
+
+def env_is_set(name: str) -> bool:
+    """Whether the environment gives ``name`` a value (the CLI: which servers the user named)."""
+    return bool(os.environ.get(name))

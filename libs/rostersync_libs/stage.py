@@ -32,6 +32,7 @@ from pydantic import ValidationError
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
+from rostersync_libs.finding_codes import APPLY_FAILED, Code
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.lag import LagSampler
@@ -99,7 +100,7 @@ def missing_parts(event: Envelope) -> list[str]:
     return missing
 
 
-def failure(code: str, exc: BaseException) -> Finding:
+def failure(code: Code, exc: BaseException) -> Finding:
     """A finding saying what could not be done, with the exception (kept with the dead letter,
     never logged: its text may quote the record)."""
     return Finding(
@@ -276,8 +277,8 @@ class Stage:
             RECORDS_REJECTED.labels(self.name, tenant).inc(n)
 
     @property
-    def _apply_failed(self) -> str:
-        return f"{self.name}_apply_failed"
+    def _apply_failed(self) -> Code:
+        return APPLY_FAILED.get(self.name, Code.VALIDATOR_APPLY_FAILED)
 
     async def _handle(self, events: list[Envelope]) -> list[Outcome]:
         """The handler's outcomes; a record it cannot handle is found by halving the batch
@@ -329,22 +330,22 @@ class Stage:
     ) -> Envelope | None:
         """The message's event; a message that is not one is dead-lettered (None)."""
         if message.value is None:
-            code, text = "empty_message", "a message without a value (a tombstone), not an event"
+            code, text = Code.EMPTY_MESSAGE, "a message without a value (a tombstone), not an event"
         else:
             try:
                 event = Envelope.from_bytes(message.value)
             except ValidationError as exc:
-                code = "envelope_undecodable"
+                code = Code.ENVELOPE_UNDECODABLE
                 text = f"not a rostersync event: {exc.error_count()} schema error(s)"
             else:
                 missing = missing_parts(event)
                 if not missing and tenant_of_or_none(message.key) == event.tenant:
                     return event
                 if missing:
-                    code = "envelope_incomplete"
+                    code = Code.ENVELOPE_INCOMPLETE
                     text = f"a {event.kind} event without {', '.join(missing)}"
                 else:  # sealed with one tenant's key, claiming another tenant
-                    code = "envelope_tenant_mismatch"
+                    code = Code.ENVELOPE_TENANT_MISMATCH
                     text = "the event's tenant is not the tenant of its key"
         log.warning(
             "%s: dead-lettered %s[%d]@%d (%s)",
@@ -381,7 +382,7 @@ class Stage:
                     len(value) + len(key),
                 )
                 too_large = Finding(
-                    code="message_too_large",
+                    code=Code.MESSAGE_TOO_LARGE,
                     severity=Severity.ERROR,
                     message=f"the {self.name}'s output for this record would be"
                     f" {len(value) + len(key):,} bytes, over the {self.max_message_bytes:,}"
@@ -511,7 +512,7 @@ class Stage:
         if message_size(value, key, headers) > self.max_message_bytes:
             size = message_size(value, key)
             omitted = Finding(
-                code="message_too_large",
+                code=Code.MESSAGE_TOO_LARGE,
                 severity=Severity.ERROR,
                 message=f"the original message ({size:,} bytes) is not copied into its dead"
                 f" letter: read it at {tp.topic}[{tp.partition}]@{message.offset}",

@@ -24,7 +24,6 @@ Secrets are never in the file: a source names the environment variable that hold
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -38,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from rostersync_libs.minimisation import Minimisation
 from rostersync_libs.notify_config import Notify
+from rostersync_libs.settings import env_secret
 
 TENANT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
@@ -162,10 +162,7 @@ PAUSE_PATTERN = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 def _secret_from_env(name: str | None) -> SecretStr:
     if name is None:  # the admin API's store holds it (source_secrets.py)
         raise KeyError("the source names no secret_env: its secret is stored through the API")
-    value = os.environ.get(name)
-    if not value:
-        raise KeyError(f"environment variable {name} (the source's secret) is not set")
-    return SecretStr(value)
+    return env_secret(name, "the source's secret")
 
 
 class OAuth1Auth(BaseModel):

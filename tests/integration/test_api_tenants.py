@@ -9,7 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 from tests.api import api, api_settings, token
 from tests.bundles import write_tenants

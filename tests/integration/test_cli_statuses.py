@@ -28,7 +28,7 @@ from rostersync_libs.run_reports.status import (
 )
 from rostersync_libs.run_reports.validation import export_csv
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 from tests.bundles import write_tenants
 from tests.cli_process import cli, refused

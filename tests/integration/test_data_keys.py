@@ -14,7 +14,7 @@ from rostersync_libs.data_keys import DataKeys, TenantPurgedError
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.sealing import open_sealed, seal
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate
 
 pytestmark = pytest.mark.integration
 

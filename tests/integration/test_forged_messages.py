@@ -186,7 +186,7 @@ async def test_a_forged_hold_decision_is_refused_and_a_real_one_names_the_login(
 async def test_audit_rows_cannot_be_changed_or_removed_and_the_server_names_the_actor(
     settings: ServiceSettings, db: asyncpg.Connection
 ) -> None:
-    from rostersync_writer.migrate import migrate
+    from rostersync_libs.store.migrate import migrate
 
     await db.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
     await migrate(db)

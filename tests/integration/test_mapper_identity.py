@@ -21,9 +21,9 @@ from rostersync_libs.identities import Reason
 from rostersync_libs.ids import internal_id
 from rostersync_libs.kafka import ensure_topics, make_consumer
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migrate
 from rostersync_mapper import app as mapper_app
 from rostersync_mapper.settings import MapperSettings
-from rostersync_writer.migrate import migrate
 
 from tests.e2e import data_keys, sealing_producer
 

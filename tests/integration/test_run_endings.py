@@ -171,7 +171,7 @@ async def test_a_run_whose_fetcher_died_is_ended_failed_and_asked_again(
 async def test_a_lease_is_given_back_at_the_end_and_kept_when_the_run_is_cancelled(
     settings: ServiceSettings, db: asyncpg.Connection
 ) -> None:
-    from rostersync_writer.migrate import migrate
+    from rostersync_libs.store.migrate import migrate
 
     pool = await create_pool(settings)  # creates the test's schema
     try:
@@ -226,7 +226,7 @@ async def test_sigterm_stops_a_fetcher_in_a_long_run_within_ten_seconds(
     from rostersync_cli.actions import request_sync
     from rostersync_cli.generate import DistrictShape, generate
     from rostersync_cli.processes import start_service
-    from rostersync_writer.migrate import migrate
+    from rostersync_libs.store.migrate import migrate
 
     from tests.e2e import cli_settings
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migration_files
 from rostersync_libs.tenants import load_tenants
-from rostersync_writer.migrate import migration_files
 
 
 def test_conventional_connection_variables_are_accepted(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,12 +8,12 @@ from uuid import UUID, uuid4
 
 import orjson
 import pytest
-from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.envelope import EntityType, Envelope, Operation, record_event
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.ids import internal_id
 from rostersync_libs.oneroster.columns import FILES_1_1, FILES_1_2, USERS_1_2_0
 from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.store.tables import ENTITY_TABLES
 from rostersync_mapper.mapping import map_event
 from rostersync_writer import convert
 from rostersync_writer.findings import finding_id, finding_rows

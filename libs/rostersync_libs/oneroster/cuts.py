@@ -15,24 +15,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from rostersync_libs.finding_codes import Code
+
 log = logging.getLogger(__name__)
 
 QUOTE = '"'
 SKIP_CHUNK = 1 << 20  # characters read at a time while skipping the rest of a long line
 LISTED_LINES = 10  # line numbers named in a finding (the count says how many in all)
 
-# Codes of what a limit cuts from a file (profiles.py gives their severity).
-LINE_TOO_LONG = "line_too_long"
-TOO_MANY_COLUMNS = "too_many_columns"
-TOO_MANY_ROWS = "too_many_rows"
-UNSAFE_FILE = "unsafe_file"
+# Codes of what a limit cuts from a file (finding_codes.py gives their severity).
+LINE_TOO_LONG = Code.LINE_TOO_LONG
+TOO_MANY_COLUMNS = Code.TOO_MANY_COLUMNS
+TOO_MANY_ROWS = Code.TOO_MANY_ROWS
+UNSAFE_FILE = Code.UNSAFE_FILE
 
 
 @dataclass(frozen=True)
 class Cut:
     """What a limit left out of one file."""
 
-    code: str
+    code: Code
     message: str
     line: int | None = None  # the (first) line concerned; None: the whole file
 

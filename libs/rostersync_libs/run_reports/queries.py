@@ -11,8 +11,8 @@ from uuid import UUID
 
 import asyncpg
 
-from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.run_reports.status import STATE_COLUMNS, STATE_JOINS
+from rostersync_libs.store.tables import ENTITY_TABLES
 
 RUNS_SQL = f"""
 SELECT r.run_id, r.tenant_id, r.source, r.first_event_at, r.completed_at,

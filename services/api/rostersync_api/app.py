@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
-from rostersync_writer.migrate import migrate
+from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_api import console, errors
 from rostersync_api.notify.loop import keep_notifying
@@ -36,15 +36,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
         await ensure_topics(settings)
         pool = await create_pool(settings, max_size=4)
         try:
-            async with pool.acquire() as conn:
-                # Its control tables; under least privilege the writer's role made them already.
-                if (
-                    await conn.fetchval(
-                        "SELECT to_regclass($1)", f'"{settings.control}".api_tokens'
-                    )
-                    is None
-                ):
-                    await migrate(conn)
+            # Its tables; under least privilege the writer's role made them already.
+            await migrate_at_start(pool)
             keys = DataKeys(pool, settings)
             producer = make_producer(settings, "rostersync-api", keys)
             await producer.start()

@@ -20,6 +20,7 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_consumer, make_producer
 from rostersync_libs.outages import working
+from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_fetcher.cancels import AuditedCancels
 from rostersync_fetcher.dispatch import CommandDispatcher
@@ -53,6 +54,7 @@ class FetcherService:
         topics = settings.topics
         # The database holds the runs' leases and what the application already has: wait for it.
         pool = await create_pool(settings, max_size=2)
+        await migrate_at_start(pool)  # no other service need have started
         keys = DataKeys(pool, settings)
         consumer = make_consumer(
             settings, settings.consumer_group("fetcher"), topics.commands, keys=keys

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
+from rostersync_libs.store import runs
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +36,6 @@ LAPSED_SQL = (
     " AND NOT (run_id = ANY($2::uuid[]))"
     " RETURNING tenant_id, run_id, source, attempt, full_sync,"
     " extract(epoch FROM now() - renewed_at)::int AS silent_seconds"
-)
-
-# What the writer recorded of the run's publishing (from the fetcher's run events).
-PUBLISHING_ENDED_SQL = (
-    "SELECT fetch_status IN ('fetched', 'failed', 'cancelled') FROM sync_runs"
-    " WHERE tenant_id = $1 AND run_id = $2"
 )
 
 
@@ -104,10 +99,9 @@ class RunLeases:
         """Whether the run's publishing ended (its fetcher said so): a lease left behind then
         (its give-back failed in a database outage) is no sign of a dead fetcher."""
         try:
-            ended = await self._pool.fetchval(PUBLISHING_ENDED_SQL, tenant, run_id)
+            return await runs.publishing_ended(self._pool, tenant, run_id)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             return False
-        return bool(ended)
 
     async def lapsed(
         self, stale_seconds: float, publishing: Collection[UUID] = ()

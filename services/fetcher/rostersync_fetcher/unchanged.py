@@ -23,29 +23,13 @@ import logging
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
 from rostersync_libs.envelope import EntityType, Envelope, Operation
 from rostersync_libs.outages import POSTGRES_OUTAGES, describe
+from rostersync_libs.store import roster, runs
 
 log = logging.getLogger(__name__)
 
-SETTLED = ("completed", "held")
-
 DATABASE_AWAY: tuple[type[BaseException], ...] = (*POSTGRES_OUTAGES, OSError)
-
-PREVIOUS_RUN_SQL = (
-    "SELECT status FROM sync_runs WHERE tenant_id = $1 AND run_id < $2"
-    " AND fetch_status IS DISTINCT FROM 'failed' ORDER BY run_id DESC LIMIT 1"
-)
-
-
-def _matching_sql(table: str) -> str:
-    return (
-        f"SELECT t.sourced_id FROM unnest($3::text[], $4::text[]) AS u(sourced_id, content_hash)"
-        f" JOIN {table} t ON t.tenant_id = $1 AND t.sourced_id = u.sourced_id"
-        " AND t.content_hash = u.content_hash"
-        " WHERE t.source = $2 AND t.archived_at IS NULL"
-    )
 
 
 def eligible(event: Envelope) -> bool:
@@ -68,24 +52,17 @@ class UnchangedRecords:
     async def usable(self, tenant: str, run_id: UUID) -> bool:
         """Whether the tables can be trusted for this run: the tenant's previous run is settled."""
         try:
-            async with self._pool.acquire() as conn:
-                status = await conn.fetchval(PREVIOUS_RUN_SQL, tenant, run_id)
+            return await runs.previous_run_settled(self._pool, tenant, run_id)
         except (asyncpg.PostgresError, OSError) as exc:
             # No tables yet (first run ever) or no database: send everything whole.
             log.info("tenant %s run %s: sending every record (%s)", tenant, run_id, exc)
             return False
-        return status in SETTLED
 
     async def held(self, tenant: str, source: str, entity: EntityType) -> set[str]:
         """The sourcedIds of the entity's active rows from this source (a selection's anchors in a
         delta); none when the database is away or has no tables yet."""
-        sql = (
-            f"SELECT sourced_id FROM {ENTITY_TABLES[entity.value]}"
-            " WHERE tenant_id = $1 AND source = $2 AND archived_at IS NULL"
-        )
         try:
-            async with self._pool.acquire() as conn:
-                return {r["sourced_id"] for r in await conn.fetch(sql, tenant, source)}
+            return await roster.held_ids(self._pool, tenant, source, entity)
         except (*DATABASE_AWAY, asyncpg.PostgresError) as exc:
             log.warning(
                 "tenant %s: held %s not read (%s)", tenant, entity.value, type(exc).__name__
@@ -100,14 +77,14 @@ class UnchangedRecords:
         if not candidates:
             return set()
         try:
-            async with self._pool.acquire() as conn:
-                rows = await conn.fetch(
-                    _matching_sql(ENTITY_TABLES[entity.value]),
-                    tenant,
-                    source,
-                    [e.sourced_id for e in candidates],
-                    [e.content_hash for e in candidates],
-                )
+            found = await roster.unchanged_ids(
+                self._pool,
+                tenant,
+                source,
+                entity,
+                [e.sourced_id for e in candidates if e.sourced_id is not None],
+                [e.content_hash for e in candidates if e.content_hash is not None],
+            )
         except DATABASE_AWAY as exc:
             # The database is away (a restart): these records travel whole, the run goes on.
             if not self._away:
@@ -115,4 +92,4 @@ class UnchangedRecords:
             self._away = True
             return set()
         self._away = False
-        return {r["sourced_id"] for r in rows}
+        return found

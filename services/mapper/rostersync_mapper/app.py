@@ -9,6 +9,7 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
+from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_mapper.handler import MapperHandler
 from rostersync_mapper.identity_map import IdentityMap
@@ -23,6 +24,7 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
     await ensure_topics(settings)
     topics = settings.topics
     pool = await create_pool(settings, max_size=2)
+    await migrate_at_start(pool)  # the tables it reads and its claims, before any writer started
     keys = DataKeys(pool, settings)
     store = IdentityStore(settings, IdentityMap(), keys)
     try:

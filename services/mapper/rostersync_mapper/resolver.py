@@ -25,7 +25,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 from rostersync_libs.envelope import EntityType, Envelope, Operation
-from rostersync_libs.findings import Finding, Severity
+from rostersync_libs.finding_codes import Code
+from rostersync_libs.findings import Finding
 from rostersync_libs.identities import IdentityDecision, Key, Reason
 from rostersync_libs.tenants import MatchRules, RekeyKey
 
@@ -159,11 +160,11 @@ def match_probes(event: Envelope, rules: MatchRules) -> list[tuple[Rule, str]]:
     return probes
 
 
-def _finding(event: Envelope, code: str, message: str) -> Finding:
+def _finding(event: Envelope, code: Code, message: str) -> Finding:
     origin = event.origin
     return Finding(
         code=code,
-        severity=Severity.WARNING,
+        severity=code.severity(),
         message=message,
         file=origin.file if origin else None,
         row=origin.row if origin else None,
@@ -232,7 +233,7 @@ def _decision(
 def _ambiguous(event: Envelope, what: str, count: int) -> Finding:
     return _finding(
         event,
-        "ambiguous_match",
+        Code.AMBIGUOUS_MATCH,
         f"{what}: {count} candidates; never guessed, the record keeps its default id"
         " (declare a crosswalk entry to choose)",
     )
@@ -241,7 +242,7 @@ def _ambiguous(event: Envelope, what: str, count: int) -> Finding:
 def _conflict(event: Envelope, what: str) -> Finding:
     return _finding(
         event,
-        "identity_conflict",
+        Code.IDENTITY_CONFLICT,
         f"{what}: the one candidate's id is already another record's; never given twice,"
         " the record keeps its default id",
     )

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 
 from rostersync_libs.envelope import FileFacts
+from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity
-from rostersync_libs.oneroster.columns import spec_for
 
-from rostersync_validator.profiles import ValidatorCode, severity
-
-METADATA_PREFIX = "metadata."
-
-
-def _finding(
-    facts: FileFacts, code: ValidatorCode, message: str, column: str | None = None
-) -> Finding:
-    return Finding(
-        code=code,
-        severity=severity(code, facts.profile),
-        message=message,
-        file=facts.file,
-        row=1 if column else None,
-        column=column,
-    )
-
+from rostersync_validator.file_finding import file_finding
+from rostersync_validator.header import header_findings
 
 MANIFEST = "manifest.csv"
 MANIFEST_MODES = ("bulk", "delta", "absent")
@@ -33,12 +17,16 @@ MANIFEST_MODES = ("bulk", "delta", "absent")
 # What one of the fetcher's limits cut from a file, as it states it in ``parse_error``:
 # ``[code] line N: message`` (rostersync_libs/oneroster/cuts.py, ``Cut.fact``).
 LIMIT_FACT = re.compile(r"^\[(?P<code>[a-z_]+)\](?: line (?P<line>\d+))?: (?P<message>.*)$", re.S)
-LIMIT_CODES: dict[str, ValidatorCode] = {
+LIMIT_CODES: dict[str, Code] = {
     code: code
     for code in (
-        "line_too_long", "too_many_columns", "too_many_rows", "unsafe_file", "collection_forbidden"
+        Code.LINE_TOO_LONG,
+        Code.TOO_MANY_COLUMNS,
+        Code.TOO_MANY_ROWS,
+        Code.UNSAFE_FILE,
+        Code.COLLECTION_FORBIDDEN,
     )
-}  # fmt: skip
+}
 
 
 def _limit(facts: FileFacts) -> Finding | None:
@@ -49,18 +37,18 @@ def _limit(facts: FileFacts) -> Finding | None:
         return None
     return Finding(
         code=code,
-        severity=severity(code, facts.profile),
+        severity=code.severity(facts.profile),
         message=match["message"],
         file=facts.file,
         row=int(match["line"]) if match["line"] else None,
     )
 
 
-def _manifest_finding(facts: FileFacts, code: ValidatorCode, message: str) -> Finding:
+def _manifest_finding(facts: FileFacts, code: Code, message: str) -> Finding:
     """A finding on the file's line of manifest.csv (column ``value``, as written)."""
     return Finding(
         code=code,
-        severity=severity(code, facts.profile),
+        severity=code.severity(facts.profile),
         message=message,
         file=MANIFEST,
         row=facts.manifest_line,
@@ -80,7 +68,7 @@ def _manifest(facts: FileFacts) -> list[Finding]:
         return [
             _manifest_finding(
                 facts,
-                "manifest_invalid_value",
+                Code.MANIFEST_INVALID_VALUE,
                 f"{prop} has no value (expected one of {expected}); read as absent:"
                 f" {facts.file} is not read",
             )
@@ -89,7 +77,7 @@ def _manifest(facts: FileFacts) -> list[Finding]:
         return [
             _manifest_finding(
                 facts,
-                "manifest_invalid_value",
+                Code.MANIFEST_INVALID_VALUE,
                 f"{prop}={value!r} is not one of {expected}; read as absent:"
                 f" {facts.file} is not read",
             )
@@ -99,7 +87,7 @@ def _manifest(facts: FileFacts) -> list[Finding]:
         found.append(
             _manifest_finding(
                 facts,
-                "manifest_value_case",
+                Code.MANIFEST_VALUE_CASE,
                 f"{prop}={value!r} must be written {value.lower()!r}; read as {value.lower()}",
             )
         )
@@ -113,7 +101,7 @@ def _manifest(facts: FileFacts) -> list[Finding]:
         found.append(
             _manifest_finding(
                 facts,
-                "manifest_absent_referenced",
+                Code.MANIFEST_ABSENT_REFERENCED,
                 f"{prop}=absent, but {referring} {verb} {entity}: a bulk bundle must hold what"
                 " it references (each reference is looked up in the tenant's records instead)",
             )
@@ -128,98 +116,29 @@ def _invalid_manifest_value(facts: FileFacts) -> bool:
 def _presence(facts: FileFacts) -> list[Finding]:
     if facts.mode in ("bulk", "delta") and not facts.present:
         return [
-            _finding(
+            file_finding(
                 facts,
-                "missing_file",
+                Code.MISSING_FILE,
                 f"manifest.csv declares {facts.file} {facts.mode} but the bundle has no such file",
             )
         ]
     if facts.mode == "unlisted" and facts.present:
         return [
-            _finding(
+            file_finding(
                 facts,
-                "manifest_unlisted_file",
+                Code.MANIFEST_UNLISTED_FILE,
                 f"manifest.csv has no file.{facts.file[:-4]} entry; the file is not read",
             )
         ]
     if facts.mode == "absent" and facts.present and not _invalid_manifest_value(facts):
         return [
-            _finding(
+            file_finding(
                 facts,
-                "absent_file_present",
+                Code.ABSENT_FILE_PRESENT,
                 f"manifest.csv declares {facts.file} absent; the file is not read",
             )
         ]
     return []
-
-
-def _header(facts: FileFacts) -> list[Finding]:
-    assert facts.entity is not None
-    spec = spec_for(facts.oneroster_version, facts.entity, facts.header)
-    found: list[Finding] = []
-    header = [h.strip() for h in facts.header]
-    for name, count in Counter(header).items():
-        if count > 1:
-            found.append(
-                _finding(
-                    facts,
-                    "duplicate_header",
-                    f"column {name!r} appears {count} times; the first is read",
-                    name,
-                )
-            )
-    by_lower = {h.lower(): h for h in header}
-    for column in spec.columns:
-        actual = by_lower.get(column.name.lower())
-        if actual is None:
-            code: ValidatorCode = "missing_header" if column.required else "missing_optional_header"
-            found.append(
-                _finding(facts, code, f"the header has no {column.name} column", column.name)
-            )
-        elif actual != column.name:
-            found.append(
-                _finding(
-                    facts, "header_case", f"{actual!r} must be written {column.name!r}", actual
-                )
-            )
-    known = {c.name.lower() for c in spec.columns}
-    for name in header:
-        if name.lower() not in known and not name.startswith(METADATA_PREFIX):
-            found.append(
-                _finding(
-                    facts,
-                    "unknown_column",
-                    f"{name!r} is not a OneRoster column (extensions are named metadata.*); it is not read",
-                    name,
-                )
-            )
-    defined = [h for h in header if h.lower() in known]
-    expected = [
-        c.name.lower() for c in spec.columns if c.name.lower() in {d.lower() for d in defined}
-    ]
-    if [d.lower() for d in defined] != expected:
-        found.append(
-            _finding(
-                facts,
-                "scrambled_header",
-                f"columns are not in the specification's order ({', '.join(spec.names)})",
-            )
-        )
-    seen_metadata = False
-    for name in header:
-        if name.startswith(METADATA_PREFIX):
-            seen_metadata = True
-        elif seen_metadata and name.lower() in known:
-            found.append(
-                _finding(
-                    facts,
-                    "metadata_not_last",
-                    f"metadata columns must come after the defined columns; {name!r} follows one",
-                    name,
-                )
-            )
-            break
-    return found
 
 
 def file_findings(facts: FileFacts) -> list[Finding]:
@@ -228,31 +147,37 @@ def file_findings(facts: FileFacts) -> list[Finding]:
     if not facts.present or facts.mode not in ("bulk", "delta"):
         return found
     if facts.encoding_error:
-        found.append(_finding(facts, "encoding", facts.encoding_error))
+        found.append(file_finding(facts, Code.ENCODING, facts.encoding_error))
     if facts.parse_error and (limit := _limit(facts)) is not None:
         found.append(limit)
         return found
     if facts.parse_error:
         found.append(
-            _finding(
+            file_finding(
                 facts,
-                "parse_error",
+                Code.PARSE_ERROR,
                 f"the CSV cannot be read {facts.parse_error}; later rows are not read",
             )
         )
         return found
     if not facts.has_rows:
         found.append(
-            _finding(
+            file_finding(
                 facts,
-                "empty_file",
+                Code.EMPTY_FILE,
                 "the file has no data rows (OneRoster does not permit empty files)",
             )
         )
-    return found + _header(facts)
+    return found + header_findings(facts)
 
 
 def rejects_rows(findings: list[Finding]) -> list[Finding]:
     """The file-level errors that make each row of the file unacceptable (strict profile)."""
-    row_level = {"missing_header", "parse_error", "missing_file", "empty_file", *LIMIT_CODES}
+    row_level = {
+        Code.MISSING_HEADER,
+        Code.PARSE_ERROR,
+        Code.MISSING_FILE,
+        Code.EMPTY_FILE,
+        *LIMIT_CODES,
+    }
     return [f for f in findings if f.severity is Severity.ERROR and f.code not in row_level]

@@ -6,6 +6,7 @@ from collections import OrderedDict
 from uuid import UUID
 
 from rostersync_libs.envelope import Envelope, content_hash, flagged_hash
+from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.oneroster.columns import spec_for
 from rostersync_libs.stage import Outcome, StageHandler
@@ -64,8 +65,8 @@ class ValidatorHandler(StageHandler):
                 None,
                 [
                     Finding(
-                        code="unsupported_entity",
-                        severity=Severity.ERROR,
+                        code=Code.UNSUPPORTED_ENTITY,
+                        severity=Code.UNSUPPORTED_ENTITY.severity(),
                         message="a record without an entity type",
                     )
                 ],
@@ -78,7 +79,7 @@ class ValidatorHandler(StageHandler):
         if file_errors:
             codes = ", ".join(file_errors)
             check.add(
-                "file_rejected",
+                Code.FILE_REJECTED,
                 f"the strict profile rejects every row of a file with file-level errors ({codes})",
             )
         if any(f.severity is Severity.ERROR for f in check.findings):

@@ -5,18 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 
 import asyncpg
-from rostersync_libs.db import ENTITY_TABLES
+from rostersync_libs.store import roster
 
 Key = tuple[str, str, str]  # tenant, entity, sourcedId
 
-SQL = (
-    "SELECT sourced_id FROM {table} WHERE tenant_id = $1 AND sourced_id = ANY($2::text[])"
-    " AND archived_at IS NULL"
-)
-
 
 class KnownKeys:
-    """Looks sourcedIds up in the writer's tables (the tenant's current, unarchived records)."""
+    """Looks sourcedIds up in the roster tables (the tenant's current, unarchived records)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
@@ -33,9 +28,6 @@ class KnownKeys:
         found: set[Key] = set()
         async with self._pool.acquire() as conn:
             for (tenant, entity), ids in grouped.items():
-                try:
-                    rows = await conn.fetch(SQL.format(table=ENTITY_TABLES[entity]), tenant, ids)
-                except asyncpg.UndefinedTableError:
-                    continue  # nothing written yet: nothing is known
-                found.update((tenant, entity, r["sourced_id"]) for r in rows)
+                known = await roster.known_ids(conn, tenant, entity, ids, active_only=True)
+                found.update((tenant, entity, sourced_id) for sourced_id in known)
         return found

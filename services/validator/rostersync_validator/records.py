@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 from rostersync_libs.envelope import Envelope, Operation
+from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, clip
 from rostersync_libs.oneroster.columns import spec_for
 
-from rostersync_validator.profiles import ValidatorCode, severity
 from rostersync_validator.values import check_value
 
 NUL = "\x00"
@@ -50,7 +50,7 @@ class RecordCheck:
 
     def add(
         self,
-        code: ValidatorCode,
+        code: Code,
         message: str,
         column: str | None = None,
         value: str | None = None,
@@ -59,7 +59,7 @@ class RecordCheck:
         self.findings.append(
             Finding(
                 code=code,
-                severity=severity(code, self.profile),
+                severity=code.severity(self.profile),
                 message=message,
                 file=origin.file if origin else None,
                 row=origin.row if origin else None,
@@ -123,7 +123,7 @@ class RecordCheck:
 
     def _nul_in_id(self, column: str, found: str) -> None:
         self.add(
-            "nul_character_in_id",
+            Code.NUL_CHARACTER_IN_ID,
             f"{clip(repr(found), 120)} holds a NUL character: expected a sourcedId without NUL"
             " characters; an identifier is never changed (without its NUL it may be another"
             " record's), so the record is rejected",
@@ -134,7 +134,7 @@ class RecordCheck:
     def _nul_found(self, column: str, found: str, what: str) -> None:
         count = found.count(NUL)
         self.add(
-            "nul_character",
+            Code.NUL_CHARACTER,
             f"{what} {clip(repr(found), 120)} holds {count} NUL character{'s' * (count > 1)}:"
             " expected a value without NUL characters; the NUL was removed",
             column,
@@ -145,7 +145,7 @@ class RecordCheck:
         for column in self.spec.columns:
             if column.required and column.name not in self.payload:
                 self.add(
-                    "missing_required_data",
+                    Code.MISSING_REQUIRED_DATA,
                     f"{self.spec.file_name} requires a value in {column.name}",
                     column.name,
                 )
@@ -170,7 +170,7 @@ class RecordCheck:
         if self.event.mode == "bulk":
             if status or modified:
                 self.add(
-                    "bulk_status_filled",
+                    Code.BULK_STATUS_FILLED,
                     "status and dateLastModified must be blank in a bulk file",
                     "status" if status else "dateLastModified",
                     status or modified,
@@ -178,13 +178,13 @@ class RecordCheck:
             return
         if status is None:
             self.add(
-                "delta_status_missing",
+                Code.DELTA_STATUS_MISSING,
                 "a delta file needs status (active or tobedeleted); read as active",
                 "status",
             )
         elif status.lower() == "inactive":
             self.add(
-                "legacy_inactive_status",
+                Code.LEGACY_INACTIVE_STATUS,
                 "'inactive' was removed in OneRoster 1.1; read as tobedeleted",
                 "status",
                 status,
@@ -195,26 +195,26 @@ class RecordCheck:
             fixed = status.lower()
             if fixed in ("active", "tobedeleted"):
                 self.add(
-                    "enumeration_case", f"{status!r} must be written {fixed!r}", "status", status
+                    Code.ENUMERATION_CASE, f"{status!r} must be written {fixed!r}", "status", status
                 )
                 self.payload["status"] = fixed
             else:
                 self.add(
-                    "invalid_enumeration",
+                    Code.INVALID_ENUMERATION,
                     f"{status!r} is not one of active, tobedeleted",
                     "status",
                     status,
                 )
         if modified is None:
             self.add(
-                "delta_date_missing", "a delta file needs dateLastModified", "dateLastModified"
+                Code.DELTA_DATE_MISSING, "a delta file needs dateLastModified", "dateLastModified"
             )
 
     def _cardinality(self) -> None:
         subjects, codes = self.payload.get("subjects"), self.payload.get("subjectCodes")
         if isinstance(subjects, list) and isinstance(codes, list) and len(subjects) != len(codes):
             self.add(
-                "list_cardinality",
+                Code.LIST_CARDINALITY,
                 f"{len(subjects)} subjects but {len(codes)} subjectCodes",
                 "subjectCodes",
             )
@@ -226,21 +226,21 @@ class RecordCheck:
             return
         if facts.duplicate_of_row is not None:
             self.add(
-                "duplicate_sourced_id",
+                Code.DUPLICATE_SOURCED_ID,
                 f"sourcedId already used on row {facts.duplicate_of_row}",
                 "sourcedId",
                 self.event.sourced_id,
             )
         if facts.in_cycle:
             self.add(
-                "org_cycle",
+                Code.ORG_CYCLE,
                 "the org's parentSourcedId chain loops back to it",
                 "parentSourcedId",
                 self.payload.get("parentSourcedId"),
             )
         if facts.field_count is not None:
             self.add(
-                "field_count",
+                Code.FIELD_COUNT,
                 f"the row has {facts.field_count} fields, the header has a different number",
                 None,
             )
@@ -257,14 +257,14 @@ class RecordCheck:
 
     def _dangling(self, column_name: str, ids: list[str], why: str) -> None:
         column = self.spec.by_name[column_name]
-        code: ValidatorCode = (
-            "dangling_reference" if column.required else "dangling_optional_reference"
+        code: Code = (
+            Code.DANGLING_REFERENCE if column.required else Code.DANGLING_OPTIONAL_REFERENCE
         )
         entity = self.spec.target_of(column_name)
         target = entity.value if entity is not None else "?"
         for ref in ids:
             self.add(code, f"{target} {ref!r} {why}", column_name, ref)
-        if code == "dangling_optional_reference":
+        if code == Code.DANGLING_OPTIONAL_REFERENCE:
             # Lenient: keep the record, drop the reference that leads nowhere.
             kept = [v for v in self._as_list(column_name) if v not in ids]
             if isinstance(self.payload.get(column_name), list):

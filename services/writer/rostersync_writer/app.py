@@ -29,6 +29,7 @@ from rostersync_libs.lag import LagSampler
 from rostersync_libs.logs import log_context
 from rostersync_libs.metrics import BATCH_MESSAGES, BATCH_SECONDS
 from rostersync_libs.outages import working
+from rostersync_libs.store.migrate import migrate
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.batch import apply_records
@@ -37,7 +38,6 @@ from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
 from rostersync_writer.landing import Changes, settle_run
 from rostersync_writer.lifecycle import complete_run
-from rostersync_writer.migrate import migrate
 from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged

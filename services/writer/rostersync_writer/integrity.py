@@ -20,12 +20,13 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity
 
 from rostersync_writer.references import NOUN, TABLE_OF, Reference, required_references
 
-REFERENCE_REJECTED = "reference_rejected"
-REFERENCE_MISSING = "reference_missing"
+REFERENCE_REJECTED = Code.REFERENCE_REJECTED
+REFERENCE_MISSING = Code.REFERENCE_MISSING
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Verdict:
         return not self.waits and not self.findings
 
 
-def _finding(event: Envelope, ref: Reference, code: str, message: str) -> Finding:
+def _finding(event: Envelope, ref: Reference, code: Code, message: str) -> Finding:
     origin = event.origin
     return Finding(
         code=code,

@@ -1,8 +1,8 @@
 """Link rows that belong to one record (a user's orgs and guardians, a class's terms).
 
 They are replaced as a whole, and only for the records whose upsert actually changed a row: an
-unchanged, older or redelivered record leaves its links alone. Deletes leave links in place for
-now (archiving the owner is enough; a later issue decides what a delete does to them).
+unchanged, older or redelivered record leaves its links alone. Deletes leave links in place
+(archiving the owner is enough).
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ import asyncpg
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 from rostersync_libs.envelope import Envelope, EventKind, Operation
-from rostersync_libs.findings import Finding, Severity, clip
+from rostersync_libs.finding_codes import Code
+from rostersync_libs.findings import Finding, clip
 from rostersync_libs.stage import failure, missing_parts
 
 from rostersync_writer.rejections import OWN_SQL, decoded, own_row, store_own
@@ -41,7 +42,7 @@ Message: TypeAlias = ConsumerRecord[bytes, bytes]
 Batches: TypeAlias = dict[TopicPartition, list[Message]]
 T = TypeVar("T")
 
-APPLY_FAILED = "writer_apply_failed"
+APPLY_FAILED = Code.WRITER_APPLY_FAILED
 
 # Failures of the data, not of the database: the message that causes one is set aside. Anything
 # else (a lost connection, a deadlock, a timeout) is raised: the batch is retried after a restart.
@@ -55,8 +56,8 @@ DATA_ERRORS: tuple[type[Exception], ...] = (
 MAX_KEY_PART = 1000
 
 
-def _finding(code: str, message: str) -> Finding:
-    return Finding(code=code, severity=Severity.ERROR, message=message)
+def _finding(code: Code, message: str) -> Finding:
+    return Finding(code=code, severity=code.severity(), message=message)
 
 
 def _nul_in(event: Envelope) -> list[str]:
@@ -74,19 +75,19 @@ def read_mapped(message: Message) -> tuple[Envelope | None, Finding | None]:
     """A message of the mapped topic: its event, and why it cannot be applied (None: it can)."""
     if message.value is None:
         return None, _finding(
-            "empty_message", "a message without a value (a tombstone), not an event"
+            Code.EMPTY_MESSAGE, "a message without a value (a tombstone), not an event"
         )
     try:
         event = Envelope.from_bytes(message.value)
     except ValidationError as exc:
         return None, _finding(
-            "envelope_undecodable",
+            Code.ENVELOPE_UNDECODABLE,
             f"not a rostersync event ({exc.error_count()} schema error(s)): kept here, not written",
         )
     missing = missing_parts(event)
     if missing:
         return event, _finding(
-            "envelope_incomplete", f"a {event.kind} event without {', '.join(missing)}"
+            Code.ENVELOPE_INCOMPLETE, f"a {event.kind} event without {', '.join(missing)}"
         )
     if event.kind is EventKind.RECORD and event.operation is Operation.UPSERT:
         lacking = [name for name in ("content_hash", "internal_id") if getattr(event, name) is None]

@@ -16,6 +16,7 @@ from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 from rostersync_libs.dlq import DeadLetter
 from rostersync_libs.envelope import Envelope
+from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, clip, findings_to_json
 
 from rostersync_writer import findings as findings_table
@@ -69,7 +70,7 @@ def _letter(message: Message) -> DeadLetter:
         return DeadLetter.from_headers(message.headers)
     except (KeyError, ValueError):
         finding = Finding(
-            code="dead_letter_without_reasons",
+            code=Code.DEAD_LETTER_WITHOUT_REASONS,
             severity=Severity.ERROR,
             message="a dead letter without rostersync's error headers",
         )

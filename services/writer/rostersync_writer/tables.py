@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.store.tables import ROSTER_TABLES
 
 from rostersync_writer.convert import (
     Convert,
@@ -117,9 +118,10 @@ class Table:
 
 F = Field
 
+# Each entity's table is named in the store's registry; its columns are the writer's concern.
 TABLES: dict[EntityType, Table] = {
     EntityType.ORG: Table(
-        "orgs",
+        ROSTER_TABLES[EntityType.ORG],
         (
             F("name", "name"),
             F("org_type", "type"),
@@ -128,7 +130,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.ACADEMIC_SESSION: Table(
-        "academic_sessions",
+        ROSTER_TABLES[EntityType.ACADEMIC_SESSION],
         (
             F("title", "title"),
             F("session_type", "type"),
@@ -139,7 +141,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.COURSE: Table(
-        "courses",
+        ROSTER_TABLES[EntityType.COURSE],
         (
             F("title", "title"),
             F("course_code", "courseCode"),
@@ -150,7 +152,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.CLASS: Table(
-        "classes",
+        ROSTER_TABLES[EntityType.CLASS],
         (
             F("title", "title"),
             F("class_code", "classCode"),
@@ -164,7 +166,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.USER: Table(
-        "users",
+        ROSTER_TABLES[EntityType.USER],
         (
             F("enabled", "enabledUser", boolean),
             F("role", "role"),  # 1.1 only: 1.2 roles come as roles.csv records
@@ -182,7 +184,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.ENROLLMENT: Table(
-        "enrollments",
+        ROSTER_TABLES[EntityType.ENROLLMENT],
         (
             F("class_internal_id", "classInternalId", uuid),
             F("school_internal_id", "schoolInternalId", uuid),
@@ -194,7 +196,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.DEMOGRAPHIC: Table(
-        "demographics",
+        ROSTER_TABLES[EntityType.DEMOGRAPHIC],
         (
             F("user_internal_id", "userInternalId", uuid),
             F("birth_date", "birthDate", day),
@@ -202,7 +204,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.USER_PROFILE: Table(
-        "user_profiles",
+        ROSTER_TABLES[EntityType.USER_PROFILE],
         (
             F("user_internal_id", "userInternalId", uuid),
             F("profile_type", "profileType"),
@@ -213,7 +215,7 @@ TABLES: dict[EntityType, Table] = {
         ),
     ),
     EntityType.ROLE: Table(
-        "user_roles",
+        ROSTER_TABLES[EntityType.ROLE],
         (
             F("user_internal_id", "userInternalId", uuid),
             F("org_internal_id", "orgInternalId", uuid),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import os
 import smtplib
 import time
 from email.message import EmailMessage
@@ -19,6 +18,7 @@ from typing import Any
 
 import httpx
 from rostersync_libs.notify_config import Notify
+from rostersync_libs.settings import env_secret
 
 from rostersync_api.settings import ApiSettings
 
@@ -36,11 +36,10 @@ async def webhook(http: httpx.AsyncClient, notify: Notify, url: str, body: bytes
     hook = next((h for h in notify.webhooks if h.url == url), None)
     headers = {"Content-Type": "application/json", "User-Agent": "rostersync"}
     if hook is not None and hook.secret_env:
-        secret = os.environ.get(hook.secret_env)
-        if not secret:
-            raise DeliveryFailed(
-                f"environment variable {hook.secret_env} (the signing secret) is not set"
-            )
+        try:
+            secret = env_secret(hook.secret_env, "the signing secret").get_secret_value()
+        except KeyError as exc:
+            raise DeliveryFailed(exc.args[0]) from None
         stamp = str(int(time.time()))
         headers |= {"X-Rostersync-Timestamp": stamp,
                     "X-Rostersync-Signature": signature(secret, stamp, body)}  # fmt: skip
