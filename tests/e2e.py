@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from rostersync_cli.actions import request_sync
 from rostersync_cli.replay import compare, replay
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.commands import CancelRun, HoldDecision
+from rostersync_libs.commands import CancelRun, HoldDecision, SyncRequested, put_command
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import make_consumer, make_producer
@@ -24,13 +24,13 @@ from rostersync_libs.store.migrate import migrate
 from tests.pipeline import running_pipeline, wait_for_run
 
 
-async def send_unaudited(settings: ServiceSettings, command: HoldDecision | CancelRun) -> None:
-    """A command put straight on the command topic, as a forger would: no operator audit row
-    (sealed with the tenant's key: a forger who stole it too)."""
-    async with sealing_producer(settings, "forger") as producer:
-        await producer.send_and_wait(
-            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-        )
+async def send_unaudited(
+    settings: ServiceSettings, command: SyncRequested | HoldDecision | CancelRun
+) -> None:
+    """A command put straight on the command topic with no operator audit row: what a forger
+    who stole the tenant's key would send, and how tests ask for a sync (which needs no audit)."""
+    async with sealing_producer(settings, "test") as producer:
+        await put_command(producer, settings.topics.commands, command)
 
 
 def cli_settings(settings: ServiceSettings, tenants_file: Path) -> CliSettings:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_libs import audit
+from rostersync_libs.commands import put_command
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics, make_producer
@@ -133,9 +134,7 @@ async def send_command(
         producer = make_producer(settings, "rostersync-cli", keys)
         try:
             await producer.start()
-            await producer.send_and_wait(
-                settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-            )
+            await put_command(producer, settings.topics.commands, command)
         finally:
             await producer.stop()
     return entry

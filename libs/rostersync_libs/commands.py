@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
+from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from rostersync_libs.ids import new_run_id
@@ -80,3 +81,12 @@ class CancelRun(BaseModel):
 
 Command = Annotated[SyncRequested | HoldDecision | CancelRun, Field(discriminator="command")]
 COMMAND = TypeAdapter(Command)
+
+
+async def put_command(
+    producer: AIOKafkaProducer, topic: str, command: SyncRequested | HoldDecision | CancelRun
+) -> None:
+    """The one way a command goes on the command topic (the CLI, the API and the tests use it):
+    its JSON under its key, acknowledged. Audit it first where the services require an audit
+    (hold decisions, cancels); ``producer`` is a sealing producer (``kafka.make_producer``)."""
+    await producer.send_and_wait(topic, command.model_dump_json().encode(), key=command.key())

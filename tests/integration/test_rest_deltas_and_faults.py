@@ -21,7 +21,7 @@ from rostersync_oneroster_server import OneRosterServer
 
 from tests import districts
 from tests.bundles import write_bundle
-from tests.e2e import cli_settings, ids, sealing_producer
+from tests.e2e import cli_settings, ids, send_unaudited
 from tests.integration.test_rest_end_to_end import snapshot
 from tests.pipeline import running_pipeline, wait_for_run
 
@@ -56,10 +56,7 @@ def oauth2(server: OneRosterServer) -> str:
 
 async def request(settings: ServiceSettings, tenant: str, *, full: bool = False) -> UUID:
     command = SyncRequested(tenant=tenant, source="api", full=full)
-    async with sealing_producer(settings, "test") as producer:
-        await producer.send_and_wait(
-            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-        )
+    await send_unaudited(settings, command)
     return command.run_id
 
 

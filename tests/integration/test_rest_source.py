@@ -15,7 +15,7 @@ from rostersync_libs.commands import SyncRequested
 from rostersync_libs.settings import ServiceSettings
 from rostersync_oneroster_server import OneRosterServer
 
-from tests.e2e import ids, sealing_producer
+from tests.e2e import ids, send_unaudited
 from tests.pipeline import running_pipeline, wait_for_run
 from tests.rest_district import district_1_1
 
@@ -45,10 +45,7 @@ def pipeline(
 
 async def request(settings: ServiceSettings, *, full: bool = False) -> UUID:
     command = SyncRequested(tenant="d1", source="api", full=full)
-    async with sealing_producer(settings, "test") as producer:
-        await producer.send_and_wait(
-            settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-        )
+    await send_unaudited(settings, command)
     return command.run_id
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncpg
 from rostersync_libs import audit as operator_audit
 from rostersync_libs.audit import AuditedCommand
+from rostersync_libs.commands import put_command
 
 from rostersync_api import audit
 from rostersync_api.auth import Principal
@@ -38,9 +39,7 @@ async def audit_command(
 
 async def publish(state: ApiState, command: AuditedCommand) -> None:
     """The command on the command topic, sealed, acknowledged."""
-    await state.producer.send_and_wait(
-        state.settings.topics.commands, command.model_dump_json().encode(), key=command.key()
-    )
+    await put_command(state.producer, state.settings.topics.commands, command)
 
 
 async def send(
