@@ -192,6 +192,7 @@ class FetcherService:
             run_id=run_id,
             send_batch=self.settings.send_batch,
             unchanged=None if resend_unchanged else self._unchanged,
+            progress_db=self._pool,
             roots=self.settings.source_roots,
         )
         return await run.run()
@@ -339,6 +340,7 @@ class FetcherService:
                 force_full=request.full,
                 send_batch=self.settings.send_batch,
                 unchanged=None if request.resend_unchanged else self._unchanged,
+                progress_db=self._pool,
             )
             return await self._guard.run(
                 run.run(),
