@@ -26,6 +26,7 @@ from rostersync_api.routes import (
 )
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
+from rostersync_api.upload_limit import UploadLimit
 
 VERSION = "1"
 
@@ -72,6 +73,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     errors.install(app, html=console.error_page)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Uploads stop at the size limit as they arrive, also when their length is not said. Added
+    # first, so it is inside the metrics middleware: its error is raised where the route reads.
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.middleware("http")(metrics.count_requests)
     for routes in (tenants, source_test, runs, holds, uploads, audit):
         app.include_router(routes.router)

@@ -69,5 +69,7 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if (shown := page(request, exc.status_code, str(exc.detail))) is not None:
             return shown
-        code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
+        code = {404: "not_found", 405: "invalid_request", 413: "payload_too_large"}.get(
+            exc.status_code, "invalid_request"
+        )
         return JSONResponse(body(code, str(exc.detail)), exc.status_code)
