@@ -13,6 +13,7 @@ from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_writer.migrate import migrate
 
 from rostersync_api import console, errors
+from rostersync_api.auth import token_table_current
 from rostersync_api.notify.loop import keep_notifying
 from rostersync_api.routes import (
     audit,
@@ -39,12 +40,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         try:
             async with pool.acquire() as conn:
                 # Its control tables; under least privilege the writer's role made them already.
-                if (
-                    await conn.fetchval(
-                        "SELECT to_regclass($1)", f'"{settings.control}".api_tokens'
-                    )
-                    is None
-                ):
+                if not await token_table_current(conn, settings.control):
                     await migrate(conn)
             keys = DataKeys(pool, settings)
             producer = make_producer(settings, "rostersync-api", keys)

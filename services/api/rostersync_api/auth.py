@@ -3,7 +3,8 @@
 A token is shown once, when it is made; only its SHA-256 is kept (``api_tokens``). Roles are
 ranked: ``viewer`` reads, ``operator`` also syncs, uploads and decides holds, ``admin`` also
 changes tenants, sources and tokens. A token limited to some tenants gets 404 for every other
-tenant's anything: the API does not even say whether it exists.
+tenant's anything: the API does not even say whether it exists. A token may expire
+(``expires_at``, PostgreSQL's clock decides): past it, 401 with code ``token_expired``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 from uuid import UUID, uuid4
 
@@ -47,29 +49,60 @@ def token_hash(token: str) -> bytes:
 
 
 async def create_token(
-    conn: asyncpg.Connection, control: str, name: str, role: Role, tenants: list[str] | None
+    conn: asyncpg.Connection,
+    control: str,
+    name: str,
+    role: Role,
+    tenants: list[str] | None,
+    lifetime: timedelta | None = None,
 ) -> tuple[UUID, str]:
-    """A new token (its id, and the token itself: shown once, kept nowhere)."""
+    """A new token (its id, and the token itself: shown once, kept nowhere); with a
+    ``lifetime``, it expires that long from now (the database's now)."""
     token_id, token = uuid4(), TOKEN_PREFIX + secrets.token_urlsafe(32)
     await conn.execute(
-        f'INSERT INTO "{control}".api_tokens (token_id, name, token_hash, role, tenants)'
-        " VALUES ($1, $2, $3, $4, $5)",
-        token_id, name, token_hash(token), role, tenants,
+        f'INSERT INTO "{control}".api_tokens (token_id, name, token_hash, role, tenants,'
+        " expires_at) VALUES ($1, $2, $3, $4, $5, now() + $6::interval)",
+        token_id, name, token_hash(token), role, tenants, lifetime,
     )  # fmt: skip
     return token_id, token
 
 
-async def principal_of(state: ApiState, token: str) -> Principal | None:
+async def token_table_current(conn: asyncpg.Connection, control: str) -> bool:
+    """Whether ``api_tokens`` is there as this version reads it (with ``expires_at``): if not,
+    the caller migrates (a deployment older than migration 0018, or a fresh one)."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = $1"
+        " AND table_name = 'api_tokens' AND column_name = 'expires_at')",
+        control,
+    )
+    return found
+
+
+Expired = Literal["expired"]
+EXPIRED: Expired = "expired"
+
+
+async def standing_of(state: ApiState, token: str) -> Principal | Expired | None:
+    """The token's principal; ``EXPIRED`` past its expiry; None when unknown or revoked."""
     async with state.pool.acquire() as conn:
         row = await conn.fetchrow(
-            f'SELECT token_id, name, role, tenants FROM "{state.settings.control}".api_tokens'
+            "SELECT token_id, name, role, tenants, expires_at <= now() AS expired"
+            f' FROM "{state.settings.control}".api_tokens'
             " WHERE token_hash = $1 AND revoked_at IS NULL",
             token_hash(token),
         )
     if row is None:
         return None
+    if row["expired"]:
+        return EXPIRED
     tenants = frozenset(row["tenants"]) if row["tenants"] is not None else None
     return Principal(row["token_id"], row["name"], row["role"], tenants)
+
+
+async def principal_of(state: ApiState, token: str) -> Principal | None:
+    """The token's principal, if it is valid now (the console's sign-in)."""
+    standing = await standing_of(state, token)
+    return standing if isinstance(standing, Principal) else None
 
 
 def caller(minimum: Role) -> Callable[[Request], Awaitable[Principal]]:
@@ -79,8 +112,10 @@ def caller(minimum: Role) -> Callable[[Request], Awaitable[Principal]]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.startswith(TOKEN_PREFIX):
             raise ApiError(401, "unauthorized", "an API token is needed: Authorization: Bearer …")
-        principal = await principal_of(state_of(request), token.strip())
-        if principal is None:
+        principal = await standing_of(state_of(request), token.strip())
+        if principal == EXPIRED:
+            raise ApiError(401, "token_expired", "the token has expired: ask for a new one")
+        if not isinstance(principal, Principal):
             raise ApiError(401, "unauthorized", "the token is not valid (unknown or revoked)")
         if RANK[principal.role] < RANK[minimum]:
             raise ApiError(

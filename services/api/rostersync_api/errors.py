@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ErrorCode = Literal[
     "unauthorized",  # 401: no token, or not a valid one
+    "token_expired",  # 401: a valid token past its expiry
     "forbidden",  # 403: the token's role may not do this
     "not_found",  # 404: no such thing, or not within the token's tenants
     "conflict",  # 409: exists already, decided already

@@ -16,3 +16,8 @@ CREATE TABLE run_stage_progress (
     updated_at   timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, run_id, stage, partition)
 );
+
+-- API tokens may expire (rostersync api token create --expires-in 30d): past it, the API answers
+-- 401 token_expired. NULL: no expiry (every token made before). In this migration rather than a
+-- version of its own: both came with the same change (issue 11), and 0017 is another's.
+ALTER TABLE api_tokens ADD COLUMN expires_at timestamptz;
