@@ -15,6 +15,7 @@ from rostersync_writer.migrate import migrate
 from rostersync_api import console, errors
 from rostersync_api.auth import token_table_current
 from rostersync_api.notify.loop import keep_notifying
+from rostersync_api.rate_limit import RateLimiter
 from rostersync_api.routes import (
     audit,
     health,
@@ -48,7 +49,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             stop = asyncio.Event()
             notifier: asyncio.Task[None] | None = None
             try:
-                app.state.api = ApiState(settings, pool, keys, producer)
+                limiter = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
+                app.state.api = ApiState(settings, pool, keys, producer, limiter)
                 notifier = asyncio.create_task(keep_notifying(app.state.api, stop))
                 yield
             finally:

@@ -10,6 +10,7 @@ tenant's anything: the API does not even say whether it exists. A token may expi
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -117,6 +118,10 @@ def caller(minimum: Role) -> Callable[[Request], Awaitable[Principal]]:
             raise ApiError(401, "token_expired", "the token has expired: ask for a new one")
         if not isinstance(principal, Principal):
             raise ApiError(401, "unauthorized", "the token is not valid (unknown or revoked)")
+        wait = state_of(request).limiter.wait(principal.token_id)
+        if wait > 0:
+            raise ApiError(429, "rate_limited", f"too many requests with this token: retry in"
+                           f" {wait:.1f} s", {"Retry-After": str(math.ceil(wait))})  # fmt: skip
         if RANK[principal.role] < RANK[minimum]:
             raise ApiError(
                 403, "forbidden", f"this needs the {minimum} role; the token is {principal.role}"

@@ -22,14 +22,18 @@ ErrorCode = Literal[
     "conflict",  # 409: exists already, decided already
     "invalid_request",  # 422: the body or the query does not fit
     "payload_too_large",  # 413
+    "rate_limited",  # 429: the token's requests are over its rate (Retry-After says when)
     "unavailable",  # 503: Kafka or PostgreSQL does not answer
 ]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -53,8 +57,8 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
     async def api_error(request: Request, exc: ApiError) -> Response:
         if (shown := page(request, exc.status, exc.message)) is not None:
             return shown
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(body(exc.code, exc.message), exc.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return JSONResponse(body(exc.code, exc.message), exc.status, headers=headers | exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
