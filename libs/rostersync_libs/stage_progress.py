@@ -1,4 +1,5 @@
-"""How far each stage is with a running run: records passed and rejected so far, per stage.
+"""How far each stage is with a running run: records passed and rejected so far, per stage
+(the fetcher's published total: ``rostersync_fetcher.published_progress``).
 
 The validator and mapper count in memory, per (tenant, run, input partition), and write what they
 counted at most once every ``interval`` seconds (and soon after a run's end marker) in one
@@ -122,7 +123,7 @@ class StageProgress:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is left (the stage is stopping)."""
-        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        with contextlib.suppress(TimeoutError):
             if self._flushing is not None:
                 await asyncio.wait_for(self._flushing, timeout)
             if self._tallies:
@@ -158,33 +159,3 @@ class StageProgress:
         if time.monotonic() - self._warned_at >= 60:  # at most once a minute
             self._warned_at = time.monotonic()
             log.warning("%s: %s", self._stage, text)
-
-
-PUBLISHED_SQL = """
-INSERT INTO run_stage_progress AS s
-    (tenant_id, run_id, stage, partition, passed, first_offset, last_offset)
-VALUES ($1, $2, 'fetcher', -1, $3, 0, $3)
-ON CONFLICT (tenant_id, run_id, stage, partition) DO UPDATE SET
-    passed = GREATEST(s.passed, excluded.passed),
-    last_offset = GREATEST(s.last_offset, excluded.last_offset),
-    updated_at = now()
-"""
-
-
-class PublishedProgress:
-    """What the fetcher has published of one run so far (its total: a rewrite is harmless)."""
-
-    def __init__(self, pool: asyncpg.Pool, tenant: str, run_id: UUID, interval: float = 1.0):
-        self._pool, self._tenant, self._run_id, self._interval = pool, tenant, run_id, interval
-        self._next = 0.0
-
-    async def record(self, total: int, *, final: bool = False) -> None:
-        if not final and time.monotonic() < self._next:
-            return
-        self._next = time.monotonic() + self._interval
-        try:
-            await self._pool.execute(PUBLISHED_SQL, self._tenant, self._run_id, total, timeout=5)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as exc:
-            # Progress is for people watching; publishing goes on (the run event has the totals).
-            self._next = time.monotonic() + 60  # one line a minute at most
-            log.warning("run %s: progress not written (%s)", self._run_id, type(exc).__name__)

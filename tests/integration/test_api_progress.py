@@ -8,10 +8,11 @@ from uuid import UUID
 
 import asyncpg
 import pytest
+from rostersync_fetcher.published_progress import PublishedProgress
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.stage_progress import PublishedProgress, StageProgress
+from rostersync_libs.stage_progress import StageProgress
 
 from tests.api import api, api_settings, token
 

@@ -29,11 +29,11 @@ from rostersync_libs.markers import run_end_event
 from rostersync_libs.metrics import RECORDS_OUT
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunEvent, RunPhase
-from rostersync_libs.stage_progress import PublishedProgress
 from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher.minimise import FieldPolicy
+from rostersync_fetcher.published_progress import PublishedProgress
 from rostersync_fetcher.selection import SelectionRules
 from rostersync_fetcher.selection_pass import Selector
 from rostersync_fetcher.unchanged import UnchangedRecords
