@@ -1,7 +1,7 @@
 """``sync --wait``: what the run has done so far, and why it waits when nothing moves.
 
-On a terminal one line is rewritten in place (published, written, rejected, and a bar once the
-fetcher has said how many records it sent); elsewhere only the hints are printed. A hint comes
+On a terminal one line is rewritten in place (fetched, validated, mapped, written and rejected so
+far, the numbers of the API's run view; a bar once the fetcher has said how many records it sent); elsewhere only the hints are printed. A hint comes
 when nothing has moved for a while: the command not taken by any fetcher (is one running?), or
 the run waiting behind a backlog (which service, how many messages).
 """
@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.run_reports.documents import progress
+from rostersync_libs.run_reports.progress import progress
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.store import runs
 
@@ -63,11 +63,13 @@ class ProgressLine:
 
 
 def line(now: dict[str, Any]) -> str:
+    """fetched, validated, mapped, written so far (the run's view in the API has the same)."""
     published = sum((now.get("published") or {}).values())
     written, rejected = now.get("written") or 0, sum(now["rejected_by_stage"].values())
-    text = f"written {written:,}, rejected {rejected:,}"
+    stages = ", ".join(f"{stage} {now.get(stage) or 0:,}" for stage in ("validated", "mapped"))
+    text = f"{stages}, written {written:,}, rejected {rejected:,}"
     if not published:
-        return f"fetching…  {text}"
+        return f"fetching… fetched {now.get('fetched') or 0:,}, {text}"
     done = min(1.0, (written + rejected) / published)
     bar = "#" * int(done * 20)
     return f"[{bar:<20}] {done:4.0%}  published {published:,}, {text}"

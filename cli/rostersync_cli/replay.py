@@ -26,7 +26,7 @@ VOLATILE = frozenset({"updated_at", "received_at", "first_event_at", "completed_
 # from the live schema, never rebuilt: a replay's own stay empty.
 NOT_COMPARED = frozenset({"schema_migrations", "consumer_positions", "tenant_data_keys",
                           "operator_audit", "api_tokens", "tenant_configs", "api_audit",
-                          "source_secrets", "notifications"})  # fmt: skip
+                          "source_secrets", "notifications", "run_stage_progress"})  # fmt: skip
 # A replay recomputes a run's removal numbers where the run completes in the replay; partitions
 # read at other speeds than live can make them smaller (records of a later run already in), so
 # the numbers and the held/applied status may differ while the roster itself is identical.

@@ -5,7 +5,7 @@ Events and topics:
 Findings:
     findings (the model, bounded lists), finding_codes (every code and its severities)
 The stage loop and the service process:
-    stage, service, health, health_server, metrics, logs, lag, outages
+    stage, stage_progress, service, health, health_server, metrics, logs, lag, outages
 Kafka, sealing and access:
     kafka, sealed_clients, sealing, data_keys, kafka_acls
 PostgreSQL:

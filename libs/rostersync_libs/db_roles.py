@@ -27,15 +27,35 @@ KEYS = "tenant_data_keys"
 TENANTS = "tenant_configs"
 # Which migrations ran: every service checks at start that its schema is up to date (migrate.py).
 MIGRATED = MIGRATIONS_TABLE
+# How far each stage is with a running run (stage_progress.py): the fetcher, validator and
+# mapper upsert their counts; ON CONFLICT … DO UPDATE reads the row it updates (SELECT).
+PROGRESS = "run_stage_progress"
 
 READS: dict[Service, tuple[str, ...]] = {
     # unchanged records (content hashes), the previous run's status, its own leases, and the
     # operator audit (a cancel is acted on only when its audit row agrees: audit.py)
-    "fetcher": (*ROSTER, "sync_runs", "fetch_leases", "operator_audit", KEYS, TENANTS, MIGRATED),
+    "fetcher": (
+        *ROSTER,
+        "sync_runs",
+        "fetch_leases",
+        "operator_audit",
+        KEYS,
+        TENANTS,
+        MIGRATED,
+        PROGRESS,
+    ),
     # known sourcedIds of references not in the bundle
-    "validator": (*ROSTER, KEYS, MIGRATED),
+    "validator": (*ROSTER, KEYS, MIGRATED, PROGRESS),
     # known ids, the application directory and identity claims (matching)
-    "mapper": (*ROSTER, "app_directory", "identity_claims", KEYS, TENANTS, MIGRATED),  # and rules
+    "mapper": (
+        *ROSTER,
+        "app_directory",
+        "identity_claims",
+        KEYS,
+        TENANTS,
+        MIGRATED,
+        PROGRESS,
+    ),  # and rules
     # reports read everything but write nothing except crosswalk entries
     "cli": ("ALL",),
     # the admin API reads what the CLI reads (runs, findings, holds, tokens)
@@ -44,9 +64,17 @@ READS: dict[Service, tuple[str, ...]] = {
 # A tenant's data key is made by whichever service first sends one of its events (INSERT only:
 # no role but the owner's can change or destroy one; purge runs with the owner's login).
 WRITES: dict[Service, dict[str, str]] = {
-    "fetcher": {"fetch_leases": "INSERT, UPDATE, DELETE", KEYS: "INSERT"},  # leases.py
-    "validator": {KEYS: "INSERT"},
-    "mapper": {"identity_claims": "INSERT, UPDATE", KEYS: "INSERT"},  # lookups.py
+    "fetcher": {
+        "fetch_leases": "INSERT, UPDATE, DELETE",  # leases.py
+        KEYS: "INSERT",
+        PROGRESS: "INSERT, UPDATE",
+    },
+    "validator": {KEYS: "INSERT", PROGRESS: "INSERT, UPDATE"},
+    "mapper": {
+        "identity_claims": "INSERT, UPDATE",  # lookups.py
+        KEYS: "INSERT",
+        PROGRESS: "INSERT, UPDATE",
+    },
     # crosswalk imports (identity_commands.py); the audit row of each command it sends (INSERT
     # only: the table is append-only, and who sent it is the server's session_user)
     # tenants import, API tokens (tenant_commands.py, api_commands.py; their audit rows too)

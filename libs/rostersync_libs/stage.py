@@ -49,6 +49,7 @@ from rostersync_libs.outages import working
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.sealing import UNREADABLE, tenant_of_or_none
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.stage_progress import StageProgress, Verdict
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +169,10 @@ class Stage:
         handler: StageHandler,
         keys: DataKeys,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        progress: StageProgress | None = None,
     ) -> None:
         self.name = name
+        self._progress = progress  # records passed and rejected per run, for the run's view
         self._keys = keys
         self.max_message_bytes = max_message_bytes
         self._settings = settings
@@ -216,7 +219,11 @@ class Stage:
                     self._batch_seconds.observe(time.perf_counter() - began)
                     self._batch_messages.observe(sum(len(m) for m in batches.values()))
                 await lag.sample()
+                if self._progress is not None:
+                    self._progress.tick()
         finally:
+            if self._progress is not None:
+                await self._progress.close()
             await consumer.stop()
             await producer.stop()
 
@@ -248,12 +255,19 @@ class Stage:
                     markers.append((tp, message, event))
         handled = [e for _, _, e in records if e.kind is EventKind.RECORD]
         outcomes = iter(await self._handle(handled))
+        verdicts: list[Verdict] = []  # per record, for the runs' progress
         for tp, message, event in records:
             if event.kind is EventKind.UNCHANGED:
                 sent.extend(await self._forward_unchanged(producer, tp, message, event))
+                if self._progress is not None:
+                    key = (event.tenant, event.run_id, tp.partition)
+                    self._progress.add(key, message.offset, message.offset,
+                                       passed=len(event.unchanged or ()))  # fmt: skip
                 continue
-            outcome = next(outcomes)
+            outcome, rejected_before = next(outcomes), len(self._rejected)
             sent.extend(await self._send_outcome(producer, tp, message, event, outcome))
+            rejected = len(self._rejected) > rejected_before  # a too large output counts too
+            verdicts.append((event.tenant, event.run_id, tp.partition, rejected))
         for tp, message, event in markers:
             sent.extend(await self._forward_marker(producer, tp, message, event, in_count))
         await asyncio.gather(*sent)
@@ -264,6 +278,9 @@ class Stage:
             }
         )
         self._count(handled)
+        if self._progress is not None and verdicts:
+            ranges = {tp.partition: (m[0].offset, m[-1].offset) for tp, m in batches.items()}
+            self._progress.add_batch(verdicts, ranges)
 
     def _count(self, handled: list[Envelope]) -> None:
         """The batch's records in, out and rejected, per tenant: one ``inc`` per tenant."""
@@ -455,6 +472,8 @@ class Stage:
         if not self._tracker.observe(tp.partition, message.offset, event):
             return []
         self._handler.on_run_end(event.run_id)
+        if self._progress is not None:
+            self._progress.soon()  # the run's last counts on this partition, without waiting
         marker = marker_event(
             event,
             origin_partition=tp.partition,

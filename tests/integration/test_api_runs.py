@@ -55,6 +55,20 @@ async def test_a_district_onboarded_over_http_syncs_uploads_and_has_its_hold_app
         assert run["status"] == "completed"
         assert {f["file"] for f in run["files"]} >= {"users.csv", "enrollments.csv"}
         assert run["progress"]["written"] > 100
+        # Every record the fetcher published went through the validator and the mapper (their
+        # counts are written about once a second: they may trail the run's end by a moment).
+        async with asyncio.timeout(15):
+            while True:
+                got = await http.get(f"/api/v1/tenants/d1/runs/{first}", headers=viewer)
+                progress = got.json()["progress"]
+                if progress["mapped"] >= sum(progress["published"].values()):
+                    break
+                await asyncio.sleep(0.3)
+        published = sum(progress["published"].values())
+        assert published > 100
+        assert (progress["fetched"], progress["validated"], progress["mapped"]) == (published,) * 3
+        assert progress["stages"]["validator"]["rejected"] == 1  # usr-bad
+        assert runs[0]["progress"]["written"] is None  # a finished run's numbers are its report's
         assert (
             await http.get(f"/api/v1/tenants/d1/runs/{uuid4()}", headers=viewer)
         ).status_code == 404

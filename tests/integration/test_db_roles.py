@@ -95,11 +95,19 @@ async def test_each_service_with_only_its_grants_loads_a_district(
         assert (audited["action"], audited["actor"]) == ("sync", roles["cli"])
         assert all(p.poll() is None for p in procs)
         assert await db.fetchval("SELECT count(*) FROM users WHERE archived_at IS NULL") > 60
+        # Each stage wrote the run's progress under its own role (about once a second).
+        async with asyncio.timeout(15):
+            while await db.fetchval(
+                "SELECT count(DISTINCT stage) FROM run_stage_progress WHERE run_id = $1",
+                command.run_id,
+            ) < len(("fetcher", "validator", "mapper")):
+                await asyncio.sleep(0.3)
         # Nothing degraded quietly for want of a grant (a lease not written, a lookup refused).
         for service in SERVICES:
             logged = (tmp_path / f"{service}.log").read_text()
             assert "InsufficientPrivilege" not in logged, (service, logged[-2000:])
             assert "lease not written" not in logged, service
+            assert "progress not written" not in logged, service
         assert await db.fetchval("SELECT count(*) FROM identity_claims") > 0  # the mapper's
 
         # What a role was not granted, it cannot do.

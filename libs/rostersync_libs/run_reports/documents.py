@@ -14,7 +14,8 @@ import asyncpg
 import orjson
 
 from rostersync_libs.run_reports import queries, validation
-from rostersync_libs.run_reports.status import RunState
+from rostersync_libs.run_reports.progress import WRITTEN_SQL, so_far, stage_counts
+from rostersync_libs.run_reports.status import RunState, RunStatus
 
 FILE_KEYS = ("file", "rows", "errors", "warnings", "rejected_records")
 FINDING_KEYS = {
@@ -82,21 +83,31 @@ async def run_document(
 async def runs_document(
     conn: asyncpg.Connection, tenant: str | None, limit: int, before: UUID | None = None
 ) -> dict[str, Any]:
-    return {
-        "runs": [
-            {
-                "run_id": str(r["run_id"]),
-                "tenant": r["tenant_id"],
-                "source": r["source"],
-                **_state(r),
-                "started_at": r["first_event_at"],
-                "published": _json(r["published_counts"]),
-                "unchanged": sum((_json(r["unchanged_counts"]) or {}).values()),
-                "rejected_records": r["rejected"],
-            }
-            for r in await queries.list_runs(conn, tenant, limit, before)
-        ]
-    }
+    rows = await queries.list_runs(conn, tenant, limit, before)
+    stages: dict[UUID, dict[str, dict[str, Any]]] = {}
+    for each in {r["tenant_id"] for r in rows}:  # one query per tenant of the page
+        stages |= await stage_counts(conn, each, [r["run_id"] for r in rows])
+    runs = []
+    for r in rows:
+        state = _state(r)
+        published = _json(r["published_counts"])
+        # ``written`` (a count over the roster tables) only while the run runs: a finished
+        # run's numbers are its report's.
+        written = None
+        if state["status"] == RunStatus.RUNNING:
+            written = await conn.fetchval(WRITTEN_SQL, r["tenant_id"], r["run_id"])
+        runs.append({
+            "run_id": str(r["run_id"]),
+            "tenant": r["tenant_id"],
+            "source": r["source"],
+            **state,
+            "started_at": r["first_event_at"],
+            "published": published,
+            "unchanged": sum((_json(r["unchanged_counts"]) or {}).values()),
+            "rejected_records": r["rejected"],
+            "progress": so_far(stages.get(r["run_id"], {}), published, written),
+        })  # fmt: skip
+    return {"runs": runs}
 
 
 async def holds_document(
@@ -117,32 +128,6 @@ async def holds_document(
             }
             for r in await queries.list_holds(conn, tenant, everything, limit, before)
         ]
-    }
-
-
-PROGRESS_SQL = """
-SELECT stage, count(*) AS n FROM rejected_records
-WHERE tenant_id = $1 AND run_id = $2 GROUP BY stage
-"""
-
-
-async def progress(conn: asyncpg.Connection, tenant: str, run_id: UUID) -> dict[str, Any]:
-    """How far the run is: what the fetcher published (once it has), what the writer has
-    written of it so far (rows this run last saw), and what each stage rejected so far."""
-    run = await conn.fetchrow(
-        "SELECT published_counts, status FROM sync_runs WHERE tenant_id = $1 AND run_id = $2",
-        tenant, run_id,
-    )  # fmt: skip
-    counted = " + ".join(
-        f"(SELECT count(*) FROM {t} WHERE tenant_id = $1 AND last_seen_run = $2)"
-        for t in queries.ROSTER_TABLES
-    )
-    written = await conn.fetchval(f"SELECT {counted}", tenant, run_id)
-    rejected = {r["stage"]: r["n"] for r in await conn.fetch(PROGRESS_SQL, tenant, run_id)}
-    return {
-        "published": _json(run["published_counts"]) if run else None,
-        "written": written,
-        "rejected_by_stage": rejected,
     }
 
 

@@ -42,6 +42,8 @@ RUN_TABLES = (
 IDENTITY_TABLES = ("app_directory", "identity_claims")
 # The fetcher's leases on the runs it publishes.
 FETCH_TABLES = ("fetch_leases",)
+# How far the fetcher, validator and mapper are with a running run (stage_progress.py).
+PROGRESS_TABLES = ("run_stage_progress",)
 # Control tables: in the control schema (settings.control), shared by a replay's fresh schema.
 CONTROL_TABLES = (
     "tenant_data_keys",
@@ -62,6 +64,7 @@ ALL_TABLES: tuple[str, ...] = (
     *RUN_TABLES,
     *IDENTITY_TABLES,
     *FETCH_TABLES,
+    *PROGRESS_TABLES,
     *CONTROL_TABLES,
     *API_TABLES,
 )

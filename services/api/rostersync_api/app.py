@@ -14,6 +14,7 @@ from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_api import console, errors
 from rostersync_api.notify.loop import keep_notifying
+from rostersync_api.rate_limit import RateLimiter
 from rostersync_api.routes import (
     audit,
     health,
@@ -26,6 +27,7 @@ from rostersync_api.routes import (
 )
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
+from rostersync_api.upload_limit import UploadLimit
 
 VERSION = "1"
 
@@ -44,7 +46,8 @@ def create_app(settings: ApiSettings) -> FastAPI:
             stop = asyncio.Event()
             notifier: asyncio.Task[None] | None = None
             try:
-                app.state.api = ApiState(settings, pool, keys, producer)
+                limiter = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
+                app.state.api = ApiState(settings, pool, keys, producer, limiter)
                 notifier = asyncio.create_task(keep_notifying(app.state.api, stop))
                 yield
             finally:
@@ -65,6 +68,9 @@ def create_app(settings: ApiSettings) -> FastAPI:
     errors.install(app, html=console.error_page)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    # Uploads stop at the size limit as they arrive, also when their length is not said. Added
+    # first, so it is inside the metrics middleware: its error is raised where the route reads.
+    app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.middleware("http")(metrics.count_requests)
     for routes in (tenants, source_test, runs, holds, uploads, audit):
         app.include_router(routes.router)

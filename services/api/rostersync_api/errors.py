@@ -16,19 +16,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 ErrorCode = Literal[
     "unauthorized",  # 401: no token, or not a valid one
+    "token_expired",  # 401: a valid token past its expiry
     "forbidden",  # 403: the token's role may not do this
     "not_found",  # 404: no such thing, or not within the token's tenants
     "conflict",  # 409: exists already, decided already
     "invalid_request",  # 422: the body or the query does not fit
     "payload_too_large",  # 413
+    "rate_limited",  # 429: the token's requests are over its rate (Retry-After says when)
     "unavailable",  # 503: Kafka or PostgreSQL does not answer
 ]
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
 
 
 def not_found(what: str) -> ApiError:
@@ -52,8 +57,8 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
     async def api_error(request: Request, exc: ApiError) -> Response:
         if (shown := page(request, exc.status, exc.message)) is not None:
             return shown
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(body(exc.code, exc.message), exc.status, headers=headers)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else {}
+        return JSONResponse(body(exc.code, exc.message), exc.status, headers=headers | exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
@@ -69,5 +74,7 @@ def install(app: FastAPI, html: HtmlErrors | None = None) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if (shown := page(request, exc.status_code, str(exc.detail))) is not None:
             return shown
-        code = {404: "not_found", 405: "invalid_request"}.get(exc.status_code, "invalid_request")
+        code = {404: "not_found", 405: "invalid_request", 413: "payload_too_large"}.get(
+            exc.status_code, "invalid_request"
+        )
         return JSONResponse(body(code, str(exc.detail)), exc.status_code)

@@ -14,6 +14,9 @@ class ApiSettings(ServiceSettings):
     # Bundles uploaded by hand are streamed here, one file per upload, then synced from here.
     upload_dir: Path = Path("uploads")
     max_upload_bytes: int = Field(default=1 << 30, ge=1)  # a large district's zip is ≈ 100 MB
+    # Requests per token (rate_limit.py): ``burst`` at once, then this many a second; 0: no limit.
+    api_rate_per_second: float = Field(default=20.0, ge=0)
+    api_rate_burst: int = Field(default=100, ge=1)
     # Notifications (notify/): how often runs are looked at, and the SMTP server for e-mail.
     notify_poll_seconds: float = Field(default=15.0, gt=0)
     notify_retry_seconds: float = Field(default=10.0, gt=0)  # the first pause; doubles, ≤ 1 h

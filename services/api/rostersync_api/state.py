@@ -1,4 +1,5 @@
-"""What every request shares: settings, the database pool, the data keys and a producer."""
+"""What every request shares: settings, the database pool, the data keys, a producer and the
+tokens' request buckets."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Request
 from rostersync_libs.data_keys import DataKeys
 
+from rostersync_api.rate_limit import RateLimiter
 from rostersync_api.settings import ApiSettings
 
 
@@ -18,6 +20,7 @@ class ApiState:
     pool: asyncpg.Pool
     keys: DataKeys
     producer: AIOKafkaProducer
+    limiter: RateLimiter  # requests per token (rate_limit.py)
 
 
 def state_of(request: Request) -> ApiState:

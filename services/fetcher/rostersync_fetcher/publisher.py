@@ -33,6 +33,7 @@ from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher.minimise import FieldPolicy
+from rostersync_fetcher.published_progress import PublishedProgress
 from rostersync_fetcher.selection import SelectionRules
 from rostersync_fetcher.selection_pass import Selector
 from rostersync_fetcher.unchanged import UnchangedRecords
@@ -53,8 +54,11 @@ class RunPublisher:
         run_id: UUID,
         send_batch: int = 5000,
         unchanged: UnchangedRecords | None = None,
+        progress_db: asyncpg.Pool | None = None,
     ) -> None:
         self.producer = producer
+        # Published so far, for the run's view while it runs (run_stage_progress)
+        self._progress = PublishedProgress(progress_db, tenant.id, run_id) if progress_db else None
         self.topics = topics
         self.tenant = tenant
         self.source_id = source_id
@@ -193,6 +197,8 @@ class RunPublisher:
         finally:
             self._pending.clear()
         self._count_published()
+        if self._progress is not None:
+            await self._progress.record(sum(self.counts.values()))
 
     def _count_published(self) -> None:
         """The records published since the last flush, for the metrics (once per flush)."""
@@ -230,6 +236,8 @@ class RunPublisher:
         )
         await self.broadcast(marker)
         await self.flush()
+        if self._progress is not None:
+            await self._progress.record(sum(self.counts.values()), final=True)
 
     async def run_event(
         self,

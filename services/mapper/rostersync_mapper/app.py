@@ -9,6 +9,7 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
+from rostersync_libs.stage_progress import StageProgress
 from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_mapper.handler import MapperHandler
@@ -40,6 +41,7 @@ async def run(settings: MapperSettings, stop: asyncio.Event) -> None:
             dlq_topic=topics.mapper_dlq,
             handler=MapperHandler(store, resolver),
             keys=keys,
+            progress=StageProgress(pool, "mapper"),
         )
         refreshing = asyncio.create_task(rules.keep_current(stop))
         try:

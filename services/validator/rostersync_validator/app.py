@@ -8,6 +8,7 @@ from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.stage import Stage
+from rostersync_libs.stage_progress import StageProgress
 from rostersync_libs.store.migrate import migrate_at_start
 
 from rostersync_validator.handler import ValidatorHandler
@@ -28,6 +29,7 @@ async def run(settings: ValidatorSettings, stop: asyncio.Event) -> None:
         dlq_topic=topics.validator_dlq,
         handler=ValidatorHandler(KnownKeys(pool)),
         keys=DataKeys(pool, settings),
+        progress=StageProgress(pool, "validator"),
     )
     try:
         await stage.run(stop)

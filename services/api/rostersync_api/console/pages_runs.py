@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from rostersync_libs.run_reports import documents
+from rostersync_libs.run_reports import documents, progress
 
 from rostersync_api.console import queries, render, session
 from rostersync_api.console.session import PREFIX, Session
@@ -33,7 +33,7 @@ async def _run(state: ApiState, who: Session, tenant_id: str, run_id: UUID) -> d
                 raise not_found(f"run {run_id} of tenant {tenant_id}")
             return {"tenant": tenant_id, "run_id": str(run_id), "status": "requested",
                     "detail": "waiting for the fetcher to begin", "files": [], "progress": None}  # fmt: skip
-        run["progress"] = await documents.progress(conn, tenant_id, run_id)
+        run["progress"] = await progress.progress(conn, tenant_id, run_id)
     published = (run["progress"] or {}).get("published") or {}
     run["progress"]["published_total"] = sum(published.values())
     return run

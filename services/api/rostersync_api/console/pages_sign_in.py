@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
-from rostersync_api.auth import TOKEN_PREFIX, principal_of
+from rostersync_api.auth import EXPIRED, TOKEN_PREFIX, Principal, standing_of
 from rostersync_api.console import csrf, render, session
 from rostersync_api.console.session import PREFIX, Session
 from rostersync_api.state import state_of
@@ -36,9 +36,11 @@ async def sign_in(
     csrf.check(request.cookies.get(csrf.SIGN_IN_COOKIE, ""), csrf_token)
     token = token.strip()
     principal = (
-        await principal_of(state_of(request), token) if token.startswith(TOKEN_PREFIX) else None
+        await standing_of(state_of(request), token) if token.startswith(TOKEN_PREFIX) else None
     )
-    if principal is None:
+    if principal == EXPIRED:
+        return _form(request, 401, "That token has expired: ask for a new one.")
+    if not isinstance(principal, Principal):
         return _form(request, 401, "That token is not valid: unknown, revoked or mistyped.")
     answer = render.see_other(f"{PREFIX}/")
     session.start(answer, request, token)

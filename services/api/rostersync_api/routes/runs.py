@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.run_reports import documents, validation
+from rostersync_libs.run_reports import documents, progress, validation
 
 from rostersync_api import commands
 from rostersync_api.auth import Principal, caller
@@ -80,7 +80,7 @@ async def get_run(
         document = await documents.run_document(conn, tenant_id, run_id, findings)
         if document is None:
             raise not_found(f"run {run_id} of tenant {tenant_id}")
-        document["progress"] = await documents.progress(conn, tenant_id, run_id)
+        document["progress"] = await progress.progress(conn, tenant_id, run_id)
     return document
 
 

@@ -1,8 +1,8 @@
 """A bundle uploaded by hand (multipart), synced once through the tenant's CSV source.
 
 The file is copied to ``upload_dir/<tenant>/<run id>.zip`` in chunks, never whole in memory,
-refused above ``max_upload_bytes`` (at once when the request says its length) and when it is not
-a zip; the fetcher reads it with its usual checks (zip bombs, symbolic links, limits), as it
+refused above ``max_upload_bytes`` (while the body arrives, said length or not: upload_limit.py;
+here again on the file itself) and when it is not a zip; the fetcher reads it with its usual checks (zip bombs, symbolic links, limits), as it
 reads a ``rostersync sync --bundle``. The fetcher must see the folder (same host or volume).
 """
 
@@ -54,8 +54,6 @@ async def upload(
 ) -> dict[str, Any]:
     state = state_of(request)
     limit = state.settings.max_upload_bytes
-    if int(request.headers.get("content-length") or 0) > limit + (1 << 16):  # multipart framing
-        raise _too_large(limit)
     tenant = await known_tenant(state, who, tenant_id)
     csv_sources = [s for s in tenant.sources if isinstance(s, CsvSource)]
     chosen = next((s for s in csv_sources if source in (None, s.id)), None)

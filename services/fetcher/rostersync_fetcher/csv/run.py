@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from uuid import UUID
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.oneroster.bundle import Bundle, BundleError
@@ -57,6 +58,7 @@ class CsvRun:
         run_id: UUID,
         send_batch: int = 5000,
         unchanged: UnchangedRecords | None = None,
+        progress_db: asyncpg.Pool | None = None,
         limits: FileLimits | None = None,
         roots: Sequence[Path] | None = None,
     ) -> None:
@@ -86,6 +88,7 @@ class CsvRun:
             run_id=run_id,
             send_batch=send_batch,
             unchanged=unchanged,
+            progress_db=progress_db,
         )
         self.counts = self._out.counts
         self._incomplete: set[EntityType] = set()  # files that could not be read to their end

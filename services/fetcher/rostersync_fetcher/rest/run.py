@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 from rostersync_libs.envelope import EntityType, FileFacts, Operation, Origin, SourceKind
 from rostersync_libs.envelope import record_event as make_record_event
@@ -82,6 +83,7 @@ class ApiRun:
         force_full: bool = False,
         send_batch: int = 5000,
         unchanged: UnchangedRecords | None = None,
+        progress_db: asyncpg.Pool | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._tenant = tenant
@@ -99,6 +101,7 @@ class ApiRun:
             run_id=run_id,
             send_batch=send_batch,
             unchanged=unchanged,
+            progress_db=progress_db,
         )
         self.counts = self._out.counts
         self._selector: Selector | None = None

@@ -37,6 +37,7 @@ async def publish_bundle(
         run_id=run_id,
         send_batch=fetching.settings.send_batch,
         unchanged=None if resend_unchanged else fetching.unchanged,
+        progress_db=fetching.pool,
         roots=fetching.settings.source_roots,
     )
     return await run.run()

@@ -128,6 +128,7 @@ class OneRosterApiDriver:
                 force_full=request.full,
                 send_batch=fetching.settings.send_batch,
                 unchanged=None if request.resend_unchanged else fetching.unchanged,
+                progress_db=fetching.pool,
             )
             return await fetching.guard.run(
                 run.run(),
