@@ -51,6 +51,7 @@ from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.settings import ServiceSettings
 from rostersync_mapper.mapping import map_event
+from rostersync_writer.migrate import migrate
 
 from benchmarks.csv_memory import cleanup, settings_for
 
@@ -248,6 +249,9 @@ async def main(count: int) -> None:
             server_settings={"search_path": settings.db_schema},
         )
         try:
+            # The schema first: producing seals with the tenant's data key, kept in its tables.
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+            await migrate(conn)
             t0 = time.perf_counter()
             first = await produce(settings, count)
             print(f"produced in {time.perf_counter() - t0:.1f} s")
