@@ -10,6 +10,7 @@ rostersync holds [approve|discard TENANT RUN_ID]  runs held by the safety thresh
 rostersync tenants purge TENANT --yes  erase a district (its data key, rows, identity decisions)
 rostersync api token create --name N --role admin|operator|viewer  a token of the admin API
 rostersync lag [--partitions] [--json]  how far behind each service is
+rostersync asof TENANT INSTANT --class X  a class's members at an instant (roster history)
 
 ``sync --wait`` and ``report`` exit with the run's status (``rostersync_libs.run_reports.status``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
@@ -35,7 +36,15 @@ from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import TenantPurgedError
 from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
 
-from rostersync_cli import actions, api_commands, identity_commands, lag, scripted, tenant_commands
+from rostersync_cli import (
+    actions,
+    api_commands,
+    asof,
+    identity_commands,
+    lag,
+    scripted,
+    tenant_commands,
+)
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
@@ -123,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     identity_commands.add_commands(sub)
     tenant_commands.add_commands(sub)
     api_commands.add_commands(sub)
+    asof.add_commands(sub)
     return parser
 
 
@@ -253,6 +263,8 @@ def run(argv: list[str] | None = None) -> int:
         return tenant_commands.run_command(settings, args)
     if args.command in api_commands.COMMANDS:
         return api_commands.run_command(settings, args)
+    if args.command in asof.COMMANDS:
+        return asof.run_command(settings, args)
     if args.command == "sync":
         return _sync(settings, args)
     if args.command == "replay":

@@ -16,7 +16,9 @@ from rostersync_api import console, errors
 from rostersync_api.notify.loop import keep_notifying
 from rostersync_api.routes import (
     audit,
+    changes,
     health,
+    history,
     holds,
     metrics,
     runs,
@@ -73,7 +75,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.middleware("http")(metrics.count_requests)
-    for routes in (tenants, source_test, runs, holds, uploads, audit):
+    for routes in (tenants, source_test, runs, holds, uploads, audit, changes, history):
         app.include_router(routes.router)
     console.install(app)  # the web console, under /console (same tokens, same routes' code)
     return app
