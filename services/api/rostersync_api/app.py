@@ -23,11 +23,13 @@ from rostersync_api.routes import (
     metrics,
     runs,
     source_test,
+    subscriptions,
     tenants,
     uploads,
 )
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
+from rostersync_api.subscriptions.deliver import keep_delivering
 
 VERSION = "1"
 
@@ -51,15 +53,16 @@ def create_app(settings: ApiSettings) -> FastAPI:
             producer = make_producer(settings, "rostersync-api", keys)
             await producer.start()
             stop = asyncio.Event()
-            notifier: asyncio.Task[None] | None = None
+            loops: list[asyncio.Task[None]] = []
             try:
                 app.state.api = ApiState(settings, pool, keys, producer)
-                notifier = asyncio.create_task(keep_notifying(app.state.api, stop))
+                loops.append(asyncio.create_task(keep_notifying(app.state.api, stop)))
+                loops.append(asyncio.create_task(keep_delivering(app.state.api, stop)))
                 yield
             finally:
                 stop.set()
-                if notifier is not None:
-                    await notifier
+                for loop in loops:
+                    await loop
                 await producer.stop()
         finally:
             await close_pool(pool)
@@ -75,7 +78,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.middleware("http")(metrics.count_requests)
-    for routes in (tenants, source_test, runs, holds, uploads, audit, changes, history):
+    for routes in (
+        tenants,
+        source_test,
+        runs,
+        holds,
+        uploads,
+        audit,
+        changes,
+        history,
+        subscriptions,
+    ):
         app.include_router(routes.router)
     console.install(app)  # the web console, under /console (same tokens, same routes' code)
     return app

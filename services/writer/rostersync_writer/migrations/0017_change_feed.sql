@@ -171,3 +171,22 @@ BEGIN
                        t.tab || '_changes_out', t.tab, t.entity, t.owner, t.owners);
     END LOOP;
 END $$;
+
+-- Webhook subscriptions to a tenant's changes (the admin API's: services/api/rostersync_api/
+-- subscriptions/). Each is delivered in order from its cursor (the last sequence number its
+-- receiver acknowledged); the secret signing the deliveries is sealed with the tenant's data key
+-- (like source secrets), so a purge destroys it with the key.
+CREATE TABLE change_subscriptions (
+    tenant_id       text        NOT NULL,
+    id              uuid        NOT NULL,
+    url             text        NOT NULL,
+    entities        text[],                 -- NULL: every entity
+    sealed_secret   bytea       NOT NULL,
+    cursor          bigint      NOT NULL DEFAULT 0,
+    attempts        int         NOT NULL DEFAULT 0,  -- failures in a row
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error      text,
+    delivered_at    timestamptz,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant_id, id)
+);
