@@ -117,3 +117,18 @@ def event_of(row: Any) -> RecordChanged | MembershipChanged:
 
 def to_json(event: RecordChanged | MembershipChanged) -> bytes:
     return event.model_dump_json().encode()
+
+
+def json_schema() -> dict[str, Any]:
+    """The events' JSON Schema, as checked in at docs/change-event.schema.json (a test fails when
+    it drifts): ``python -m rostersync_libs.change_events > docs/change-event.schema.json``."""
+    schema: dict[str, Any] = CHANGE_EVENT.json_schema()
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "rostersync change event (rostersync.changes.v1)", **schema}  # fmt: skip
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    sys.stdout.write(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")

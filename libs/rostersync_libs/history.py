@@ -23,7 +23,7 @@ FROM (
     SELECT DISTINCT ON (c.internal_id) c.internal_id, c.sourced_id, c.operation, c.record,
            c.class_id
     FROM change_log c
-    WHERE c.tenant_id = $1 AND c.entity = 'enrollments' AND c.seq IS NOT NULL
+    WHERE c.tenant_id = $1 AND c.entity = 'enrollments'
       AND c.effective_at <= $3
       AND c.internal_id IN (SELECT internal_id FROM change_log WHERE tenant_id = $1
                             AND class_id = $2 AND entity = 'enrollments')

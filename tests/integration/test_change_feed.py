@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import jsonschema
 import orjson
 import pytest
 from rostersync_cli.replay import compare, replay
@@ -24,6 +25,7 @@ from tests.e2e import sync
 from tests.pipeline import running_pipeline
 
 pytestmark = pytest.mark.integration
+SCHEMA = Path(__file__).parents[2] / "docs" / "change-event.schema.json"
 
 ORDER = ["orgs", "academicSessions", "courses", "classes", "users", "userProfiles", "roles",
          "enrollments", "demographics", "classTerms", "userOrgs", "guardianLinks"]  # fmt: skip
@@ -131,7 +133,9 @@ async def test_changes_of_adds_renames_moves_and_removals(
     published = await changes_on_topic(settings)
     assert sorted(e.sequence for _, e in published) == list(range(1, last + 1))
     rows = {c["seq"]: c for c in await changes_of(db)}
+    schema = orjson.loads(SCHEMA.read_bytes())
     for key, event in published:
+        jsonschema.validate(orjson.loads(event.model_dump_json()), schema)
         assert key == f"d1:{event.internal_id}".encode()
         assert (event.entity, event.sourced_id, event.operation) == (
             rows[event.sequence]["entity"], rows[event.sequence]["sourced_id"],

@@ -1,7 +1,7 @@
 -- rostersync schema, version 17: the change feed's outbox (docs/change-feed.md).
 --
 -- Every row the writer changes (insert, content update, archive, restore) and every membership
--- link added or removed gets one change_log row, written by the statement-level triggers below
+-- link added or removed gets one change row, written by the statement-level triggers below
 -- in the same transaction as the rows and the writer's positions: a rolled-back batch leaves no
 -- change, a committed one cannot lose its changes. Triggers rather than code at each call site
 -- because rows change in many places (upserts, rekeys, cascades, sweeps, restores): one owner.
@@ -11,14 +11,15 @@
 -- An upsert's change belongs to the run of its event (the row's new last_seen_run: a record
 -- parked in one run may land in a batch of the next); what the writer does to rows it is not
 -- upserting (archives, cascades, rekeys) belongs to the run named.
--- A change gets its tenant's sequence number when its run completes (changes.py numbers a run's
--- changes in a canonical order), so a replay numbers them the same way.
-CREATE TABLE change_log (
+-- A change gets its tenant's sequence number when its run completes (changes.py moves a run's
+-- changes from change_pending to change_log in a canonical order), so a replay numbers them the
+-- same way.
+-- Changes of runs still in progress: the triggers' target, one index (cheap to write); when
+-- the run completes they move to change_log, numbered (written once there, never updated).
+CREATE TABLE change_pending (
     id           bigserial   PRIMARY KEY,  -- capture order: orders one record's changes
     tenant_id    text        NOT NULL,
-    seq          bigint,                   -- NULL until the run completes
     run_id       uuid        NOT NULL,
-    effective_at timestamptz,              -- the run's fetch time (sync_runs), set with seq
     entity       text        NOT NULL,
     internal_id  uuid        NOT NULL,     -- links: the owner's (a user's, a class's)
     sourced_id   text,
@@ -28,10 +29,26 @@ CREATE TABLE change_log (
     school_id    uuid,                     -- for the feed's filters
     class_id     uuid
 );
-CREATE UNIQUE INDEX change_log_by_seq ON change_log (tenant_id, seq) WHERE seq IS NOT NULL;
-CREATE INDEX change_log_pending ON change_log (tenant_id, run_id) WHERE seq IS NULL;
-CREATE INDEX change_log_by_class ON change_log (tenant_id, class_id, seq) WHERE class_id IS NOT NULL;
-CREATE INDEX change_log_by_record ON change_log (tenant_id, internal_id, seq);
+CREATE INDEX change_pending_by_run ON change_pending (tenant_id, run_id);
+
+-- The feed: every change of a completed run, numbered per tenant.
+CREATE TABLE change_log (
+    tenant_id    text        NOT NULL,
+    seq          bigint      NOT NULL,
+    run_id       uuid        NOT NULL,
+    effective_at timestamptz NOT NULL,     -- the run's fetch time (sync_runs)
+    entity       text        NOT NULL,
+    internal_id  uuid        NOT NULL,
+    sourced_id   text,
+    operation    text        NOT NULL,
+    fields       jsonb,
+    record       jsonb       NOT NULL,
+    school_id    uuid,
+    class_id     uuid,
+    PRIMARY KEY (tenant_id, seq)
+);
+CREATE INDEX change_log_by_class ON change_log (tenant_id, class_id) WHERE class_id IS NOT NULL;
+CREATE INDEX change_log_by_record ON change_log (tenant_id, internal_id);
 
 -- Each tenant's last sequence number (updated in the numbering transaction: its row lock makes
 -- numbers commit in order, so a reader never sees n+1 before n).
@@ -76,7 +93,7 @@ DECLARE
     run uuid := nullif(current_setting('rostersync.run_id', true), '')::uuid;
 BEGIN
     IF run IS NULL THEN RETURN NULL; END IF;
-    INSERT INTO change_log (tenant_id, run_id, entity, internal_id, sourced_id, operation,
+    INSERT INTO change_pending (tenant_id, run_id, entity, internal_id, sourced_id, operation,
                             record, school_id, class_id)
     SELECT n.tenant_id, n.last_seen_run, TG_ARGV[0], n.internal_id, n.sourced_id, 'insert', r.rec,
            change_school(TG_ARGV[0], n.internal_id, r.rec),
@@ -92,7 +109,7 @@ DECLARE
     run uuid := nullif(current_setting('rostersync.run_id', true), '')::uuid;
 BEGIN
     IF run IS NULL THEN RETURN NULL; END IF;
-    INSERT INTO change_log (tenant_id, run_id, entity, internal_id, sourced_id, operation,
+    INSERT INTO change_pending (tenant_id, run_id, entity, internal_id, sourced_id, operation,
                             fields, record, school_id, class_id)
     SELECT c.tenant_id, c.run_id, TG_ARGV[0], c.internal_id, c.sourced_id, c.op,
            CASE WHEN c.op = 'archive' THEN NULL ELSE c.fields END, c.rec,
@@ -131,7 +148,7 @@ DECLARE
 BEGIN
     IF run IS NULL THEN RETURN NULL; END IF;
     EXECUTE format(
-        'INSERT INTO change_log (tenant_id, run_id, entity, internal_id, sourced_id, operation,'
+        'INSERT INTO change_pending (tenant_id, run_id, entity, internal_id, sourced_id, operation,'
         ' record, school_id, class_id)'
         ' SELECT l.tenant_id, $1, %L, l.%I, o.sourced_id, %L, to_jsonb(l) - ''tenant_id'','
         ' change_school(%L, l.%I, to_jsonb(l)), change_class(%L, l.%I, to_jsonb(l))'
