@@ -109,15 +109,18 @@ DECLARE
     run uuid := nullif(current_setting('rostersync.run_id', true), '')::uuid;
 BEGIN
     IF run IS NULL THEN RETURN NULL; END IF;
+    -- Dynamic, so it is planned for this statement's row counts: a plan cached from a small
+    -- statement (a nested loop over the transition tables) is quadratic on a large one.
+    EXECUTE $q$
     INSERT INTO change_pending (tenant_id, run_id, entity, internal_id, sourced_id, operation,
                             fields, record, school_id, class_id)
-    SELECT c.tenant_id, c.run_id, TG_ARGV[0], c.internal_id, c.sourced_id, c.op,
+    SELECT c.tenant_id, c.run_id, $2, c.internal_id, c.sourced_id, c.op,
            CASE WHEN c.op = 'archive' THEN NULL ELSE c.fields END, c.rec,
-           change_school(TG_ARGV[0], c.internal_id, c.rec),
-           change_class(TG_ARGV[0], c.internal_id, c.rec)
+           change_school($2, c.internal_id, c.rec),
+           change_class($2, c.internal_id, c.rec)
     FROM (
         SELECT n.tenant_id, n.internal_id, n.sourced_id,
-               CASE WHEN n.last_seen_run <> o.last_seen_run THEN n.last_seen_run ELSE run END
+               CASE WHEN n.last_seen_run <> o.last_seen_run THEN n.last_seen_run ELSE $1 END
                    AS run_id,
                CASE WHEN o.archived_at IS NULL AND n.archived_at IS NOT NULL THEN 'archive'
                     WHEN o.archived_at IS NOT NULL AND n.archived_at IS NULL THEN 'restore'
@@ -136,7 +139,8 @@ BEGIN
            OR (o.archived_at IS NULL) <> (n.archived_at IS NULL)
            OR o.sourced_id <> n.sourced_id
     ) c
-    WHERE c.op <> 'update' OR c.fields IS NOT NULL;
+    WHERE c.op <> 'update' OR c.fields IS NOT NULL
+    $q$ USING run, TG_ARGV[0];
     RETURN NULL;
 END $$;
 
