@@ -49,8 +49,10 @@ from rostersync_libs.envelope import EntityType, Envelope, Origin, record_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
 from rostersync_libs.markers import run_end_event
+from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.settings import ServiceSettings
 from rostersync_mapper.mapping import map_event
+from rostersync_writer.migrate import migrate
 
 from benchmarks.csv_memory import cleanup, settings_for
 
@@ -133,6 +135,14 @@ async def produce(settings: ServiceSettings, count: int) -> uuid.UUID:
     marker = run_end_event(tenant=TENANT, source="csv", run_id=run_id, fanout=len(parts), counts={})
     for p in parts:
         pending.append(await producer.send(topic, marker.to_bytes(), key=marker.key(), partition=p))
+    # The writer completes a run only on the fetcher's word that publishing ended (run_ends.py).
+    fetched = RunEvent(tenant=TENANT, run_id=run_id, source="csv", phase=RunPhase.FETCHED,
+                       file_counts={}, bulk_entities=[], fanout=len(parts))  # fmt: skip
+    pending.append(
+        await producer.send(
+            settings.topics.runs, fetched.model_dump_json().encode(), key=fetched.key()
+        )
+    )
     await asyncio.gather(*pending)
     await producer.stop()
     await close_pool(pool)
@@ -248,6 +258,9 @@ async def main(count: int) -> None:
             server_settings={"search_path": settings.db_schema},
         )
         try:
+            # The schema first: producing seals with the tenant's data key, kept in its tables.
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.db_schema}"')
+            await migrate(conn)
             t0 = time.perf_counter()
             first = await produce(settings, count)
             print(f"produced in {time.perf_counter() - t0:.1f} s")

@@ -14,6 +14,7 @@ rostersync crosswalk add|import|list  OneRoster records the application already 
 rostersync directory import TENANT FILE  the application's records, for match rules
 rostersync tenants check|import|export|purge|rewrap-keys  tenants files, erasing a district
 rostersync api token create|list|revoke  tokens of the admin API
+rostersync asof TENANT INSTANT --class X  a class's members at an instant (roster history)
 
 ``sync --wait`` and ``report`` exit with the run's status (``rostersync_libs.run_reports.status``): 0 completed, 1 failed,
 3 held, 4 discarded, 5 not finished, 6 cancelled; 2 when the command itself did nothing; 7 when
@@ -39,7 +40,15 @@ from rostersync_libs.commands import SyncRequested
 from rostersync_libs.data_keys import TenantPurgedError
 from rostersync_libs.run_reports.status import EXIT_NOT_FINISHED, EXIT_REFUSED, EXIT_UNAVAILABLE
 
-from rostersync_cli import actions, api_commands, identity_commands, lag, scripted, tenant_commands
+from rostersync_cli import (
+    actions,
+    api_commands,
+    asof,
+    identity_commands,
+    lag,
+    scripted,
+    tenant_commands,
+)
 from rostersync_cli.cancel import cancel_refusal, send_cancel, wait_for_end
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.generate_delta import generate_delta
@@ -127,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     identity_commands.add_commands(sub)
     tenant_commands.add_commands(sub)
     api_commands.add_commands(sub)
+    asof.add_commands(sub)
     return parser
 
 
@@ -257,6 +267,8 @@ def run(argv: list[str] | None = None) -> int:
         return tenant_commands.run_command(settings, args)
     if args.command in api_commands.COMMANDS:
         return api_commands.run_command(settings, args)
+    if args.command in asof.COMMANDS:
+        return asof.run_command(settings, args)
     if args.command == "sync":
         return _sync(settings, args)
     if args.command == "replay":

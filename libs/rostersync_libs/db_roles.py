@@ -93,6 +93,7 @@ WRITES: dict[Service, dict[str, str]] = {
         "operator_audit": "INSERT",
         KEYS: "INSERT",
         "notifications": "INSERT, UPDATE",  # its notifier (notify/)
+        "change_subscriptions": "INSERT, UPDATE, DELETE",  # webhooks of changes (subscriptions/)
     },
 }
 

@@ -96,11 +96,12 @@ def access_table(settings: ServiceSettings) -> dict[str, Access]:
             group=settings.consumer_group("mapper"),
         ),
         # Reads what ends in PostgreSQL (records, dead letters, findings, run events, hold
-        # decisions); writes no topic. Its group follows its schema (rostersync-writer-<schema>,
-        # a replay's too): a prefix. A replay (``rostersync replay``) runs the writer: its login.
+        # decisions); writes only the change feed (its relay). Its group follows its schema
+        # (rostersync-writer-<schema>, a replay's too): a prefix. A replay (``rostersync
+        # replay``) runs the writer: its login.
         "writer": Access(
             reads=(t.mapped, t.validator_dlq, t.mapper_dlq, t.findings, t.runs, t.commands),
-            writes=(),
+            writes=(t.changes,),
             group=settings.consumer_group("writer-"),
             group_prefixed=True,
         ),

@@ -24,12 +24,26 @@ def _aad(tenant: str, source: str) -> bytes:
     return f"rostersync-source-secret:{tenant}:{source}".encode()
 
 
+async def seal_secret(keys: DataKeys, tenant: str, aad: bytes, secret: str) -> bytes:
+    """A secret sealed with the tenant's data key, bound to ``aad`` (what it is the secret of):
+    also the change feed's webhook secrets (rostersync_api/subscriptions)."""
+    aead = await keys.for_sealing(tenant)
+    nonce = os.urandom(NONCE_BYTES)
+    return MAGIC + nonce + aead.encrypt(nonce, secret.encode(), aad)
+
+
+async def open_secret(keys: DataKeys, tenant: str, aad: bytes, sealed: bytes) -> str:
+    """What :func:`seal_secret` sealed (InvalidTag when it does not open)."""
+    aead = await keys.for_sealing(tenant)
+    start = len(MAGIC)
+    plain: bytes = aead.decrypt(sealed[start : start + NONCE_BYTES], sealed[start + NONCE_BYTES :], aad)  # fmt: skip
+    return plain.decode()
+
+
 async def store(
     conn: asyncpg.Connection, control: str, keys: DataKeys, tenant: str, source: str, secret: str
 ) -> None:
-    aead = await keys.for_sealing(tenant)
-    nonce = os.urandom(NONCE_BYTES)
-    sealed = MAGIC + nonce + aead.encrypt(nonce, secret.encode(), _aad(tenant, source))
+    sealed = await seal_secret(keys, tenant, _aad(tenant, source), secret)
     await conn.execute(
         f'INSERT INTO "{control}".{TABLE} (tenant_id, source_id, sealed) VALUES ($1, $2, $3)'
         " ON CONFLICT (tenant_id, source_id) DO UPDATE SET sealed = excluded.sealed,"
@@ -60,13 +74,9 @@ async def read(
             f"source {source} of tenant {tenant} has no secret: set its secret_env, or store one"
             f" (PUT /api/v1/tenants/{tenant}/sources/{source}/secret)"
         )
-    aead = await keys.for_sealing(tenant)
-    start = len(MAGIC)
     try:
-        plain = aead.decrypt(sealed[start : start + NONCE_BYTES], sealed[start + NONCE_BYTES :],
-                             _aad(tenant, source))  # fmt: skip
+        return SecretStr(await open_secret(keys, tenant, _aad(tenant, source), sealed))
     except InvalidTag:
         raise KeyError(
             f"the stored secret of source {source} of tenant {tenant} does not open"
         ) from None
-    return SecretStr(plain.decode())

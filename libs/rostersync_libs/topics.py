@@ -20,6 +20,8 @@ COMMANDS = "rostersync.commands.v1"
 IDENTITIES = "rostersync.identities.v1"
 # The fetcher's REST sync state (high-water marks, last full sync), compacted: latest per key.
 FETCH_STATE = "rostersync.fetch_state.v1"
+# The change feed: one event per row the writer changed (docs/change-feed.md), kept forever.
+CHANGES = "rostersync.changes.v1"
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,10 @@ class Topics:
     def fetch_state(self) -> str:
         return self._name(FETCH_STATE)
 
+    @property
+    def changes(self) -> str:
+        return self._name(CHANGES)
+
     def all(self) -> list[str]:
         return [
             self.fetched,
@@ -83,6 +89,7 @@ class Topics:
             self.commands,
             self.identities,
             self.fetch_state,
+            self.changes,
         ]
 
     def compacted_topics(self) -> list[str]:

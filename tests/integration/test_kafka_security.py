@@ -66,7 +66,8 @@ class Secure:
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[SecureBroker]:
-    with secure_broker(kafka_acls.SERVICES) as started:
+    # ``no-acl``: a user the broker knows, with no ACL at all.
+    with secure_broker((*kafka_acls.SERVICES, "no-acl")) as started:
         yield started
 
 
@@ -147,7 +148,7 @@ async def test_every_principal_writes_only_its_topics_and_sees_only_those_it_use
 ) -> None:
     settings = secure.as_user(secure.settings, user)
     access = kafka_acls.access_table(settings)[user]
-    # Not idempotent: the writer, allowed no topic, could not even get a producer id (below).
+    # Not idempotent: a principal allowed no topic could not even get a producer id (below).
     producer = AIOKafkaProducer(**client_options(settings))
     await producer.start()
     try:
@@ -165,8 +166,9 @@ async def test_every_principal_writes_only_its_topics_and_sees_only_those_it_use
 async def test_a_principal_allowed_no_topic_cannot_even_start_an_idempotent_producer(
     secure: Secure,
 ) -> None:
-    writer = secure.as_user(secure.settings, "writer")
-    producer = AIOKafkaProducer(**client_options(writer), enable_idempotence=True)
+    # (The writer was that principal until it relayed the change feed: now ``no-acl``.)
+    no_acl = secure.as_user(secure.settings, "no-acl")
+    producer = AIOKafkaProducer(**client_options(no_acl), enable_idempotence=True)
     try:
         with pytest.raises(ClusterAuthorizationFailedError):  # its producer id is refused
             await producer.start()

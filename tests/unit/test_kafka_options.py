@@ -192,9 +192,10 @@ def test_the_acls_grant_each_service_what_its_code_uses() -> None:
     t = settings.topics
     table = kafka_acls.access_table(settings)
     assert set(table) == set(kafka_acls.SERVICES)
-    # The writer reads exactly what it subscribes to, writes nothing, and its groups follow its schema.
+    # The writer reads exactly what it subscribes to, writes only the change feed (its relay), and
+    # its groups follow its schema.
     assert set(table["writer"].reads) == set(subscribed_topics(t))
-    assert table["writer"].writes == ()
+    assert table["writer"].writes == (t.changes,)
     assert table["writer"].group_prefixed
     assert settings.consumer_group(f"writer-{settings.db_schema}").startswith(
         table["writer"].group or "-"

@@ -17,17 +17,21 @@ from rostersync_api.notify.loop import keep_notifying
 from rostersync_api.rate_limit import RateLimiter
 from rostersync_api.routes import (
     audit,
+    changes,
     health,
+    history,
     holds,
     metrics,
     runs,
     source_test,
+    subscriptions,
     tenants,
     uploads,
 )
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
 from rostersync_api.upload_limit import UploadLimit
+from rostersync_api.subscriptions.deliver import keep_delivering
 
 VERSION = "1"
 
@@ -44,16 +48,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
             producer = make_producer(settings, "rostersync-api", keys)
             await producer.start()
             stop = asyncio.Event()
-            notifier: asyncio.Task[None] | None = None
+            loops: list[asyncio.Task[None]] = []
             try:
                 limiter = RateLimiter(settings.api_rate_per_second, settings.api_rate_burst)
                 app.state.api = ApiState(settings, pool, keys, producer, limiter)
-                notifier = asyncio.create_task(keep_notifying(app.state.api, stop))
+                loops.append(asyncio.create_task(keep_notifying(app.state.api, stop)))
+                loops.append(asyncio.create_task(keep_delivering(app.state.api, stop)))
                 yield
             finally:
                 stop.set()
-                if notifier is not None:
-                    await notifier
+                for loop in loops:
+                    await loop
                 await producer.stop()
         finally:
             await close_pool(pool)
@@ -72,7 +77,17 @@ def create_app(settings: ApiSettings) -> FastAPI:
     # first, so it is inside the metrics middleware: its error is raised where the route reads.
     app.add_middleware(UploadLimit, limit=settings.max_upload_bytes)
     app.middleware("http")(metrics.count_requests)
-    for routes in (tenants, source_test, runs, holds, uploads, audit):
+    for routes in (
+        tenants,
+        source_test,
+        runs,
+        holds,
+        uploads,
+        audit,
+        changes,
+        history,
+        subscriptions,
+    ):
         app.include_router(routes.router)
     console.install(app)  # the web console, under /console (same tokens, same routes' code)
     return app

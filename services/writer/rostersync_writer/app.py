@@ -32,20 +32,21 @@ from rostersync_libs.outages import working
 from rostersync_libs.store.migrate import migrate
 from rostersync_libs.topics import Topics
 
-from rostersync_writer.batch import apply_records
+from rostersync_writer.changes import number_runs
 from rostersync_writer.decisions import apply_decisions
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
-from rostersync_writer.landing import Changes, settle_run
-from rostersync_writer.lifecycle import complete_run
+from rostersync_writer.landing import Changes
 from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
+from rostersync_writer.relay import run_relay
 from rostersync_writer.run_ends import RunEnd
 from rostersync_writer.run_events import apply_run_events, decode_run_events, publishing_ends
 from rostersync_writer.run_metrics import RunGauges, count_batch
-from rostersync_writer.runs import complete_ready, lock_runs, note_runs, record_markers
+from rostersync_writer.run_order import apply_in_run_order
+from rostersync_writer.runs import lock_runs, note_runs
 from rostersync_writer.safety import SafetyLimits
 from rostersync_writer.settings import WriterSettings
 
@@ -160,12 +161,18 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
     rules = Rules(SafetyLimits(settings.tenants_file, settings.control), settings.control)
     # One group per database schema: a replay into a fresh schema is a second, independent writer.
     group = settings.consumer_group(f"writer-{settings.db_schema}")
-    consumer = make_consumer(settings, group, keys=DataKeys(pool, settings))
+    keys = DataKeys(pool, settings)
+    consumer = make_consumer(settings, group, keys=keys)
     consumer.subscribe(
         subscribed_topics(topics),
         listener=SeekToStoredPositions(consumer, pool, group),
     )
     gauges = asyncio.create_task(RunGauges(pool).run(stop))
+    relay = (
+        asyncio.create_task(run_relay(settings, pool, keys, stop))
+        if settings.change_relay
+        else None
+    )
     batch_seconds, batch_messages = BATCH_SECONDS.labels("writer"), BATCH_MESSAGES.labels("writer")
     try:
         await consumer.start()
@@ -181,9 +188,11 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
                 batch_messages.observe(sum(len(m) for m in batches.values()))
             await lag.sample()
     finally:
-        gauges.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await gauges
+        for task in (gauges, relay):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await consumer.stop()
 
 
@@ -262,16 +271,14 @@ async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> A
     await lock_runs(conn, ending)
     await apply_run_events(conn, run_events)
     await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
-    changed = await apply_records(conn, inbox.records)
     await store_rejections(conn, inbox.dead)
     await store_own(conn, inbox.poison)
     found = await store_findings(conn, inbox.findings)
-    await record_markers(conn, inbox.markers)
-    completed = await complete_ready(conn, ending)
-    for end in completed:
-        changed += await settle_run(conn, end.tenant, end.run_id)  # its parked records, for good
-    outcomes = [await complete_run(conn, end, rules.limits) for end in completed]
+    done = await apply_in_run_order(conn, inbox.records, inbox.markers, ending, rules.limits)
+    changed, completed, outcomes = done.changed, done.ends, done.outcomes
     decided = await apply_decisions(conn, rules.control, hold_decisions(inbox.commands))
+    # A complete run's changes get their sequence numbers (and a decided hold's removals).
+    await number_runs(conn, [(e.tenant, e.run_id) for e in completed] + [d[:2] for d in decided])
     return Applied(
         records=len(inbox.records),
         changed=changed,

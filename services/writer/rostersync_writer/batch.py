@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
 
+from rostersync_writer.changes import attribute
 from rostersync_writer.landing import Changes, land, release
 from rostersync_writer.lifecycle import any_staged, stage_deletes
 from rostersync_writer.parking import any_parked, drop_superseded, note_later
@@ -92,6 +93,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> Cha
     changed = Changes()
     order = sorted(runs)  # run ids are time-ordered (UUIDv7)
     for run_id in order:
+        await attribute(conn, run_id)  # the rows this run changes: its changes (changes.py)
         verdicts: set[UUID] = set()  # records that got their verdict in this batch
         batches = collapse(runs[run_id])
         for entity in APPLY_ORDER:

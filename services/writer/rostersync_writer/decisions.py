@@ -22,6 +22,7 @@ from rostersync_libs import audit
 from rostersync_libs.commands import HoldDecision
 from rostersync_libs.envelope import EntityType
 
+from rostersync_writer.changes import attribute
 from rostersync_writer.lifecycle import archive
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,7 @@ async def apply_decisions(
             continue
         if d.approve:
             bulk = [EntityType(e) for e in orjson.loads(held["bulk_entities"])]
+            await attribute(conn, d.run_id)  # its removals are the held run's changes
             await archive(conn, d.tenant, d.run_id, held["source"], bulk)
         else:
             await conn.execute(

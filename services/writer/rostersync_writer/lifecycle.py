@@ -24,6 +24,7 @@ import orjson
 from rostersync_libs.envelope import EntityType, Envelope
 
 from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
+from rostersync_writer.changes import number_runs
 from rostersync_writer.run_ends import RunEnd
 from rostersync_writer.safety import Hold, SafetyLimits
 from rostersync_writer.tables import TABLES
@@ -179,6 +180,9 @@ async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimi
         )
     else:
         status = "approved" if _over(numbers, hold) else "applied"
+        # What the run's records did is numbered before what its end removes, as when a hold
+        # is decided later: a replay that reads the decision first numbers them the same.
+        await number_runs(conn, [(tenant, run_id)])
         await archive(conn, tenant, run_id, source, bulk)
     await unlink_rejected(conn, tenant, run_id)
     dangling = await count_dangling(conn, tenant)

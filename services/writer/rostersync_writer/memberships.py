@@ -27,9 +27,16 @@ class Link:
     rows_of: LinkRows  # values of ``columns`` for one record
 
     def delete_sql(self) -> str:
+        """Remove the owners' ($1, $2) links that are not among their new ones ($3, $4, …): a link
+        kept is not touched, so the change feed sees only links really added or removed."""
+        names = [name for name, _ in self.columns]
+        params = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(self.columns, start=5))
+        same = " AND ".join(f"n.{name} = t.{name}" for name in names)
         return (
             f"DELETE FROM {self.table} AS t USING unnest($1::text[], $2::uuid[]) AS o(tenant, id)"
-            f" WHERE t.tenant_id = o.tenant AND t.{self.owner} = o.id"
+            f" WHERE t.tenant_id = o.tenant AND t.{self.owner} = o.id AND NOT EXISTS (SELECT 1"
+            f" FROM unnest($3::text[], $4::uuid[], {params}) AS n(tenant, owner, {', '.join(names)})"
+            f" WHERE n.tenant = t.tenant_id AND n.owner = t.{self.owner} AND {same})"
         )
 
     def insert_sql(self) -> str:
@@ -79,15 +86,15 @@ LINKS: dict[EntityType, tuple[Link, ...]] = {
 async def replace_links(
     conn: asyncpg.Connection, entity: EntityType, owners: list[Envelope]
 ) -> None:
-    """Replace every link row of these records by the ones their events carry."""
+    """Make these records' link rows the ones their events carry (removing and adding only
+    what differs)."""
     if not owners:
         return
     for link in LINKS.get(entity, ()):
-        await conn.execute(
-            link.delete_sql(), [o.tenant for o in owners], [o.internal_id for o in owners]
-        )
         rows = [(o.tenant, o.internal_id, *row) for o in owners for row in link.rows_of(o)]
+        columns = [list(c) for c in zip(*rows, strict=True)] or [[] for _ in range(2 + len(link.columns))]  # fmt: skip
+        await conn.execute(
+            link.delete_sql(), [o.tenant for o in owners], [o.internal_id for o in owners], *columns
+        )
         if rows:
-            await conn.execute(
-                link.insert_sql(), *(list(column) for column in zip(*rows, strict=True))
-            )
+            await conn.execute(link.insert_sql(), *columns)

@@ -34,12 +34,19 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 async def webhook(http: httpx.AsyncClient, notify: Notify, url: str, body: bytes) -> None:
     hook = next((h for h in notify.webhooks if h.url == url), None)
-    headers = {"Content-Type": "application/json", "User-Agent": "rostersync"}
+    secret = None
     if hook is not None and hook.secret_env:
         try:
             secret = env_secret(hook.secret_env, "the signing secret").get_secret_value()
         except KeyError as exc:
             raise DeliveryFailed(exc.args[0]) from None
+    await post_signed(http, url, body, secret)
+
+
+async def post_signed(http: httpx.AsyncClient, url: str, body: bytes, secret: str | None) -> None:
+    """POST ``body`` (JSON), signed when there is a secret; DeliveryFailed unless a 2xx."""
+    headers = {"Content-Type": "application/json", "User-Agent": "rostersync"}
+    if secret is not None:
         stamp = str(int(time.time()))
         headers |= {"X-Rostersync-Timestamp": stamp,
                     "X-Rostersync-Signature": signature(secret, stamp, body)}  # fmt: skip
