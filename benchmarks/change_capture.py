@@ -20,8 +20,8 @@ import uuid
 import asyncpg
 from rostersync_libs.envelope import EntityType
 from rostersync_libs.ids import new_run_id
+from rostersync_libs.store.migrate import migrate
 from rostersync_writer.changes import attribute, number_runs
-from rostersync_writer.migrate import migrate
 from rostersync_writer.tables import TABLES
 
 from benchmarks.csv_memory import cleanup, settings_for

@@ -39,8 +39,8 @@ from rostersync_api.settings import ApiSettings
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.processes import running_services
 from rostersync_libs.kafka import ensure_topics
+from rostersync_libs.store.migrate import migrate
 from rostersync_oneroster_server import OneRosterServer
-from rostersync_writer.migrate import migrate
 
 from benchmarks.csv_memory import cleanup, settings_for
 from benchmarks.rest_latency import OVERLAP_SECONDS, SECRET_ENV, percentile, tenants_text

@@ -51,8 +51,8 @@ from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store.migrate import migrate
 from rostersync_mapper.mapping import map_event
-from rostersync_writer.migrate import migrate
 
 from benchmarks.csv_memory import cleanup, settings_for
 

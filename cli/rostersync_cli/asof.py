@@ -1,5 +1,5 @@
 """``rostersync asof TENANT INSTANT --class X``: a class's members at an instant (the roster
-history, rostersync_libs/history.py)."""
+history, rostersync_libs/store/history.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-from rostersync_libs import history
 from rostersync_libs.run_reports.status import EXIT_REFUSED
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.store import history
 
 from rostersync_cli.operations import on_connection
 from rostersync_cli.text_tables import emit, format_table

@@ -1,7 +1,8 @@
 """Shared building blocks of rostersync's services (docs/architecture.md, "Where things live").
 
 Events and topics:
-    envelope, topics, commands, runs, markers, dlq, identities, ids, partitioning
+    envelope, topics, commands, runs, markers, dlq, identities, ids, partitioning,
+    change_events (the change feed's event)
 Findings:
     findings (the model, bounded lists), finding_codes (every code and its severities)
 The stage loop and the service process:
@@ -9,7 +10,7 @@ The stage loop and the service process:
 Kafka, sealing and access:
     kafka, sealed_clients, sealing, data_keys, kafka_acls
 PostgreSQL:
-    store (the schema: migrations, table list, typed reads), db (pools), db_roles (grants),
+    store (the schema: migrations, table list, typed reads, roster history), db (pools), db_roles (grants),
     audit (the operator audit), source_secrets, tenant_registry
 Configuration:
     settings (the only reader of the environment), tenants, minimisation, notify_config,

@@ -38,6 +38,15 @@ RUN_TABLES = (
     "refused_commands",
     "consumer_positions",
 )
+# The change feed (docs/change-feed.md): a run's captured changes, numbered per tenant when it
+# completes, the relay's cursor, and the API's webhook subscriptions.
+CHANGE_TABLES = (
+    "change_pending",
+    "change_log",
+    "change_sequences",
+    "change_relay",
+    "change_subscriptions",
+)
 # Identity: the directory the CLI imports and the claims the mapper makes (docs/identity.md).
 IDENTITY_TABLES = ("app_directory", "identity_claims")
 # The fetcher's leases on the runs it publishes.
@@ -63,6 +72,7 @@ ALL_TABLES: tuple[str, ...] = (
     *LINK_TABLES,
     *RUN_TABLES,
     *IDENTITY_TABLES,
+    *CHANGE_TABLES,
     *FETCH_TABLES,
     *PROGRESS_TABLES,
     *CONTROL_TABLES,

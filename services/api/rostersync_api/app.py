@@ -30,8 +30,8 @@ from rostersync_api.routes import (
 )
 from rostersync_api.settings import ApiSettings
 from rostersync_api.state import ApiState
-from rostersync_api.upload_limit import UploadLimit
 from rostersync_api.subscriptions.deliver import keep_delivering
+from rostersync_api.upload_limit import UploadLimit
 
 VERSION = "1"
 

@@ -1,4 +1,4 @@
-"""The roster as of an instant (rostersync_libs/history.py): a class's members then."""
+"""The roster as of an instant (rostersync_libs/store/history.py): a class's members then."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from rostersync_libs import history
+from rostersync_libs.store import history
 
 from rostersync_api.auth import Principal, caller
 from rostersync_api.errors import not_found
