@@ -4,7 +4,7 @@ Codes are stable: operators and dashboards key on them. The validator's mirror t
 conformance categories (missing file, missing header, scrambled header, missing required data, data
 type, dangling reference). ``strict`` is the specification; ``lenient`` lets the slips real SIS
 exports make through as warnings (the record is corrected where the intent is clear). Codes of the
-other stages mean the same under both profiles (tests/unit/test_validator_codes.py checks it).
+other stages mean the same under both profiles (tests/unit/libs/test_validator_codes.py checks it).
 
 A member is declared with its severities, so a code cannot exist without them and reading one
 cannot fail at run time. ``Finding.code`` stays ``str``: findings read back from topics and tables

@@ -1,7 +1,7 @@
 """Every Prometheus series the services export: the one owner of their names and labels.
 
 The alert rules (deploy/prometheus/alerts.yaml) and the dashboard (deploy/grafana/rostersync.json)
-use exactly these names; tests/unit/test_metric_names.py holds them to it.
+use exactly these names; tests/unit/libs/test_metric_names.py holds them to it.
 
 Labels stay few: a service, a stage, a tenant (hundreds at most), a source id, a table, a topic
 partition. Never a sourcedId, a run id or anything from a record: each label value is a series

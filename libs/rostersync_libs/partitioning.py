@@ -4,7 +4,7 @@ A key goes to ``(murmur2(key) & 0x7fffffff) % partitions``, murmur2 being the 32
 with seed ``0x9747b28c`` (``org.apache.kafka.common.utils.Utils.murmur2``); a record without a key
 goes to a random partition. aiokafka's own murmur2 reads the key byte by byte in Python; this one
 reads all its 4-byte words at once and mixes them with fewer operations (about twice as fast),
-with the same result for every key (tests/unit/test_partitioning.py).
+with the same result for every key (tests/unit/libs/test_partitioning.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The one list of the deployment's tables (tests/unit/test_store.py checks it against the
+"""The one list of the deployment's tables (tests/unit/libs/test_store.py checks it against the
 migrations). Who may read and write each is db_roles.py; how a record becomes a row is the
 writer's tables.py, which takes each entity's table name from here."""
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-DEPLOY = Path(__file__).parents[2] / "deploy"
+DEPLOY = Path(__file__).parents[3] / "deploy"
 SERVICES = {"fetcher", "validator", "mapper", "writer", "api"}
 
 

@@ -10,7 +10,7 @@ import yaml
 from prometheus_client.metrics import MetricWrapperBase
 from rostersync_libs import metrics
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY = Path(__file__).resolve().parents[3] / "deploy"
 # Names in PromQL that are not rostersync's: Prometheus' own series.
 PROMETHEUS_SERIES = {"up"}
 NAME = re.compile(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rostersync_api.openapi import document, rendered
 
-CHECKED_IN = Path(__file__).parents[2] / "docs" / "openapi.json"
+CHECKED_IN = Path(__file__).parents[3] / "docs" / "openapi.json"
 
 
 def test_the_checked_in_openapi_document_is_the_api_s() -> None:

@@ -8,7 +8,7 @@ from rostersync_api.settings import ApiSettings
 from rostersync_fetcher.settings import FetcherSettings
 from rostersync_libs.settings import ServiceSettings
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "operations.md"
 
 
 def test_every_setting_is_in_the_table() -> None:

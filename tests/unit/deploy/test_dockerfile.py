@@ -1,7 +1,7 @@
 """deploy/Dockerfile as written: one target per service copying only rostersync-libs and that
 service (and what its pyproject.toml declares), the locked dependencies installed before the
 sources are copied, a non-root user, a HEALTHCHECK that really asks the service's port.
-(tests/unit/test_image_contents.py carries the build stages out.)"""
+(tests/unit/deploy/test_image_contents.py carries the build stages out.)"""
 
 from __future__ import annotations
 

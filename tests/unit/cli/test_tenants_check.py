@@ -48,4 +48,4 @@ def test_a_file_that_is_not_toml_or_not_there_says_so(tmp_path: Path) -> None:
 
 
 def test_the_example_tenants_file_is_valid() -> None:
-    assert problems(Path(__file__).parents[2] / "examples" / "tenants.toml") == []
+    assert problems(Path(__file__).parents[3] / "examples" / "tenants.toml") == []

@@ -18,7 +18,7 @@ from rostersync_libs.settings import ServiceSettings
 from rostersync_localstack.secure import Tls, make_certificates
 from rostersync_writer.app import subscribed_topics
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PASSWORD = "s3cret-pa55word"
 
 

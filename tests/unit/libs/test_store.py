@@ -34,7 +34,7 @@ def test_migrations_have_distinct_versions_and_checksums() -> None:
     assert files[0].name == "0001_initial.sql"
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_no_migration_is_left_where_the_runner_does_not_look() -> None:

@@ -16,7 +16,7 @@ from rostersync_fetcher.rest.errors import FetchError
 from rostersync_libs.ids import new_run_id
 from rostersync_writer.run_metrics import count_batch, requested_at
 
-from tests.unit.test_rest_client import SOURCE, NoAuth, Recorder
+from tests.unit.fetcher.test_rest_client import SOURCE, NoAuth, Recorder
 
 
 def sample(name: str, **labels: str) -> float:

@@ -15,7 +15,7 @@ from pathlib import Path
 from rostersync_libs.finding_codes import APPLY_FAILED, PROFILES, Code
 from rostersync_libs.findings import Severity
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SOURCES = [
     path
     for folder in ("libs", "services", "cli", "tools")
