@@ -11,7 +11,7 @@ from uuid import uuid4
 import jsonschema
 from rostersync_libs.change_events import Membership, MembershipChanged, RecordChanged, json_schema
 
-CHECKED_IN = Path(__file__).parents[2] / "docs" / "change-event.schema.json"
+CHECKED_IN = Path(__file__).parents[3] / "docs" / "change-event.schema.json"
 
 
 def test_the_checked_in_schema_is_the_events() -> None:
