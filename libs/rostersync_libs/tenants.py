@@ -1,4 +1,7 @@
-"""Tenants (districts) and their roster sources, declared in a TOML file until an admin API exists.
+"""Tenants (districts) and their roster sources: the models of the tenants file and the admin API.
+
+A tenant is declared in a TOML file (below) or through the admin API (``tenant_configs``, merged
+with the file by :mod:`rostersync_libs.tenant_registry`); both are validated by these models.
 
 Example::
 
