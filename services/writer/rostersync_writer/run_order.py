@@ -1,12 +1,12 @@
-"""A batch's records, markers and run completions, run by run (run ids are time-ordered).
+"""A batch's records, then its markers and run completions run by run (run ids are time-ordered).
 
-Live, a run usually completes before the next run's records arrive. A replay reads the retained
-topics in large batches that hold several runs of a tenant: applying every record first and
-completing runs afterwards would sweep an earlier run against rows a later run had already seen
-(fewer removals, no archive/restore pair in the history). So each run's records land, its
-markers are stored and, if it is complete, it is settled and its removals applied, before the
-records of the next run. (Across batches a replay can still read a later run's records before an
-earlier run's last marker: docs/change-feed.md, "Replay".)
+Every record of the batch lands first (each run's records attributed to their run, in run order),
+then each run's markers are stored and, if it is complete, it is settled and its removals applied,
+in run order. Settling a run before a later run's records of the same batch (tried first) made a
+replay differ from live: with a hold approved live between two runs, the replay archived rows
+that the later run had restored live (tests/integration/test_lifecycle.py, the held-then-approved
+replay). A replay may therefore lack an archive/restore pair that live has in its change feed
+when both runs come in one batch: docs/change-feed.md, "Replay".
 """
 
 from __future__ import annotations
@@ -48,9 +48,9 @@ async def apply_in_run_order(
     for partition, event in markers:
         markers_of[event.run_id].append((partition, event))
     done = Completed()
-    for run_id in sorted(set(by_run) | set(markers_of) | {r for _, r in ending}):
-        if run_id in by_run:
-            done.changed += await apply_records(conn, by_run[run_id])
+    for run_id in sorted(by_run):
+        done.changed += await apply_records(conn, by_run[run_id])
+    for run_id in sorted(set(markers_of) | {r for _, r in ending}):
         await record_markers(conn, markers_of.get(run_id, []))
         ends = await complete_ready(conn, {(t, r) for t, r in ending if r == run_id})
         for end in ends:
