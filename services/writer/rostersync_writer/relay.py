@@ -20,7 +20,7 @@ import logging
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from rostersync_libs.change_events import COLUMNS, event_of, to_json
+from rostersync_libs.change_events import COLUMNS, event_json
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.kafka import make_producer
 
@@ -56,7 +56,7 @@ async def relay_once(conn: asyncpg.Connection, producer: AIOKafkaProducer, topic
             acks = []
             for change in changes:
                 key = f"{tenant}:{change['internal_id']}".encode()
-                acks.append(await producer.send(topic, to_json(event_of(change)), key=key))
+                acks.append(await producer.send(topic, event_json(change), key=key))
             await asyncio.gather(*acks)
             if changes:
                 await conn.execute(
