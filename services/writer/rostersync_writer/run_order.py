@@ -41,23 +41,18 @@ async def apply_in_run_order(
     ending: set[tuple[str, UUID]],
     limits: SafetyLimits,
 ) -> Completed:
-    by_run: dict[UUID, list[Envelope]] = defaultdict(list)
-    for event in records:
-        by_run[event.run_id].append(event)
     markers_of: dict[UUID, list[tuple[int, Envelope]]] = defaultdict(list)
     for partition, event in markers:
         markers_of[event.run_id].append((partition, event))
     done = Completed()
-    for run_id in sorted(by_run):
-        done.changed += await apply_records(conn, by_run[run_id])
+    done.changed += await apply_records(conn, records)  # run by run itself (batch.py)
     for run_id in sorted(set(markers_of) | {r for _, r in ending}):
         await record_markers(conn, markers_of.get(run_id, []))
         ends = await complete_ready(conn, {(t, r) for t, r in ending if r == run_id})
         for end in ends:
             await attribute(conn, end.run_id)  # what it changes now is its change (changes.py)
             done.changed += await settle_run(conn, end.tenant, end.run_id)  # parked, for good
-        for end in ends:
-            await attribute(conn, end.run_id)
+        for end in ends:  # still attributed to ``run_id`` (the setting lasts the transaction)
             done.outcomes.append(await complete_run(conn, end, limits))
         done.ends += ends
     return done
