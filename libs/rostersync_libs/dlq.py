@@ -1,7 +1,9 @@
 """Dead-letter records, in the style of Kafka Connect's DLQ.
 
-The value is the original event, byte for byte; headers say where it came from and why it was
-rejected, so an operator can read the reasons and replay the record after fixing its cause.
+The value is the original event, byte for byte, or, for one record of a record batch, that record
+with its run's context (``RecordEvent.to_bytes``); headers say where it came from (topic,
+partition, offset and the record's index inside the batch) and why it was rejected, so an operator
+can read the reasons and replay the record after fixing its cause.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class DeadLetter:
     partition: int
     offset: int
     findings: list[Finding]
+    index: int = 0  # the record's place in its batch (0: the whole message)
 
     def headers(self) -> list[tuple[str, bytes]]:
         return [
@@ -29,6 +32,7 @@ class DeadLetter:
             (HEADER_PREFIX + "topic", self.topic.encode()),
             (HEADER_PREFIX + "partition", str(self.partition).encode()),
             (HEADER_PREFIX + "offset", str(self.offset).encode()),
+            (HEADER_PREFIX + "index", str(self.index).encode()),
             (HEADER_PREFIX + "findings", findings_to_json(self.findings)),
         ]
 
@@ -45,4 +49,5 @@ class DeadLetter:
             partition=int(values["partition"]),
             offset=int(values["offset"]),
             findings=findings_from_json(values["findings"]),
+            index=int(values.get("index", b"0")),
         )

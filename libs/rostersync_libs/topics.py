@@ -1,6 +1,7 @@
 """Every topic name, in one place.
 
-One topic per stage (not per entity) keeps the flow easy to see. Names are versioned (``.v1``) and
+One topic per stage (not per entity) keeps the flow easy to see. Names are versioned (``.v1``; the record topics and their dead letters carry v2 batch events,
+``rostersync_libs.events``, so theirs end in ``.v2``) and
 can carry a prefix, so several deployments, or several tests, can share one broker.
 """
 
@@ -8,11 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FETCHED = "rostersync.records.fetched.v1"
-VALIDATED = "rostersync.records.validated.v1"
-MAPPED = "rostersync.records.mapped.v1"
-VALIDATOR_DLQ = "rostersync.dlq.validator.v1"
-MAPPER_DLQ = "rostersync.dlq.mapper.v1"
+FETCHED = "rostersync.records.fetched.v2"
+VALIDATED = "rostersync.records.validated.v2"
+MAPPED = "rostersync.records.mapped.v2"
+VALIDATOR_DLQ = "rostersync.dlq.validator.v2"
+MAPPER_DLQ = "rostersync.dlq.mapper.v2"
 FINDINGS = "rostersync.findings.v1"
 RUNS = "rostersync.runs.v1"
 COMMANDS = "rostersync.commands.v1"
