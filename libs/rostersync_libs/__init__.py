@@ -1,7 +1,7 @@
 """Shared building blocks of rostersync's services (docs/architecture.md, "Where things live").
 
 Events and topics:
-    envelope, topics, commands, runs, markers, dlq, identities, ids, partitioning,
+    envelope (v1, leaving), events (the record topics: typed batch events), topics, commands, runs, markers, dlq, identities, ids, partitioning,
     change_events (the change feed's event)
 Findings:
     findings (the model, bounded lists), finding_codes (every code and its severities)

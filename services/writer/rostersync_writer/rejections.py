@@ -29,11 +29,13 @@ INSERT_SQL = (
     "INSERT INTO rejected_records (tenant_id, run_id, stage, entity, sourced_id, origin_file,"
     " origin_row, findings, event, source_topic, source_partition, source_offset)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)"
-    " ON CONFLICT (source_topic, source_partition, source_offset) DO NOTHING"
+    " ON CONFLICT (source_topic, source_partition, source_offset, source_index) DO NOTHING"
 )
 # The writer's own: once per position (redelivered), and once per record and run (the partial
 # unique index of the writer's refusals: a copy re-sent after a restart is the same rejection).
-OWN_SQL = INSERT_SQL.removesuffix(" (source_topic, source_partition, source_offset) DO NOTHING")
+OWN_SQL = INSERT_SQL.removesuffix(
+    " (source_topic, source_partition, source_offset, source_index) DO NOTHING"
+)
 OWN_SQL += " DO NOTHING"
 
 # Indexed text cut to fit a btree row (2,704 bytes): 200 + 400 characters of up to 4 bytes each,

@@ -16,7 +16,7 @@ def test_conventional_connection_variables_are_accepted(monkeypatch: pytest.Monk
     settings = ServiceSettings()
     assert settings.kafka_bootstrap_servers == "broker:9092"
     assert "pw" not in repr(settings)  # the URL may hold a password: never printed
-    assert settings.topics.fetched == "staging.rostersync.records.fetched.v1"
+    assert settings.topics.fetched == "staging.rostersync.records.fetched.v2"
 
 
 def test_schema_names_are_checked_because_they_are_put_into_sql() -> None:

@@ -223,17 +223,17 @@ def test_acls_are_literal_topics_and_groups_for_the_named_principals() -> None:
     assert {(a.resource, a.name, a.operation) for a in validator} == {
         (
             kafka_acls.ResourceType.TOPIC,
-            "p.rostersync.records.fetched.v1",
+            "p.rostersync.records.fetched.v2",
             kafka_acls.Operation.READ,
         ),
         (
             kafka_acls.ResourceType.TOPIC,
-            "p.rostersync.records.validated.v1",
+            "p.rostersync.records.validated.v2",
             kafka_acls.Operation.WRITE,
         ),
         (
             kafka_acls.ResourceType.TOPIC,
-            "p.rostersync.dlq.validator.v1",
+            "p.rostersync.dlq.validator.v2",
             kafka_acls.Operation.WRITE,
         ),
         (kafka_acls.ResourceType.TOPIC, "p.rostersync.findings.v1", kafka_acls.Operation.WRITE),
