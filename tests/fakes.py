@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from rostersync_libs.envelope import Envelope
+from rostersync_libs.events import Event, RecordBatch, RecordEvent, decode, records_of
 from rostersync_validator.known import Key, KnownKeys
 
 
@@ -35,8 +35,13 @@ class RecordingProducer:
     async def partitions_for(self, topic: str) -> set[int]:
         return set(range(self._partitions))
 
-    def events(self, topic: str) -> list[Envelope]:
-        return [Envelope.from_bytes(v) for t, v, _ in self.sent if t == topic]
+    def events(self, topic: str) -> list[Event]:
+        """Every event sent to ``topic``, in order (a record batch as one event)."""
+        return [decode(v) for t, v, _ in self.sent if t == topic]
+
+    def records(self, topic: str) -> list[RecordEvent]:
+        """The records of every batch sent to ``topic``, in order."""
+        return [r for e in self.events(topic) if isinstance(e, RecordBatch) for r in records_of(e)]
 
 
 class FakeKnown(KnownKeys):
