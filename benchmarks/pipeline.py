@@ -240,12 +240,12 @@ def print_table(r: dict[str, Any]) -> None:
         ("full sync", f"{r['full']['completed_s']:.1f} s, {r['full']['records_per_s']:,} records/s (fetched after {r['full']['fetched_s']:.1f} s)"),
         ("unchanged re-sync", f"{r['resync']['completed_s']:.1f} s, {r['resync']['records_per_s']:,} records/s"),
         ("2% delta", f"{r['delta_2pct']['completed_s']:.1f} s for {r['delta_2pct']['records']:,} records"),
-        ("replay", f"{r['replay']['seconds']:.1f} s, {r['replay']['records_per_s']:,} records/s of 3 syncs ({r['replay']['events']:,} events)"),
+        ("replay", f"{r['replay']['seconds']:.1f} s, {r['replay']['records_per_s']:,} records/s of 3 syncs ({r['replay']['events']:,} messages on mapped)"),
         ("baseline (1 process)", f"{r['baseline']['seconds']:.1f} s, {r['baseline']['records_per_s']:,} records/s"),
         ("pipeline / baseline", f"{r['pipeline_vs_baseline']:.2f}"),
         ("CPU s (3 syncs)", ", ".join(f"{k} {v}" for k, v in r["cpu_s"].items())),
         ("peak RSS MB", ", ".join(f"{k} {v}" for k, v in r["peak_rss_mb"].items())),
-        ("max consumer lag", ", ".join(f"{k} {v:,}" for k, v in r["max_lag"].items())),
+        ("max lag (messages)", ", ".join(f"{k} {v:,}" for k, v in r["max_lag"].items())),
     ]  # fmt: skip
     for name, value in rows:
         print(f"{name:<22}{value}")
