@@ -6,7 +6,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from rostersync_libs.envelope import Envelope, content_hash
+import msgspec
+from rostersync_libs.events import RecordEvent, content_hash
 from rostersync_libs.minimisation import Minimisation, Treatment
 
 
@@ -28,15 +29,16 @@ class FieldPolicy:
             return str(exc.args[0])
         return None
 
-    def apply(self, event: Envelope) -> Envelope:
-        columns = self._policies.get(event.entity.value) if event.entity is not None else None
+    def apply(self, event: RecordEvent) -> RecordEvent:
+        """The event with the policy's columns dropped or pseudonymised, and its hash again."""
+        columns = self._policies.get(event.entity.value)
         if not columns or not event.payload or not columns.keys() & event.payload.keys():
             return event
         payload = dict(event.payload)
         for column, treatment in columns.items():
             if column in payload:
                 self._treat(payload, column, treatment)
-        return event.model_copy(update={"payload": payload, "content_hash": content_hash(payload)})
+        return msgspec.structs.replace(event, payload=payload, content_hash=content_hash(payload))
 
     def _treat(self, payload: dict[str, Any], column: str, treatment: Treatment) -> None:
         value = payload[column]

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, Operation, Origin, RecordFacts, record_event
+from rostersync_libs.events import (
+    Operation,
+    Origin,
+    RecordEvent,
+    RecordFacts,
+    RecordMode,
+    record_event,
+)
 from rostersync_libs.oneroster.bundle import Row
 from rostersync_libs.oneroster.columns import FileSpec
 from rostersync_libs.timestamps import parse_utc_datetime
@@ -28,7 +35,7 @@ class FileContext:
     source: str
     run_id: UUID
     spec: FileSpec
-    mode: str
+    mode: RecordMode
     version: str
     header: HeaderMap
     index: BundleIndex
@@ -90,7 +97,7 @@ def facts_of(
     )
 
 
-def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Envelope | None:
+def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> RecordEvent | None:
     """The row's record event; ``None`` when the source's selection skips the record."""
     payload = payload_of(ctx.header.values(row.values), ctx.spec)
     if ctx.selector is not None:
