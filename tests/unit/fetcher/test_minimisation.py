@@ -7,11 +7,11 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 from rostersync_fetcher.minimise import FieldPolicy
-from rostersync_libs.envelope import EntityType, Envelope, content_hash, record_event
+from rostersync_libs.events import EntityType, RecordEvent, content_hash, record_event
 from rostersync_libs.minimisation import Minimisation
 
 
-def user(**payload: str) -> Envelope:
+def user(**payload: str) -> RecordEvent:
     return record_event(
         tenant="d1", source="csv", run_id=uuid4(), entity=EntityType.USER,
         sourced_id="u1", payload={"sourcedId": "u1", **payload},
