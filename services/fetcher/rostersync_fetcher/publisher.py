@@ -364,7 +364,11 @@ class RunPublisher:
         the run (commits past it) and the writer ends it ``failed`` without removals; the records
         sent stay harmless. Then the ``failed`` run event with the reason."""
         try:
-            await self._mark_end(bulk_entities=[], aborted=True)
+            try:
+                await self._mark_end(bulk_entities=[], aborted=True)
+            except RecordTooLarge as exc:  # it is left out (the run fails): the markers still go
+                log.warning("tenant %s run %s: %s", self.tenant.id, self.run_id, exc)
+                await self._mark_end(bulk_entities=[], aborted=True)
         except Exception as exc:  # the run is failing anyway; report the first reason
             log.warning("tenant %s run %s: abort markers: %s", self.tenant.id, self.run_id, exc)
         return await self.run_event(phase, reason=reason)

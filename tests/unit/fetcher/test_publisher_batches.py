@@ -247,3 +247,16 @@ async def test_a_rounds_acknowledgements_are_awaited_after_the_next_round_is_sen
 async def _send_all(out: RunPublisher, numbers: range) -> None:
     for n in numbers:
         await out.send(user(n))
+
+
+async def test_a_run_failing_with_a_record_too_large_still_buffered_sends_its_aborted_markers() -> (
+    None
+):
+    producer = CapturingProducer(partitions=3)
+    out = publisher(producer, send_batch=10)
+    await out.send(user(0, filler=MAX_MESSAGE_BYTES))
+    event = await out.fail("the bundle broke")
+    assert event.phase is RunPhase.FAILED
+    ends = run_ends(producer.events(TOPICS.fetched))
+    assert len(ends) == 3
+    assert all(e.marker.aborted for e in ends)
