@@ -150,8 +150,10 @@ class RunPublisher:
         await self.broadcast(self.file_event(facts))
 
     async def send(self, event: RecordEvent) -> None:
-        """One record, to the partition of its key (in a batch, or in an unchanged list)."""
-        event = self.policy.apply(event)  # before its hash is compared or anything is sent
+        """One record, to the partition of its key (in a batch, or in an unchanged list).
+
+        Its payload has the tenant's field policy applied already (``self.policy.treat``, when
+        it was built: its hash is computed once, of what is sent)."""
         if await self._checks_unchanged():
             self._held.append(event)
             if len(self._held) >= self._send_batch:

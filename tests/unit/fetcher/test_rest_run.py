@@ -21,7 +21,9 @@ from rostersync_libs.events import (
     RecordEvent,
     RunEnd,
     SourceKind,
+    content_hash,
 )
+from rostersync_libs.minimisation import Minimisation
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, Tenant, load_tenants
 from rostersync_libs.topics import Topics
@@ -62,6 +64,7 @@ async def run_once(
     now: datetime,
     full: bool = False,
     source: ApiSource = SOURCE,
+    tenant: Tenant = TENANT,
 ) -> tuple[ApiRunResult, RecordingProducer]:
     producer = RecordingProducer()
     async with httpx.AsyncClient(transport=server.transport()) as http:
@@ -72,7 +75,7 @@ async def run_once(
         result = await ApiRun(
             producer=cast(Any, producer),
             topics=TOPICS,
-            tenant=TENANT.model_copy(update={"sources": [source]}),
+            tenant=tenant.model_copy(update={"sources": [source]}),
             source=source,
             run_id=uuid4(),
             client=client,
@@ -260,3 +263,23 @@ def test_api_sources_in_the_tenants_file(tmp_path: Path) -> None:
 def test_concurrency_is_capped_at_five() -> None:
     with pytest.raises(ValidationError):
         SOURCE.model_validate({**SOURCE.model_dump(), "max_concurrency": 6})
+
+
+async def test_the_tenants_field_policy_is_applied_before_the_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("K", "key-one")
+    users = {"username": "hash", "givenName": "hash"}
+    tenant = TENANT.model_copy(
+        update={"minimise": Minimisation.model_validate({"hash_key_env": "K", "users": users})}
+    )
+    server = OneRosterServer(collections=district_1_1())
+    result, producer = await run_once(server, MemoryStateStore(), now=NOW, tenant=tenant)
+    assert result.event.phase is RunPhase.FETCHED
+    records = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RecordEvent)]
+    people = [r for r in records if r.entity is EntityType.USER]
+    assert len(people) == 2
+    for person in people:
+        assert person.payload["username"].startswith("hmac-sha256:")
+        assert person.payload["givenName"].startswith("hmac-sha256:")
+        assert person.content_hash == content_hash(person.payload)

@@ -22,6 +22,7 @@ from rostersync_fetcher.csv.headers import HeaderMap
 from rostersync_fetcher.csv.index import BundleIndex
 
 if TYPE_CHECKING:
+    from rostersync_fetcher.minimise import FieldPolicy
     from rostersync_fetcher.selection_pass import Selector
 
 DELETE_STATUSES = frozenset({"tobedeleted", "inactive"})
@@ -40,6 +41,7 @@ class FileContext:
     header: HeaderMap
     index: BundleIndex
     selector: Selector | None = None  # the source's selection, if it has one
+    policy: FieldPolicy | None = None  # the tenant's field policy, if it has one
 
 
 def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
@@ -98,7 +100,10 @@ def facts_of(
 
 
 def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> RecordEvent | None:
-    """The row's record event; ``None`` when the source's selection skips the record."""
+    """The row's record event; ``None`` when the source's selection skips the record.
+
+    Its operation, date, facts and id are read from the row as it is; its payload (and hash)
+    has the tenant's field policy applied."""
     payload = payload_of(ctx.header.values(row.values), ctx.spec)
     if ctx.selector is not None:
         selected = ctx.selector.apply(ctx.spec.entity, payload, ctx.spec.file_name)
@@ -112,7 +117,8 @@ def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Reco
         run_id=ctx.run_id,
         entity=ctx.spec.entity,
         sourced_id=str(payload.get("sourcedId", "")),
-        payload=payload,
+        # What leaves the fetcher: the tenant's policy applied, before the (one) hash.
+        payload=ctx.policy.treat(ctx.spec.entity, payload) if ctx.policy else payload,
         operation=Operation.DELETE if status in DELETE_STATUSES else Operation.UPSERT,
         date_last_modified=parse_utc_datetime(payload.get("dateLastModified")),
         origin=Origin(file=row.file, row=row.number),

@@ -209,6 +209,7 @@ class CsvRun:
                     header=HeaderMap.build(reading.header, planned.spec),
                     index=index,
                     selector=self._selector,
+                    policy=self._out.policy,
                 )
                 try:
                     for row in reading.rows():

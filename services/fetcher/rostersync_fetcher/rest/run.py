@@ -277,7 +277,8 @@ class ApiRun:
                         run_id=self._run_id,
                         entity=record.entity,
                         sourced_id=record.sourced_id,
-                        payload=payload,
+                        # The tenant's policy applied before the (one) hash: what is sent.
+                        payload=self._out.policy.treat(record.entity, payload),
                         operation=(
                             Operation.DELETE
                             if record.status in DELETE_STATUSES
