@@ -67,7 +67,8 @@ class SourceKind(StrEnum):
     REST = "rest"
 
 
-ManifestMode: TypeAlias = Literal["bulk", "delta", "absent"]
+# "unlisted": the manifest has no line for the file (the validator warns if the file is there).
+ManifestMode: TypeAlias = Literal["bulk", "delta", "absent", "unlisted"]
 RecordMode: TypeAlias = Literal["bulk", "delta"]
 Profile: TypeAlias = Literal["strict", "lenient"]
 
