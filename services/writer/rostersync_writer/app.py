@@ -34,6 +34,7 @@ from rostersync_libs.store.migrate import migrate
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.changes import number_runs
+from rostersync_writer.collector import collector_paused
 from rostersync_writer.decisions import apply_decisions
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
@@ -282,7 +283,8 @@ async def apply_batch(
                 inbox = Inbox(records=[seen], runs_seen={(seen.tenant, seen.run_id, seen.source)})
                 return await apply_inbox(conn, inbox, rules)
 
-            units = units_of(topics.mapped, batches)
+            with collector_paused():
+                units = units_of(topics.mapped, batches)
             parts, aside = await isolate(conn, units, apply, apply_seen)
             await save_positions(conn, group, positions)
         applied = sum(parts, Applied())
@@ -314,7 +316,9 @@ async def apply_batch(
 async def apply_messages(
     conn: asyncpg.Connection, topics: Topics, rules: Rules, batches: Batches
 ) -> Applied:
-    return await apply_inbox(conn, Inbox.sort(topics, batches), rules)
+    with collector_paused():
+        inbox = Inbox.sort(topics, batches)
+    return await apply_inbox(conn, inbox, rules)
 
 
 async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> Applied:

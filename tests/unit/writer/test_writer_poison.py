@@ -4,6 +4,7 @@ real-stack tests are in tests/integration/test_poison.py)."""
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any, cast
@@ -26,6 +27,7 @@ from rostersync_libs.events import (
 from rostersync_libs.findings import Finding
 from rostersync_libs.topics import Topics
 from rostersync_writer.app import Inbox
+from rostersync_writer.collector import collector_paused
 from rostersync_writer.poison import (
     Unit,
     halves,
@@ -283,3 +285,17 @@ def test_a_dead_letter_is_one_unit_holding_its_record() -> None:
     assert held_by(only) == record  # a dead letter's value is one record with its context
     undecodable = Unit(_mapped(b"\xff{", topic=dlq.topic), 0, None)
     assert held_by(undecodable) is None  # the original bytes of a message that was no event
+
+
+def test_the_collector_is_paused_only_while_a_batch_is_decoded() -> None:
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
