@@ -6,7 +6,9 @@ finding, tenant and run when known, the Kafka position and the record's index in
 
 - **Before the transaction** (``read_mapped``): a message on the mapped topic that is not an event
   (``empty_message``; ``envelope_undecodable``, with msgspec's word for what is wrong and where,
-  e.g. a required field missing at ``$.records[3]``) is rejected whole. Then each record of a
+  e.g. a required field missing at ``$.records[3]``), or whose tenant is not the tenant of its
+  Kafka key (``envelope_tenant_mismatch``, as the stages judge it: it was sealed with one
+  tenant's data key and claims another tenant) is rejected whole. Then each record of a
   batch is judged on its own: one that cannot be written as it is (``writer_apply_failed``: an
   upsert without ``content_hash`` or ``internal_id``, a NUL character in a key) is rejected
   alone, at its index, and the rest of its batch applies. Caught here, not by the database,
@@ -23,9 +25,6 @@ A rejected record that has a key counts as seen, like a record a stage rejected:
 the batch as a ``seen`` record carrying its code, so a bulk run's sweep keeps its row and what
 points at it is refused with the chain named. Connection errors are not data: they still stop the
 writer.
-
-The writer does not compare a batch's tenant with its Kafka key's (the stages do,
-``envelope_tenant_mismatch``): it never did, and the purge check (purged.py) goes by the key.
 """
 
 from __future__ import annotations
@@ -42,6 +41,7 @@ from rostersync_libs import events
 from rostersync_libs.events import Operation, RecordBatch, RecordEvent, UnchangedList
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, clip
+from rostersync_libs.sealing import tenant_of_or_none
 
 from rostersync_writer.rejections import OWN_SQL, Stored, decoded, own_row, store_own
 
@@ -137,6 +137,14 @@ def read_mapped(message: Message) -> Judged:
             _finding(
                 Code.ENVELOPE_UNDECODABLE,
                 clip(f"not a rostersync event ({exc}): kept here, not written", 800),
+            ),
+        )
+    if event.tenant != tenant_of_or_none(message.key):
+        # Not attributed to the tenant it claims: the rejection goes by its key's tenant.
+        return Judged(
+            None,
+            _finding(
+                Code.ENVELOPE_TENANT_MISMATCH, "the event's tenant is not the tenant of its key"
             ),
         )
     if isinstance(event, RecordBatch):

@@ -56,10 +56,12 @@ def _batch(records: list[RecordEvent]) -> bytes:
     return events.encode(batch)
 
 
-def _mapped(value: bytes | None, offset: int = 0, partition: int = 0, topic: str = "") -> Any:
+def _mapped(
+    value: bytes | None, offset: int = 0, partition: int = 0, topic: str = "", tenant: str = "d1"
+) -> Any:
     return SimpleNamespace(
         topic=topic or TOPICS.mapped, partition=partition, offset=offset,
-        key=b"d1:run:x:records:0", value=value, headers=[],
+        key=f"{tenant}:run:x:records:0".encode(), value=value, headers=[],
     )  # fmt: skip
 
 
@@ -105,6 +107,11 @@ def test_the_writer_sets_aside_what_it_cannot_write_before_its_transaction() -> 
     for value, code in cases.items():
         whole = read_mapped(_mapped(value))
         assert (whole.event, whole.problem.code if whole.problem else None) == (None, code), value
+    # Sealed with one tenant's key, claiming another tenant: rejected whole, as the stages do.
+    other = read_mapped(_mapped(_batch([good]), tenant="other"))
+    assert (other.event, other.problem.code if other.problem else None) == (
+        None, "envelope_tenant_mismatch",
+    )  # fmt: skip
     per_record = {
         "content_hash": msgspec.structs.replace(good, content_hash=None),
         "internal_id": msgspec.structs.replace(good, internal_id=None),
@@ -112,7 +119,7 @@ def test_the_writer_sets_aside_what_it_cannot_write_before_its_transaction() -> 
         "tenant": msgspec.structs.replace(good, tenant="d\x001"),
     }
     for name, record in per_record.items():
-        found = read_mapped(_mapped(_batch([record]))).problems
+        found = read_mapped(_mapped(_batch([record]), tenant=record.tenant)).problems
         assert [f.code for f in found.values()] == ["writer_apply_failed"], name
         assert name in found[0].message
     # A delete and a seen record need neither a hash nor content.
@@ -161,9 +168,8 @@ def test_a_rejected_record_with_a_key_counts_as_seen() -> None:
 
 def test_a_rejection_row_holds_nothing_postgres_refuses() -> None:
     event = _record("s\x00" + "x" * 5000, payload={"name": "a\x00b"}, tenant="t\x00" * 1000)
-    row = own_row(
-        _mapped(event.to_bytes()), 0, event, [Finding(code="c", severity="error", message="m")]
-    )
+    found = [Finding(code="c", severity="error", message="m")]
+    row = own_row(_mapped(event.to_bytes(), tenant=event.tenant), 0, event, found)
     tenant, _, stage, _, sourced_id, *_ = row
     assert "\x00" not in tenant
     assert len(tenant) <= 200
