@@ -122,24 +122,24 @@ class Inbox:
         if judged.problem is not None:
             self.poison.append((message, 0, None, [judged.problem]))
         elif isinstance(event, RecordBatch):
-            self.runs_seen.add((event.tenant, event.run_id, event.source))
-            start = index or 0
             records = judged.records if index is None else judged.records[index : index + 1]
+            before = len(self.records)
             if not judged.problems:  # most batches: every record as it came
                 self.records.extend(records)
-                self.received[event.tenant] += len(records)
-                return
-            for i, record in enumerate(records, start):
-                problem = judged.problems.get(i)
-                if problem is None:
-                    self.records.append(record)
-                    self.received[event.tenant] += 1
-                    continue
-                self.poison.append((message, i, record, [problem]))
-                seen = seen_version(record, [problem.code])
-                if seen is not None:  # it was in its run: seen, and rejected in it
-                    self.records.append(seen)
-                    self.received[event.tenant] += 1
+            else:
+                for i, record in enumerate(records, index or 0):
+                    problem = judged.problems.get(i)
+                    if problem is None:
+                        self.records.append(record)
+                        continue
+                    self.poison.append((message, i, record, [problem]))
+                    seen = seen_version(record, [problem.code])
+                    if seen is not None:  # it was in its run: seen, and rejected in it
+                        self.records.append(seen)
+            taken = len(self.records) - before
+            if taken:  # (none: every record rejected, maybe for a run no row can name)
+                self.runs_seen.add((event.tenant, event.run_id, event.source))
+                self.received[event.tenant] += taken
         elif isinstance(event, events.RunEnd):
             self.runs_seen.add((event.tenant, event.run_id, event.source))
             self.markers.append((partition, event))

@@ -305,3 +305,12 @@ def test_the_collector_is_paused_only_while_a_batch_is_decoded() -> None:
         assert not gc.isenabled()  # left as it was found
     finally:
         gc.enable()
+
+
+def test_a_batch_whose_every_record_is_rejected_notes_no_run() -> None:
+    """A NUL in the batch's tenant is in every record's key: nothing of it can be noted."""
+    records = [_record(f"u{n}", tenant="d\x001") for n in range(3)]
+    message = _mapped(_batch(records), tenant="d\x001")
+    inbox = Inbox.sort(TOPICS, {TopicPartition(TOPICS.mapped, 0): [message]})
+    assert [index for _, index, _, _ in inbox.poison] == [0, 1, 2]
+    assert (inbox.records, inbox.runs_seen, inbox.received) == ([], set(), {})
