@@ -22,6 +22,7 @@ from rostersync_libs.events import (
     FileFacts,
     Operation,
     Origin,
+    Profile,
     RecordBatch,
     RecordEvent,
     RecordMode,
@@ -133,9 +134,9 @@ async def test_a_nul_in_a_sourced_id_or_a_reference_rejects_the_record(tmp_path:
     ]
 
 
-async def _judge_one(event: RecordEvent, profile: str = "lenient") -> Outcome:
+async def _judge_one(event: RecordEvent, profile: Profile = "lenient") -> Outcome:
     handler = ValidatorHandler(FakeKnown())
-    facts = FileFacts(file=event.origin.file if event.origin else "", entity=EntityType.USER,
+    facts = FileFacts(file=event.origin.file if event.origin and event.origin.file else "", entity=EntityType.USER,
                       mode=event.mode or "bulk", header=list(USERS_1_1.names), profile=profile)  # fmt: skip
     handler.on_file(FileEvent(tenant="t", source="csv", run_id=event.run_id, facts=facts), 1)
     (outcome,) = await handler.handle([event])

@@ -10,6 +10,7 @@ from rostersync_libs.events import (
     FileFacts,
     Operation,
     Origin,
+    Profile,
     RecordEvent,
     RecordFacts,
     RecordMode,
@@ -68,7 +69,7 @@ def _user(
 
 
 async def _judge(
-    event: RecordEvent, known: set[Key] | None = None, profile: str = "lenient"
+    event: RecordEvent, known: set[Key] | None = None, profile: Profile = "lenient"
 ) -> Any:
     handler = ValidatorHandler(FakeKnown(known or set()))
     facts = FileFacts(file="users.csv", entity=EntityType.USER, mode=event.mode or "bulk",
