@@ -49,7 +49,14 @@ from rostersync_libs.metrics import (
 from rostersync_libs.outages import working
 from rostersync_libs.sealing import UNREADABLE
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.stage_handler import DATA_ERRORS, Outcome, PerRecord, StageHandler, failure
+from rostersync_libs.stage_handler import (
+    DATA_ERRORS,
+    Outcome,
+    PerRecord,
+    StageHandler,
+    failure,
+    handled,
+)
 from rostersync_libs.stage_letters import MAX_MESSAGE_BYTES, Letters, Sent, Where, message_size
 from rostersync_libs.stage_progress import StageProgress
 from rostersync_libs.stage_reading import read
@@ -177,7 +184,7 @@ class Stage:
         sent: list[Sent] = []
         reads: list[Read] = []  # in their order
         markers: list[tuple[TopicPartition, Message, RunEnd]] = []
-        handled: list[RecordEvent] = []  # the records of every batch, for one handler call
+        received: list[RecordEvent] = []  # the records of every batch, for one handler call
         for tp, messages in batches.items():
             for message in messages:
                 if message.value is UNREADABLE:
@@ -189,7 +196,7 @@ class Stage:
                     case RecordBatch():
                         records = events.records_of(event)
                         reads.append((tp, message, event, records))
-                        handled.extend(records)
+                        received.extend(records)
                     case UnchangedList():
                         reads.append((tp, message, event, []))  # passes through, in its place
                     case FileEvent():
@@ -197,9 +204,9 @@ class Stage:
                         sent.extend(await self._on_file(producer, tp, message, event))
                     case RunEnd():
                         markers.append((tp, message, event))
-        outcomes = await self._handle(handled)
-        if len(outcomes) != len(handled):
-            raise RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(handled)} records")
+        outcomes = await self._handle(received)
+        if len(outcomes) != len(received):
+            raise RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(received)} records")
         tallies = await self._send_reads(producer, reads, outcomes, sent)
         for tp, message, marker in markers:
             sent.extend(await self._forward_marker(producer, tp, message, marker, in_count))
@@ -270,24 +277,7 @@ class Stage:
         return APPLY_FAILED.get(self.name, Code.VALIDATOR_APPLY_FAILED)
 
     async def _handle(self, records: list[RecordEvent]) -> list[Outcome]:
-        """The handler's outcomes; a record it cannot handle is found by halving the records
-        (the others are handled as if they had come in smaller batches) and rejected."""
-        try:
-            return await self._handler.handle(records)
-        except DATA_ERRORS as exc:
-            if len(records) > 1:
-                half = len(records) // 2
-                return await self._handle(records[:half]) + await self._handle(records[half:])
-            if not records:
-                raise
-            log.warning(
-                "%s: could not handle a %s record of tenant %s (%s): rejected",
-                self.name,
-                records[0].entity,
-                records[0].tenant,
-                type(exc).__name__,
-            )
-            return [Outcome(None, [failure(self._apply_failed, exc)])]
+        return await handled(self._handler, records, self.name, self._apply_failed)
 
     async def _on_file(
         self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: FileEvent

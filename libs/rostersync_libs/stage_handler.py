@@ -3,6 +3,7 @@ files and its end, and what counts as a record it cannot handle (:data:`DATA_ERR
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from uuid import UUID
 
@@ -12,6 +13,8 @@ import msgspec
 from rostersync_libs.events import FileEvent, RecordEvent
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity, clip
+
+log = logging.getLogger(__name__)
 
 # What a handler raises on a record it cannot handle (a value of the wrong type, a combination
 # its code does not expect, a value the database refuses): that record is dead-lettered. Anything
@@ -73,3 +76,27 @@ class PerRecord(StageHandler):
 
     async def handle(self, events: list[RecordEvent]) -> list[Outcome]:
         return [self._function(event) for event in events]
+
+
+async def handled(
+    handler: StageHandler, records: list[RecordEvent], stage: str, code: Code
+) -> list[Outcome]:
+    """The handler's outcomes; a record it cannot handle is found by halving the records (the
+    others are handled as if they had come in smaller batches) and rejected with ``code``."""
+    try:
+        return await handler.handle(records)
+    except DATA_ERRORS as exc:
+        if len(records) > 1:
+            half = len(records) // 2
+            first = await handled(handler, records[:half], stage, code)
+            return first + await handled(handler, records[half:], stage, code)
+        if not records:
+            raise
+        log.warning(
+            "%s: could not handle a %s record of tenant %s (%s): rejected",
+            stage,
+            records[0].entity,
+            records[0].tenant,
+            type(exc).__name__,
+        )
+        return [Outcome(None, [failure(code, exc)])]
