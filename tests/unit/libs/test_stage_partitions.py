@@ -9,6 +9,7 @@ import contextlib
 from typing import Any, cast
 from uuid import uuid4
 
+import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.partitioner import DefaultPartitioner
 from rostersync_libs import events
@@ -16,6 +17,7 @@ from rostersync_libs.events import EntityType, RecordEvent, RunEnd, UnchangedLis
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.markers import run_end_event
 from rostersync_libs.stage import Outcome, PerRecord
+from rostersync_libs.stage_progress import StageProgress
 
 from tests.unit.libs.stage_fakes import (
     TOPICS,
@@ -195,3 +197,19 @@ async def test_a_stage_waits_for_what_it_sent_before_committing() -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def test_progress_counts_each_batchs_passed_and_rejected_records() -> None:
+    progress = StageProgress(cast(asyncpg.Pool, None), "validator")  # counts; never flushed here
+    run_id = uuid4()
+    batch = [record("a", run_id=run_id), record("bad", run_id=run_id), record("c", run_id=run_id)]
+    listed = events.unchanged_list(tenant="d1", source="csv", run_id=run_id,
+                                   entity=EntityType.USER, listed={"u8": "h", "u9": "h"})  # fmt: skip
+    messages = [
+        batch_message(5, batch, 1),
+        message(6, events.encode(listed), listed.key(), partition=1),
+    ]
+    await process(make_stage(PerRecord(_judge), progress=progress), messages)
+    tally = progress._tallies[("d1", run_id, 1)]
+    assert (tally.passed, tally.rejected) == (2 + 2, 1)
+    assert (tally.first_offset, tally.last_offset) == (5, 6)
