@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
 from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -39,16 +38,11 @@ from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.lag import LagSampler
 from rostersync_libs.logs import log_context
 from rostersync_libs.markers import MarkerTracker, marker_event
-from rostersync_libs.metrics import (
-    BATCH_MESSAGES,
-    BATCH_SECONDS,
-    RECORDS_IN,
-    RECORDS_OUT,
-    RECORDS_REJECTED,
-)
+from rostersync_libs.metrics import BATCH_MESSAGES, BATCH_SECONDS
 from rostersync_libs.outages import working
 from rostersync_libs.sealing import UNREADABLE
 from rostersync_libs.settings import ServiceSettings
+from rostersync_libs.stage_counts import Tally, count
 from rostersync_libs.stage_handler import (
     DATA_ERRORS,
     Outcome,
@@ -217,7 +211,7 @@ class Stage:
                 for tp, messages in batches.items()
             }
         )
-        self._count(tallies)
+        count(self.name, tallies, self._progress)
 
     async def _send_reads(
         self,
@@ -225,19 +219,19 @@ class Stage:
         reads: list[Read],
         outcomes: list[Outcome],
         sent: list[Sent],
-    ) -> list[tuple[Read, int]]:
-        """Each batch's outcomes and each list, in order; per read, how many were rejected."""
-        tallies: list[tuple[Read, int]] = []
+    ) -> list[Tally]:
+        """Each batch's outcomes and each list, in order; what each held."""
+        tallies: list[Tally] = []
         start = 0
-        for item in reads:
-            tp, message, event, records = item
+        for tp, message, event, records in reads:
             if type(event) is UnchangedList:
                 sent.extend(
                     await self._records.send_unchanged(
                         producer, tp.partition, message.key, message.value, event
                     )
                 )
-                tallies.append((item, 0))
+                tallies.append(Tally(event.tenant, event.run_id, tp.partition, message.offset,
+                                     0, len(event.listed), 0))  # fmt: skip
                 continue
             end = start + len(records)
             at = Where(tp.topic, tp.partition, message.offset)
@@ -246,31 +240,9 @@ class Stage:
             )
             start = end
             sent.extend(out)
-            tallies.append((item, rejected))
+            tallies.append(Tally(event.tenant, event.run_id, tp.partition, message.offset,
+                                 len(records), len(records) - rejected, rejected))  # fmt: skip
         return tallies
-
-    def _count(self, tallies: list[tuple[Read, int]]) -> None:
-        """The poll's records in, out and rejected: one ``inc`` per tenant, one progress count
-        per batch."""
-        received: Counter[str] = Counter()
-        rejected: Counter[str] = Counter()
-        for (tp, message, event, records), n_rejected in tallies:
-            if type(event) is UnchangedList:
-                passed = len(event.listed)
-            else:
-                received[event.tenant] += len(records)
-                rejected[event.tenant] += n_rejected
-                passed = len(records) - n_rejected
-            if self._progress is not None:
-                key = (event.tenant, event.run_id, tp.partition)
-                self._progress.add(key, message.offset, message.offset,
-                                   passed=passed, rejected=n_rejected)  # fmt: skip
-        for tenant, n in received.items():
-            RECORDS_IN.labels(self.name, tenant).inc(n)
-            RECORDS_OUT.labels(self.name, tenant).inc(n - rejected[tenant])
-        for tenant, n in rejected.items():
-            if n:
-                RECORDS_REJECTED.labels(self.name, tenant).inc(n)
 
     @property
     def _apply_failed(self) -> Code:
