@@ -92,8 +92,8 @@ async def measure(students: int) -> None:
         await keys.for_sealing("bench")  # made, then cached
 
         started = time.perf_counter()
-        for batch in batches_of(built):
-            for _, data in framed(batch):
+        for whole in batches_of(built):
+            for _, data in framed(whole):
                 records_of(decode(data))  # type: ignore[arg-type]
         codec = per_event(time.perf_counter() - started, n)
 

@@ -73,9 +73,9 @@ async def judge(bundle: Path, *, known: set[Key] | None = None, profile: str = "
             found += handler.on_file(event, partition)
     records = producer.records(Topics().fetched)
     rejected: set[str] = set()
-    for event, outcome in zip(records, await handler.handle(records), strict=True):
+    for record, outcome in zip(records, await handler.handle(records), strict=True):
         found += outcome.findings
         if outcome.forward is None:
-            assert event.origin is not None
-            rejected.add(f"{event.origin.file}:{event.origin.row}")
+            assert record.origin is not None
+            rejected.add(f"{record.origin.file}:{record.origin.row}")
     return Judged(events, records, found, rejected)

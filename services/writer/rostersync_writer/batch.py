@@ -9,6 +9,7 @@ give what waits for them a verdict.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -74,7 +75,7 @@ def collapse(events: list[RecordEvent | UnchangedList]) -> dict[EntityType, Enti
 
 
 async def apply_records(
-    conn: asyncpg.Connection, events: list[RecordEvent | UnchangedList]
+    conn: asyncpg.Connection, events: Sequence[RecordEvent | UnchangedList]
 ) -> Changes:
     """Land every upsert (or park or refuse it), stage its deletes, note what was seen; returns
     rows changed per table.
