@@ -41,7 +41,7 @@ from rostersync_libs import events
 from rostersync_libs.events import Operation, RecordBatch, RecordEvent, UnchangedList
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, clip
-from rostersync_libs.sealing import tenant_of_or_none
+from rostersync_libs.stage_reading import read
 
 from rostersync_writer.rejections import OWN_SQL, Stored, decoded, own_row, store_own
 
@@ -121,32 +121,11 @@ def _unwritable(batch: RecordBatch, records: list[RecordEvent]) -> dict[int, Fin
 
 
 def read_mapped(message: Message) -> Judged:
-    """A message of the mapped topic: its event, and what of it cannot be applied."""
-    if message.value is None:
-        return Judged(
-            None,
-            _finding(Code.EMPTY_MESSAGE, "a message without a value (a tombstone), not an event"),
-        )
-    try:
-        event = events.decode(message.value)
-    except events.DecodeError as exc:
-        # msgspec names what is wrong and where (``$.records[3]``); the text may quote a value:
-        # stored with the rejection, never logged.
-        return Judged(
-            None,
-            _finding(
-                Code.ENVELOPE_UNDECODABLE,
-                clip(f"not a rostersync event ({exc}): kept here, not written", 800),
-            ),
-        )
-    if event.tenant != tenant_of_or_none(message.key):
-        # Not attributed to the tenant it claims: the rejection goes by its key's tenant.
-        return Judged(
-            None,
-            _finding(
-                Code.ENVELOPE_TENANT_MISMATCH, "the event's tenant is not the tenant of its key"
-            ),
-        )
+    """A message of the mapped topic: its event, and what of it cannot be applied. Whether it is
+    an event at all is judged as the middle stages judge it (``stage_reading.read``)."""
+    event = read(message.value, message.key)
+    if isinstance(event, Finding):
+        return Judged(None, event)
     if isinstance(event, RecordBatch):
         records = events.records_of(event)
         return Judged(event, records=records, problems=_unwritable(event, records))

@@ -132,7 +132,7 @@ def test_an_undecodable_message_says_which_field_is_missing_and_where() -> None:
     del batch["records"][3]["sourced_id"]
     judged = read_mapped(_mapped(orjson.dumps(batch)))
     assert judged.problem is not None
-    assert judged.problem.code == "envelope_undecodable"
+    assert judged.problem.code == "envelope_incomplete"  # as the stages judge it
     assert "`sourced_id`" in judged.problem.message
     assert "$.records[3]" in judged.problem.message
     inbox = Inbox.sort(TOPICS, {TopicPartition(TOPICS.mapped, 0): [_mapped(orjson.dumps(batch))]})
