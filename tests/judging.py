@@ -12,14 +12,14 @@ from typing import Any, cast
 from uuid import uuid4
 
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.events import EntityType, Event, FileEvent, RecordEvent, decode
+from rostersync_libs.events import EntityType, FileEvent, RecordEvent, decode
 from rostersync_libs.findings import Finding
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 from rostersync_validator.handler import ValidatorHandler
 from rostersync_validator.known import Key
 
-from tests.fakes import FakeKnown, RecordingProducer
+from tests.fakes import FakeKnown, Item, RecordingProducer
 
 
 class Judged:
@@ -27,12 +27,12 @@ class Judged:
 
     def __init__(
         self,
-        events: list[Event],
+        events: list[Item],
         records: list[RecordEvent],
         findings: list[Finding],
         rejected: set[str],
     ):
-        self.events = events  # as sent: batches, file facts, markers
+        self.events = events  # as sent (a batch as its records), file facts, markers
         self.records = records  # the batches' records, in order
         self.findings = findings
         self.rejected = rejected  # "file:row" of every rejected record

@@ -25,7 +25,7 @@ from rostersync_libs.tenants import CsvSource, FileLimits, InboxSource, Tenant, 
 from rostersync_libs.topics import Topics
 from rostersync_validator.files import file_findings
 
-from tests.unit.fetcher.capture import CapturingProducer as RecordingProducer
+from tests.fakes import RecordingProducer
 
 MANIFEST = (
     "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\nfile.users,bulk\n"

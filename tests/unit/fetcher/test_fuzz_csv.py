@@ -29,8 +29,7 @@ from rostersync_libs.topics import Topics
 from rostersync_validator.handler import ValidatorHandler
 
 from benchmarks import fuzz_bundles
-from tests.fakes import FakeKnown
-from tests.unit.fetcher.capture import CapturingProducer as RecordingProducer
+from tests.fakes import FakeKnown, RecordingProducer
 
 HEADER = (
     "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,givenName,"

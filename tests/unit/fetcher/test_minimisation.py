@@ -16,7 +16,7 @@ from rostersync_libs.runs import RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 
-from tests.unit.fetcher.capture import CapturingProducer, records_in
+from tests.fakes import RecordingProducer, records_in
 
 
 def user(**payload: str) -> dict[str, Any]:
@@ -98,7 +98,7 @@ async def test_a_run_sends_the_policys_payloads_hashed_once_as_sent(
     users = {"email": "hash", "identifier": "drop"}
     minimise = Minimisation.model_validate({"hash_key_env": "K", "users": users})
     tenant = Tenant(id="t", name="T", sources=[source], minimise=minimise)
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     outcome = await CsvRun(producer=cast(Any, producer), topics=Topics(), tenant=tenant,
                            source=source, run_id=uuid4()).run()  # fmt: skip
     assert outcome.phase is RunPhase.FETCHED

@@ -30,7 +30,7 @@ from rostersync_libs.runs import RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 
-from tests.unit.fetcher.capture import CapturingProducer, Item, flat, records_in, run_ends
+from tests.fakes import Item, RecordingProducer, flat, records_in, run_ends
 
 TOPICS = Topics()
 RUN = new_run_id()
@@ -54,7 +54,7 @@ def facts(name: str) -> FileFacts:
     return FileFacts(file=name, entity=EntityType.USER, mode="bulk")
 
 
-def publisher(producer: CapturingProducer, send_batch: int) -> RunPublisher:
+def publisher(producer: RecordingProducer, send_batch: int) -> RunPublisher:
     return RunPublisher(producer=cast(Any, producer), topics=TOPICS, tenant=TENANT,
                         source_id="csv", run_id=RUN, send_batch=send_batch)  # fmt: skip
 
@@ -69,14 +69,14 @@ def label(item: Item) -> str:
     raise AssertionError(item)
 
 
-def on_partition(producer: CapturingProducer, partition: int) -> list[str]:
+def on_partition(producer: RecordingProducer, partition: int) -> list[str]:
     return [label(i) for i, p in producer.placed(TOPICS.fetched) if p == partition]
 
 
 async def test_each_partition_gets_its_records_in_order_and_broadcasts_after_what_came_before() -> (
     None
 ):
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     out = publisher(producer, send_batch=300)
     published: list[tuple[str, int | None]] = []  # (label, partition; None: every partition)
     n = 0
@@ -107,7 +107,7 @@ async def test_each_partition_gets_its_records_in_order_and_broadcasts_after_wha
 
 
 async def test_records_wait_for_the_send_batch_and_a_flush_sends_the_rest() -> None:
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     out = publisher(producer, send_batch=100)
     for n in range(99):
         await out.send(user(n))
@@ -120,7 +120,7 @@ async def test_records_wait_for_the_send_batch_and_a_flush_sends_the_rest() -> N
 
 
 async def test_a_batch_never_passes_the_record_or_byte_bounds() -> None:
-    producer = CapturingProducer(partitions=1)
+    producer = RecordingProducer(partitions=1)
     out = publisher(producer, send_batch=5000)
     many = [user(n) for n in range(2500)]  # small records: bounded by count
     large = [user(n, filler=20_000) for n in range(2500, 2600)]  # 100 of 20 kB: by size
@@ -143,7 +143,7 @@ async def test_a_batch_never_passes_the_record_or_byte_bounds() -> None:
 
 
 async def test_no_record_topic_key_carries_a_sourced_id() -> None:
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     out = publisher(producer, send_batch=7)
     await out.file_facts(facts("users.csv"))
     ids = [f"secret-{n}" for n in range(20)]
@@ -160,7 +160,7 @@ async def test_no_record_topic_key_carries_a_sourced_id() -> None:
 
 
 async def test_a_record_over_the_batch_limit_goes_alone_when_a_message_can_hold_it() -> None:
-    producer = CapturingProducer(partitions=1)
+    producer = RecordingProducer(partitions=1)
     out = publisher(producer, send_batch=10)
     big = user(1, filler=MAX_BATCH_BYTES + 10_000)
     for record in (user(0), big, user(2)):
@@ -173,7 +173,7 @@ async def test_a_record_over_the_batch_limit_goes_alone_when_a_message_can_hold_
 
 
 async def test_a_record_no_message_can_hold_is_never_dropped_silently() -> None:
-    producer = CapturingProducer(partitions=1)
+    producer = RecordingProducer(partitions=1)
     out = publisher(producer, send_batch=10)
     await out.send(user(0, filler=MAX_MESSAGE_BYTES))
     with pytest.raises(RecordTooLarge, match=r"users.csv row 2: a users record of [\d,]+ bytes"):
@@ -195,7 +195,7 @@ async def test_a_bundle_with_a_record_too_large_for_any_message_fails_its_run(
     users = header + row.format(sid="u1", given="Sam") + row.format(sid="u2", given="x" * 1_100_000)
     (tmp_path / "users.csv").write_text(users)
     source = CsvSource(id="csv", path=tmp_path)
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     outcome = await CsvRun(
         producer=cast(Any, producer),
         topics=TOPICS,
@@ -212,7 +212,7 @@ async def test_a_bundle_with_a_record_too_large_for_any_message_fails_its_run(
     assert all(e.marker.aborted for e in ends)  # every stage releases the run; nothing is swept
 
 
-class SlowAcks(CapturingProducer):
+class SlowAcks(RecordingProducer):
     """Acknowledges only when the test says so."""
 
     def __init__(self) -> None:
@@ -229,7 +229,7 @@ class SlowAcks(CapturingProducer):
 
 async def test_a_rounds_acknowledgements_are_awaited_after_the_next_round_is_sent() -> None:
     producer = SlowAcks()
-    out = publisher(cast(CapturingProducer, producer), send_batch=10)
+    out = publisher(cast(RecordingProducer, producer), send_batch=10)
     for n in range(10):
         await out.send(user(n))  # round 1 sent; nothing before it to wait for
     assert len(producer.acks) == 1
@@ -252,7 +252,7 @@ async def _send_all(out: RunPublisher, numbers: range) -> None:
 async def test_a_run_failing_with_a_record_too_large_still_buffered_sends_its_aborted_markers() -> (
     None
 ):
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     out = publisher(producer, send_batch=10)
     await out.send(user(0, filler=MAX_MESSAGE_BYTES))
     event = await out.fail("the bundle broke")

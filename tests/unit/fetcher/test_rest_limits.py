@@ -23,7 +23,7 @@ from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, Tenant
 from rostersync_libs.topics import Topics
 
-from tests.unit.fetcher.capture import CapturingProducer as RecordingProducer
+from tests.fakes import RecordingProducer
 
 TOPICS = Topics("t.")
 NOW = datetime(2026, 1, 5, tzinfo=UTC)

@@ -30,9 +30,8 @@ from rostersync_libs.topics import Topics
 from rostersync_oneroster_server import OneRosterServer
 from rostersync_validator.handler import ValidatorHandler
 
-from tests.fakes import FakeKnown
+from tests.fakes import FakeKnown, RecordingProducer
 from tests.rest_district import district_1_1
-from tests.unit.fetcher.capture import CapturingProducer as RecordingProducer
 
 TOPICS = Topics("t.")
 SOURCE = ApiSource(

@@ -33,7 +33,7 @@ from rostersync_libs.tenant_registry import Registered, merged
 from rostersync_libs.tenants import Tenant, TenantsConfig
 from rostersync_libs.topics import Topics
 
-from tests.unit.fetcher.capture import CapturingProducer as RecordingProducer
+from tests.fakes import RecordingProducer
 
 
 class StaticSource(BaseModel):

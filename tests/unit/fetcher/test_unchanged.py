@@ -24,7 +24,7 @@ from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_writer.batch import EntityBatch
 
-from tests.unit.fetcher.capture import CapturingProducer, records_in
+from tests.fakes import RecordingProducer, records_in
 
 RUN = new_run_id()
 TENANT = Tenant(id="d1", name="D1", sources=[CsvSource(id="csv", path=".")])
@@ -71,7 +71,7 @@ def test_only_clean_upserts_qualify_and_findings_change_the_hash() -> None:
 
 
 async def test_publisher_lists_unchanged_records_on_their_own_partition() -> None:
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     records = [user(f"u{n}") for n in range(40)]
     stored = {e.sourced_id or "": e.content_hash or "" for e in records[:30]}
     stored["u5"] = "an older hash"  # changed since: travels whole
@@ -107,7 +107,7 @@ async def test_publisher_lists_unchanged_records_on_their_own_partition() -> Non
 
 
 async def test_without_a_settled_previous_run_everything_travels_whole() -> None:
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     records = [user(f"u{n}") for n in range(5)]
     lookup = StoredHashes({e.sourced_id or "": e.content_hash or "" for e in records}, usable=False)
     out = RunPublisher(producer=cast(Any, producer), topics=ServiceSettings().topics,
@@ -144,7 +144,7 @@ async def test_a_failing_lookup_sends_everything_whole_for_the_rest_of_the_run()
             self.lookups.append(len(events))
             raise asyncpg.PostgresConnectionError("the database went away")
 
-    producer = CapturingProducer(partitions=3)
+    producer = RecordingProducer(partitions=3)
     records = [user(f"u{n}") for n in range(20)]
     lookup = Broken({e.sourced_id or "": e.content_hash or "" for e in records})
     out = RunPublisher(producer=cast(Any, producer), topics=ServiceSettings().topics,
