@@ -22,7 +22,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_fetcher.csv.run import CsvRun
 from rostersync_libs.db import create_pool
-from rostersync_libs.envelope import Envelope, EventKind
+from rostersync_libs.events import FileEvent, RecordBatch, RecordEvent, decode, records_of
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.store.migrate import migrate
@@ -41,17 +41,17 @@ class InlinePipeline:
     def __init__(self, pool: asyncpg.Pool, validator: ValidatorHandler) -> None:
         self._pool = pool
         self._validator = validator
-        self._batch: list[Envelope] = []
+        self._batch: list[RecordEvent] = []
         self.records = 0
 
     async def send(
         self, topic: str, value: bytes, key: bytes | None = None, **_: Any
     ) -> asyncio.Future[None]:
-        event = Envelope.from_bytes(value)  # the same decode cost a stage pays
-        if event.kind is EventKind.FILE:
+        event = decode(value)  # the same decode cost a stage pays
+        if isinstance(event, FileEvent):
             self._validator.on_file(event, 0)
-        elif event.kind is EventKind.RECORD:
-            self._batch.append(event)
+        elif isinstance(event, RecordBatch):
+            self._batch.extend(records_of(event))
             if len(self._batch) >= BATCH:
                 await self.flush()
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -18,7 +18,7 @@ import time
 import uuid
 
 import asyncpg
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.store.migrate import migrate
 from rostersync_writer.changes import attribute, number_runs

@@ -1,17 +1,18 @@
 """What encoding and decoding one record costs, per event shape and codec (issue 10's choice).
 
-The record topics carry one pydantic envelope per record today; issue 10 moves them to typed
-batch events (the run's common fields once per message, the records of one partition inside).
-This script measures, on a generated district's users and enrollments (the bulk of every run),
-the codec work per record of each candidate — encode once, decode once, as one hop does:
+The record topics carried one pydantic envelope per record (v1: 18.0 µs per record, encode +
+decode, measured at b7abd0b — docs/benchmarks.md); issue 10 moved them to typed batch events
+(``rostersync_libs.events``: the run's common fields once per message, the records of one
+partition inside). This script measures, on a generated district's users and enrollments (the
+bulk of every run), the codec work per record — encode once, decode once, as one hop does:
 
-- ``v1 envelope``: today's per-record :class:`Envelope` (pydantic ``model_dump_json`` and
-  ``model_validate_json``);
+- ``v2 events.py``: the contract as the services use it — records (``RecordEvent``) to framed
+  batches and back (``batches_of`` + ``framed``; ``decode`` + ``records_of``);
 - ``v2 orjson+pydantic``: a batch as a pydantic model, ``orjson`` for bytes and a
   ``TypeAdapter`` of the tagged union for decoding;
 - ``v2 orjson dicts``: the same bytes decoded to plain dicts (no validation: the lower bound);
-- ``v2 msgspec json`` / ``v2 msgspec msgpack``: ``msgspec.Struct`` tagged union, typed decoding
-  (msgspec is a dev dependency until issue 10 adopts it in libs).
+- ``v2 msgspec json`` / ``v2 msgspec msgpack``: a bare ``msgspec.Struct`` tagged union, typed
+  decoding, no conversion to the services' per-record type (the codec's lower bound).
 
     python -m benchmarks.event_codec [STUDENTS] [BATCH]
 """
@@ -29,7 +30,8 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_libs.envelope import EntityType, Envelope, Origin, record_event
+from rostersync_libs import events as v2
+from rostersync_libs.events import EntityType, Origin, RecordEvent, record_event
 from rostersync_libs.ids import new_run_id
 
 
@@ -65,7 +67,7 @@ class RunEndV2(BaseModel):
 EVENT_V2: TypeAdapter[RecordBatchV2 | RunEndV2] = TypeAdapter(RecordBatchV2 | RunEndV2)
 
 
-def read_events(folder: Path) -> list[Envelope]:
+def read_events(folder: Path) -> list[RecordEvent]:
     run_id = new_run_id()
     found = []
     for name, entity in (("users.csv", EntityType.USER), ("enrollments.csv", EntityType.ENROLLMENT)):  # fmt: skip
@@ -85,14 +87,14 @@ def read_events(folder: Path) -> list[Envelope]:
     return found
 
 
-def batches(events: list[Envelope], size: int) -> list[list[Envelope]]:
-    by_entity: dict[str, list[Envelope]] = {}
+def batches(events: list[RecordEvent], size: int) -> list[list[RecordEvent]]:
+    by_entity: dict[str, list[RecordEvent]] = {}
     for event in events:
         by_entity.setdefault(str(event.entity), []).append(event)
     return [chunk[i : i + size] for chunk in by_entity.values() for i in range(0, len(chunk), size)]
 
 
-def as_batch_dict(chunk: list[Envelope]) -> dict[str, Any]:
+def as_batch_dict(chunk: list[RecordEvent]) -> dict[str, Any]:
     first = chunk[0]
     return {
         "kind": "records", "tenant": first.tenant, "source": first.source,
@@ -128,10 +130,15 @@ def main() -> None:
     dicts = [as_batch_dict(c) for c in chunks]
     n = len(events)
     print(f"{n} records (users + enrollments of {students} students), batches of {size}")
-    print(f"v1 bytes per record {sum(len(e.to_bytes()) for e in events) / n:.0f}, "
-          f"v2 bytes per record {sum(len(orjson.dumps(d)) for d in dicts) / n:.0f}")  # fmt: skip
+    framed = [data for b in v2.batches_of(events) for _, data in v2.framed(b)]
+    print(f"v2 events.py bytes per record {sum(len(d) for d in framed) / n:.0f}, "
+          f"bare batch bytes per record {sum(len(orjson.dumps(d)) for d in dicts) / n:.0f}")  # fmt: skip
 
-    timed("v1 envelope", n, lambda: [Envelope.from_bytes(e.to_bytes()) for e in events])
+    def contract() -> list[RecordEvent]:
+        sent = [data for b in v2.batches_of(events) for _, data in v2.framed(b)]
+        return [r for d in sent for r in v2.records_of(v2.decode(d))]  # type: ignore[arg-type]
+
+    timed("v2 events.py", n, contract)
     models = [RecordBatchV2.model_validate(d) for d in dicts]
     timed("v2 orjson+pydantic", n,
           lambda: [EVENT_V2.validate_python(orjson.loads(orjson.dumps(m.model_dump()))) for m in models])  # fmt: skip

@@ -61,7 +61,15 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.envelope import Envelope, EventKind
+from rostersync_libs.events import (
+    Event,
+    FileEvent,
+    RecordBatch,
+    RecordEvent,
+    RunEnd,
+    decode,
+    records_of,
+)
 from rostersync_libs.findings import Severity, bounded, findings_to_json
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import CsvSource, FileLimits, Tenant
@@ -796,10 +804,10 @@ class Fuzzer:
         self, case: Case, outcome: RunEvent, producer: RecordingProducer, where: Path
     ) -> None:
         tally = self.tally
-        events = [(Envelope.from_bytes(v), p) for t, v, p in producer.sent if t == Topics().fetched]
-        records = [e for e, _ in events if e.kind is EventKind.RECORD]
-        markers = [e for e, _ in events if e.kind is EventKind.RUN_END]
-        began = any(e.kind is EventKind.FILE for e, _ in events)
+        events = [(decode(v), p) for t, v, p in producer.sent if t == Topics().fetched]
+        records = [r for e, _ in events if isinstance(e, RecordBatch) for r in records_of(e)]
+        markers = [e for e, _ in events if isinstance(e, RunEnd)]
+        began = any(isinstance(e, FileEvent) for e, _ in events)
         tally.records += len(records)
         if outcome.phase is RunPhase.FETCHED:
             tally.fetched += 1
@@ -811,7 +819,7 @@ class Fuzzer:
                     case,
                     where,
                 )
-            if len(markers) != PARTITIONS or any(m.marker and m.marker.aborted for m in markers):
+            if len(markers) != PARTITIONS or any(m.marker.aborted for m in markers):
                 self.problem(
                     "invariant",
                     "a fetched run without a marker on every partition",
@@ -829,10 +837,7 @@ class Fuzzer:
                 kind = _reason_kind(reason)
                 tally.failed[kind] += 1
                 tally.refusals.setdefault(kind, f"{reason}\n    {_short(case)}")
-            if began and (
-                len(markers) != PARTITIONS
-                or not all(m.marker and m.marker.aborted for m in markers)
-            ):
+            if began and (len(markers) != PARTITIONS or not all(m.marker.aborted for m in markers)):
                 self.problem(
                     "invariant",
                     "a failed run that began without aborted markers",
@@ -850,23 +855,23 @@ class Fuzzer:
             detail = "".join(traceback.format_exception(exc))
             self.problem("crash", "validator: " + _signature(exc), detail, case, where)
 
-    def _validate(self, case: Case, events: list[tuple[Envelope, int | None]], where: Path) -> None:
-        pending: list[Envelope] = []
+    def _validate(self, case: Case, events: list[tuple[Event, int | None]], where: Path) -> None:
+        pending: list[RecordEvent] = []
         for event, partition in events:
-            if event.kind is EventKind.FILE:
+            if isinstance(event, FileEvent):
                 self._judge(case, pending, where)
                 pending = []
                 found = self.handler.on_file(event, partition or 0)
                 self.tally.file_findings.update(f.code for f in found)
                 findings_to_json(bounded(found))
-            elif event.kind is EventKind.RECORD:
-                pending.append(event)
+            elif isinstance(event, RecordBatch):
+                pending.extend(records_of(event))
                 if len(pending) >= BATCH:
                     self._judge(case, pending, where)
                     pending = []
         self._judge(case, pending, where)
 
-    def _judge(self, case: Case, records: list[Envelope], where: Path) -> None:
+    def _judge(self, case: Case, records: list[RecordEvent], where: Path) -> None:
         if not records:
             return
         tally = self.tally

@@ -45,10 +45,20 @@ import asyncpg
 from rostersync_cli.processes import service_environment
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
-from rostersync_libs.envelope import EntityType, Envelope, Origin, record_event
+from rostersync_libs.events import (
+    EntityType,
+    Origin,
+    RecordEvent,
+    batches_of,
+    encode,
+    framed,
+    partitioned,
+    record_event,
+)
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics, make_producer, partitions_of
 from rostersync_libs.markers import run_end_event
+from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.store.migrate import migrate
@@ -63,7 +73,7 @@ STUDENTS_PER_CLASS = 25
 
 def mapped(
     run_id: uuid.UUID, entity: EntityType, row: int, sourced_id: str, payload: dict[str, Any]
-) -> Envelope:
+) -> RecordEvent:
     """A mapped event as the fetcher and mapper make it (default ids: no identity decisions)."""
     event = record_event(
         tenant=TENANT, source="csv", run_id=run_id, entity=entity, sourced_id=sourced_id,
@@ -91,7 +101,7 @@ def groups(count: int) -> list[tuple[str, int]]:
     ]
 
 
-def run_events(run_id: uuid.UUID, count: int) -> Iterator[Envelope]:
+def run_events(run_id: uuid.UUID, count: int) -> Iterator[RecordEvent]:
     """The run's records, targets first (as the fetcher publishes files in order)."""
     yield mapped(run_id, E.ORG, 2, "school-1", {"name": "School 1", "type": "school"})
     yield mapped(run_id, E.ACADEMIC_SESSION, 2, "term-1", {
@@ -119,6 +129,18 @@ def run_events(run_id: uuid.UUID, count: int) -> Iterator[Envelope]:
         })  # fmt: skip
 
 
+async def send_batches(
+    producer: Any, topic: str, parts: list[int], records: list[RecordEvent]
+) -> list[Any]:
+    """The records as v2 batch messages on the partitions their keys pick (as the mapper sends)."""
+    sent = []
+    for p, part in partitioned(records, parts, key_partition).items():
+        for batch in batches_of(part):
+            for frame, data in framed(batch):
+                sent.append(await producer.send(topic, data, key=frame.key(p), partition=p))
+    return sent
+
+
 async def produce(settings: ServiceSettings, count: int) -> uuid.UUID:
     run_id = new_run_id()
     pool = await create_pool(settings, max_size=1)
@@ -126,15 +148,17 @@ async def produce(settings: ServiceSettings, count: int) -> uuid.UUID:
     await producer.start()
     topic = settings.topics.mapped
     pending = []
-    for event in run_events(run_id, count):
-        pending.append(await producer.send(topic, event.to_bytes(), key=event.key()))
-        if len(pending) >= 20_000:
-            await asyncio.gather(*pending)
-            pending.clear()
     parts = await partitions_of(producer, topic)
+    chunk: list[RecordEvent] = []
+    for event in run_events(run_id, count):
+        chunk.append(event)
+        if len(chunk) >= 20_000:
+            pending += await send_batches(producer, topic, parts, chunk)
+            chunk = []
+    pending += await send_batches(producer, topic, parts, chunk)
     marker = run_end_event(tenant=TENANT, source="csv", run_id=run_id, fanout=len(parts), counts={})
     for p in parts:
-        pending.append(await producer.send(topic, marker.to_bytes(), key=marker.key(), partition=p))
+        pending.append(await producer.send(topic, encode(marker), key=marker.key(), partition=p))
     # The writer completes a run only on the fetcher's word that publishing ended (run_ends.py).
     fetched = RunEvent(tenant=TENANT, run_id=run_id, source="csv", phase=RunPhase.FETCHED,
                        file_counts={}, bulk_entities=[], fanout=len(parts))  # fmt: skip

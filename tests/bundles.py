@@ -7,7 +7,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.columns import files_for, spec_for
 
 MANIFEST_FILES_1_1 = [

@@ -12,21 +12,28 @@ from typing import Any, cast
 from uuid import uuid4
 
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.envelope import EntityType, Envelope, EventKind
+from rostersync_libs.events import EntityType, FileEvent, RecordEvent, decode
 from rostersync_libs.findings import Finding
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 from rostersync_validator.handler import ValidatorHandler
 from rostersync_validator.known import Key
 
-from tests.fakes import FakeKnown, RecordingProducer
+from tests.fakes import FakeKnown, Item, RecordingProducer
 
 
 class Judged:
     """What one bundle gave: the fetched events and every finding, as the report would show."""
 
-    def __init__(self, events: list[Envelope], findings: list[Finding], rejected: set[str]):
-        self.events = events
+    def __init__(
+        self,
+        events: list[Item],
+        records: list[RecordEvent],
+        findings: list[Finding],
+        rejected: set[str],
+    ):
+        self.events = events  # as sent (a batch as its records), file facts, markers
+        self.records = records  # the batches' records, in order
         self.findings = findings
         self.rejected = rejected  # "file:row" of every rejected record
 
@@ -36,12 +43,8 @@ class Judged:
     def codes(self) -> set[str]:
         return {f.code for f in self.findings}
 
-    def record(self, entity: EntityType, sourced_id: str) -> Envelope:
-        (found,) = (
-            e
-            for e in self.events
-            if e.kind is EventKind.RECORD and e.entity is entity and e.sourced_id == sourced_id
-        )
+    def record(self, entity: EntityType, sourced_id: str) -> RecordEvent:
+        (found,) = (e for e in self.records if e.entity is entity and e.sourced_id == sourced_id)
         return found
 
 
@@ -62,15 +65,17 @@ async def judge(bundle: Path, *, known: set[Key] | None = None, profile: str = "
     found: list[Finding] = []
     # File facts go to every partition (3 here); the validator reports them from 0 only.
     for topic, value, partition in producer.sent:
-        event = Envelope.from_bytes(value)
-        if topic == Topics().fetched and event.kind is EventKind.FILE:
+        if topic != Topics().fetched:
+            continue
+        event = decode(value)
+        if isinstance(event, FileEvent):
             assert partition is not None
             found += handler.on_file(event, partition)
-    records = [e for e in events if e.kind is EventKind.RECORD]
+    records = producer.records(Topics().fetched)
     rejected: set[str] = set()
-    for event, outcome in zip(records, await handler.handle(records), strict=True):
+    for record, outcome in zip(records, await handler.handle(records), strict=True):
         found += outcome.findings
         if outcome.forward is None:
-            assert event.origin is not None
-            rejected.add(f"{event.origin.file}:{event.origin.row}")
-    return Judged(events, found, rejected)
+            assert record.origin is not None
+            rejected.add(f"{record.origin.file}:{record.origin.row}")
+    return Judged(events, records, found, rejected)

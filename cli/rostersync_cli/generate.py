@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.columns import files_for, spec_for
 
 BANDS = (("es", ("KG", "01", "02", "03", "04", "05")), ("ms", ("06", "07", "08")),

@@ -23,7 +23,7 @@ from pathlib import Path
 from uuid import UUID
 
 from rostersync_libs.db import create_pool
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.identities import IdentityDecision, Reason, load_decisions, publish
 from rostersync_libs.kafka import ensure_topics, make_producer
 from rostersync_libs.settings import ServiceSettings

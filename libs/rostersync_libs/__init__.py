@@ -1,12 +1,13 @@
 """Shared building blocks of rostersync's services (docs/architecture.md, "Where things live").
 
 Events and topics:
-    envelope (v1, leaving), events (the record topics: typed batch events), topics, commands, runs, markers, dlq, identities, ids, partitioning,
+    events (the record topics: typed batch events), topics, commands, runs, markers, dlq, identities, ids, partitioning,
     change_events (the change feed's event)
 Findings:
     findings (the model, bounded lists), finding_codes (every code and its severities)
 The stage loop and the service process:
-    stage, stage_progress, service, health, health_server, metrics, logs, lag, outages
+    stage (with stage_handler, stage_reading, stage_records, stage_letters, stage_counts),
+    stage_progress, service, health, health_server, metrics, logs, lag, outages
 Kafka, sealing and access:
     kafka, sealed_clients, sealing, data_keys, kafka_acls
 PostgreSQL:

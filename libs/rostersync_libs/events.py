@@ -67,19 +67,24 @@ class SourceKind(StrEnum):
     REST = "rest"
 
 
-ManifestMode: TypeAlias = Literal["bulk", "delta", "absent"]
+# "unlisted": the manifest has no line for the file (the validator warns if the file is there).
+ManifestMode: TypeAlias = Literal["bulk", "delta", "absent", "unlisted"]
 RecordMode: TypeAlias = Literal["bulk", "delta"]
 Profile: TypeAlias = Literal["strict", "lenient"]
 
 
-class Origin(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+# Per-record structs are not tracked by the cycle collector (``gc=False``): they never take part in
+# a reference cycle (what they hold — payload dicts, lists — is tracked on its own), and a batch
+# of a thousand tracked objects per message made collections cost more than the decoding itself
+# (records_of 2.55 → 0.64 µs per record, decode 2.18 → 0.98: benchmarks/event_codec.py).
+class Origin(msgspec.Struct, gc=False, frozen=True, kw_only=True, omit_defaults=True):
     """Where a record came from, so every finding can point at it."""
 
     file: str | None = None
     row: int | None = None
 
 
-class RecordFacts(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class RecordFacts(msgspec.Struct, gc=False, frozen=True, kw_only=True, omit_defaults=True):
     """What only the whole bundle can tell about one record (the fetcher sees the whole bundle)."""
 
     # References whose target file is in this bundle (bulk) but lacks them, by column.
@@ -136,7 +141,7 @@ class RunMarker(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     aborted: bool = False
 
 
-class RecordEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+class RecordEvent(msgspec.Struct, gc=False, frozen=True, kw_only=True, omit_defaults=True):
     """One record of a run, as a service holds it (on the wire, a batch carries the context)."""
 
     tenant: str
@@ -180,7 +185,7 @@ class RecordEvent(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True)
 # --- the wire -------------------------------------------------------------------------------
 
 
-class Record(msgspec.Struct, tag="record", frozen=True, kw_only=True, omit_defaults=True):
+class Record(msgspec.Struct, gc=False, tag="record", frozen=True, kw_only=True, omit_defaults=True):
     """An upsert or a delete inside a :class:`RecordBatch`."""
 
     entity: EntityType
@@ -195,7 +200,7 @@ class Record(msgspec.Struct, tag="record", frozen=True, kw_only=True, omit_defau
     facts: RecordFacts | None = None
 
 
-class Seen(msgspec.Struct, tag="seen", frozen=True, kw_only=True, omit_defaults=True):
+class Seen(msgspec.Struct, gc=False, tag="seen", frozen=True, kw_only=True, omit_defaults=True):
     """A record a stage rejected: seen in its run, nothing of its content."""
 
     entity: EntityType

@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rostersync_libs.data_keys import DataKeys
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.kafka import client_options
 from rostersync_libs.sealed_clients import OpeningConsumer
 from rostersync_libs.sealing import UNREADABLE

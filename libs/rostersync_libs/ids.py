@@ -10,7 +10,7 @@ import time
 from hashlib import sha1
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 # A fixed namespace for rostersync; never change it, or every internal id changes.
 ROSTERSYNC_NAMESPACE = UUID("5d0c1f4e-8a7b-4f0e-9a51-2f6f3a1e7c11")

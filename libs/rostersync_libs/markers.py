@@ -16,7 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, Envelope, EventKind, RunMarker
+import msgspec
+
+from rostersync_libs.events import EntityType, RunEnd, RunMarker
 
 
 @dataclass
@@ -44,10 +46,8 @@ class MarkerTracker:
         elif offset < pending.first_offset:
             pending.first_offset = offset
 
-    def observe(self, partition: int, offset: int, event: Envelope) -> bool:
+    def observe(self, partition: int, offset: int, event: RunEnd) -> bool:
         """Record a marker; True when the partition now holds every record of the run."""
-        assert event.kind is EventKind.RUN_END
-        assert event.marker is not None
         runs = self._pending.setdefault(partition, {})
         pending = runs.setdefault(
             event.run_id, _PendingRun(first_offset=offset, expected=event.marker.origin_count)
@@ -71,21 +71,16 @@ class MarkerTracker:
 
 
 def marker_event(
-    upstream: Envelope, *, origin_partition: int, origin_count: int, fanout: int
-) -> Envelope:
+    upstream: RunEnd, *, origin_partition: int, origin_count: int, fanout: int
+) -> RunEnd:
     """The marker a stage sends downstream once one of its input partitions is complete."""
-    assert upstream.marker is not None
-    return upstream.model_copy(
-        update={
-            "marker": upstream.marker.model_copy(
-                update={
-                    "origin_partition": origin_partition,
-                    "origin_count": origin_count,
-                    "fanout": fanout,
-                }
-            )
-        }
+    marker = msgspec.structs.replace(
+        upstream.marker,
+        origin_partition=origin_partition,
+        origin_count=origin_count,
+        fanout=fanout,
     )
+    return msgspec.structs.replace(upstream, marker=marker)
 
 
 def run_end_event(
@@ -99,10 +94,9 @@ def run_end_event(
     hold_threshold: float = 0.10,
     hold_min_records: int = 20,
     aborted: bool = False,
-) -> Envelope:
+) -> RunEnd:
     """The fetcher's end-of-run marker for one partition of its output topic."""
-    return Envelope(
-        kind=EventKind.RUN_END,
+    return RunEnd(
         tenant=tenant,
         source=source,
         run_id=run_id,

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 
 class RunPhase(StrEnum):

@@ -1,16 +1,22 @@
 """The consume-transform-produce loop shared by the middle stages (validator, mapper).
 
-A stage reads events in batches and hands the records to its handler, which decides, per record,
-what goes on and what it found. The stage sends what goes on downstream, rejected records to its
-dead-letter topic, every finding to the findings topic, forwards end-of-run markers (see
-:mod:`rostersync_libs.markers`), waits until Kafka has acknowledged all of it, and only then
-commits its input offsets.
+A stage reads events in batches (v2, :mod:`rostersync_libs.events`) and hands the records of
+every record batch of one poll to its handler, which decides, per record, what goes on and what
+it found. The stage sends what goes on downstream as record batches (:mod:`.stage_records`),
+rejected records to its dead-letter topic, every finding to the findings topic, forwards
+end-of-run markers (see :mod:`rostersync_libs.markers`), waits until Kafka has acknowledged all
+of it, and only then commits its input offsets.
 
-Poison never loops: a message the stage cannot read (no value, not an event, an event without
-what its kind needs) or its handler cannot handle goes to the dead-letter topic with its reason,
-and the stage goes on. Nothing it sends is over Kafka's size limit: findings are bounded
-(:func:`rostersync_libs.findings.bounded`), a record whose output would be too large is rejected
-instead, and a dead letter too large to carry its original event says where to read it.
+Poison never loops: a message the stage cannot read (no value, not an event, an event without a
+part its kind needs: :mod:`.stage_reading`) is dead-lettered whole, a record its handler cannot
+handle is dead-lettered alone, each with its reason, and the stage goes on. Nothing it sends is
+over Kafka's size limit: findings are bounded, a record whose output would be too large is
+rejected instead, and a dead letter too large to carry its original says where to read it
+(:mod:`.stage_letters`).
+
+Order: the records of one input batch go out in their order, and everything an input partition
+carried before an end-of-run marker is sent before the stage forwards that marker (markers go
+last in each poll).
 """
 
 from __future__ import annotations
@@ -18,130 +24,54 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeAlias
-from uuid import UUID, uuid4
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from pydantic import ValidationError
 
+from rostersync_libs import events
 from rostersync_libs.data_keys import DataKeys
-from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import Envelope, EventKind, Operation, record_kafka_key
+from rostersync_libs.events import FileEvent, RecordBatch, RecordEvent, RunEnd, UnchangedList
 from rostersync_libs.finding_codes import APPLY_FAILED, Code
-from rostersync_libs.findings import Finding, FindingsEvent, Severity, bounded, clip
+from rostersync_libs.findings import Finding
 from rostersync_libs.kafka import make_consumer, make_producer, partitions_of
 from rostersync_libs.lag import LagSampler
 from rostersync_libs.logs import log_context
 from rostersync_libs.markers import MarkerTracker, marker_event
-from rostersync_libs.metrics import (
-    BATCH_MESSAGES,
-    BATCH_SECONDS,
-    RECORDS_IN,
-    RECORDS_OUT,
-    RECORDS_REJECTED,
-)
+from rostersync_libs.metrics import BATCH_MESSAGES, BATCH_SECONDS
 from rostersync_libs.outages import working
-from rostersync_libs.partitioning import key_partition
-from rostersync_libs.sealing import UNREADABLE, tenant_of_or_none
+from rostersync_libs.sealing import UNREADABLE
 from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.stage_progress import StageProgress, Verdict
+from rostersync_libs.stage_counts import Tally, count
+from rostersync_libs.stage_handler import (
+    DATA_ERRORS,
+    Outcome,
+    PerRecord,
+    StageHandler,
+    failure,
+    handled,
+)
+from rostersync_libs.stage_letters import MAX_MESSAGE_BYTES, Letters, Sent, Where, message_size
+from rostersync_libs.stage_progress import StageProgress
+from rostersync_libs.stage_reading import read
+from rostersync_libs.stage_records import RecordOutput
+
+__all__ = [
+    "DATA_ERRORS",
+    "MAX_MESSAGE_BYTES",
+    "Outcome",
+    "PerRecord",
+    "Stage",
+    "StageHandler",
+    "failure",
+    "message_size",
+]
 
 log = logging.getLogger(__name__)
 
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
-Headers: TypeAlias = list[tuple[str, bytes]]
-
-# The largest message a stage sends: under Kafka's default limit (``message.max.bytes``,
-# 1,048,588 bytes with the batch's framing); an output above it is never sent as it is.
-MAX_MESSAGE_BYTES = 1_000_000
-
-# What a handler raises on a record it cannot handle (a value of the wrong type, a combination
-# its code does not expect, a value the database refuses): that record is dead-lettered. Anything
-# else (Kafka, a connection, a timeout) stops the stage, as before.
-DATA_ERRORS: tuple[type[BaseException], ...] = (
-    ArithmeticError,
-    AssertionError,
-    AttributeError,
-    LookupError,
-    RecursionError,
-    TypeError,
-    ValueError,
-    asyncpg.DataError,
-    asyncpg.IntegrityConstraintViolationError,
-    asyncpg.ProgramLimitExceededError,
-)
-
-
-def message_size(value: bytes | None, key: bytes | None, headers: Headers | None = None) -> int:
-    """What a message weighs against the limit (its record framing aside)."""
-    size = len(value or b"") + len(key or b"")
-    return size + sum(len(k) + len(v) for k, v in headers or ())
-
-
-# What each kind of event needs (a record's key, a list's records, a file's facts, a marker's
-# bookkeeping): every stage reads them without checking again.
-NEEDED: dict[EventKind, tuple[str, ...]] = {
-    EventKind.RECORD: ("entity", "sourced_id"),
-    EventKind.UNCHANGED: ("entity", "unchanged"),
-    EventKind.FILE: ("file",),
-    EventKind.RUN_END: ("marker",),
-}
-
-
-def missing_parts(event: Envelope) -> list[str]:
-    """What an event lacks that its kind needs."""
-    missing = [name for name in NEEDED[event.kind] if getattr(event, name) is None]
-    if event.file is not None and event.file.entity is None:
-        missing.append("file.entity")
-    return missing
-
-
-def failure(code: Code, exc: BaseException) -> Finding:
-    """A finding saying what could not be done, with the exception (kept with the dead letter,
-    never logged: its text may quote the record)."""
-    return Finding(
-        code=code,
-        severity=Severity.ERROR,
-        message=clip(f"{type(exc).__name__}: {exc}", 800),
-    )
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """A handler's verdict on one record: what goes on (None: rejected) and what it found."""
-
-    forward: Envelope | None
-    findings: list[Finding] = field(default_factory=list)
-
-
-class StageHandler:
-    """What a stage does with events; override ``handle`` (and the hooks it needs)."""
-
-    async def handle(self, events: list[Envelope]) -> list[Outcome]:
-        """One outcome per record event, in order."""
-        raise NotImplementedError
-
-    def on_file(self, event: Envelope, partition: int) -> list[Finding]:
-        """Facts about a file of a run, seen once on every partition before its records."""
-        return []
-
-    def on_run_end(self, run_id: UUID) -> None:
-        """Every record of the run on one of this instance's partitions has been handled."""
-
-
-class PerRecord(StageHandler):
-    """A handler made of a plain function of one record."""
-
-    def __init__(self, function: Callable[[Envelope], Outcome]) -> None:
-        self._function = function
-
-    async def handle(self, events: list[Envelope]) -> list[Outcome]:
-        return [self._function(event) for event in events]
+# What a poll read that goes on in its place: a record batch (with its records) or a list.
+Read: TypeAlias = tuple[TopicPartition, Message, RecordBatch | UnchangedList, list[RecordEvent]]
 
 
 class _ForgetRevoked(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -178,19 +108,30 @@ class Stage:
         self._settings = settings
         self._input = input_topic
         self._output = output_topic
-        self._dlq = dlq_topic
-        self._findings = settings.topics.findings
         self._handler = handler
         self._tracker = MarkerTracker()
-        self._out_partitions: list[int] = []
-        # Records go on to the partition they came from when both topics have the same partitions:
-        # their keys are the same on every record topic, so the key partitioner would choose it
-        # too (and need not hash every key again).
-        self._same_partitions = False
-        # Tenants of the records this batch rejected (metrics: counted once per batch).
-        self._rejected: list[str] = []
+        self._letters = Letters(name, settings.topics.findings, dlq_topic, max_message_bytes)
+        self._records = RecordOutput(stage=name, topic=output_topic, letters=self._letters)
         self._batch_messages = BATCH_MESSAGES.labels(name)
         self._batch_seconds = BATCH_SECONDS.labels(name)
+
+    @property
+    def _out_partitions(self) -> list[int]:
+        return self._records.partitions
+
+    @_out_partitions.setter
+    def _out_partitions(self, partitions: list[int]) -> None:
+        self._records.partitions = partitions
+
+    @property
+    def _same_partitions(self) -> bool:
+        """Records go on to the partition they came from when both topics have the same
+        partitions: their keys choose it on every record topic (no need to hash them again)."""
+        return self._records.same_partitions
+
+    @_same_partitions.setter
+    def _same_partitions(self, same: bool) -> None:
+        self._records.same_partitions = same
 
     async def run(self, stop: asyncio.Event) -> None:
         with log_context(stage=self.name):
@@ -234,42 +175,35 @@ class Stage:
         batches: dict[TopicPartition, list[Message]],
     ) -> None:
         in_count = len(consumer.partitions_for_topic(self._input) or ())
-        sent: list[asyncio.Future[object]] = []
-        records: list[tuple[TopicPartition, Message, Envelope]] = []
-        markers: list[tuple[TopicPartition, Message, Envelope]] = []
+        sent: list[Sent] = []
+        reads: list[Read] = []  # in their order
+        markers: list[tuple[TopicPartition, Message, RunEnd]] = []
+        received: list[RecordEvent] = []  # the records of every batch, for one handler call
         for tp, messages in batches.items():
             for message in messages:
                 if message.value is UNREADABLE:
                     continue  # a purged tenant's event, or one not sealed with its key
-                event = await self._decode(producer, tp, message, sent)
-                if event is None:
-                    continue
-                if event.kind is EventKind.RECORD:
-                    records.append((tp, message, event))
-                elif event.kind is EventKind.UNCHANGED:
-                    records.append((tp, message, event))  # passes through, in its place
-                elif event.kind is EventKind.FILE:
-                    self._tracker.hold(tp.partition, message.offset, event.run_id)
-                    sent.extend(await self._on_file(producer, tp, message, event))
-                else:
-                    markers.append((tp, message, event))
-        handled = [e for _, _, e in records if e.kind is EventKind.RECORD]
-        outcomes = iter(await self._handle(handled))
-        verdicts: list[Verdict] = []  # per record, for the runs' progress
-        for tp, message, event in records:
-            if event.kind is EventKind.UNCHANGED:
-                sent.extend(await self._forward_unchanged(producer, tp, message, event))
-                if self._progress is not None:
-                    key = (event.tenant, event.run_id, tp.partition)
-                    self._progress.add(key, message.offset, message.offset,
-                                       passed=len(event.unchanged or ()))  # fmt: skip
-                continue
-            outcome, rejected_before = next(outcomes), len(self._rejected)
-            sent.extend(await self._send_outcome(producer, tp, message, event, outcome))
-            rejected = len(self._rejected) > rejected_before  # a too large output counts too
-            verdicts.append((event.tenant, event.run_id, tp.partition, rejected))
-        for tp, message, event in markers:
-            sent.extend(await self._forward_marker(producer, tp, message, event, in_count))
+                event = read(message.value, message.key)
+                match event:
+                    case Finding():
+                        sent.append(await self._reject_message(producer, tp, message, event))
+                    case RecordBatch():
+                        records = events.records_of(event)
+                        reads.append((tp, message, event, records))
+                        received.extend(records)
+                    case UnchangedList():
+                        reads.append((tp, message, event, []))  # passes through, in its place
+                    case FileEvent():
+                        self._tracker.hold(tp.partition, message.offset, event.run_id)
+                        sent.extend(await self._on_file(producer, tp, message, event))
+                    case RunEnd():
+                        markers.append((tp, message, event))
+        outcomes = await self._handle(received)
+        if len(outcomes) != len(received):
+            raise RuntimeError(f"{self.name}: {len(outcomes)} outcomes for {len(received)} records")
+        tallies = await self._send_reads(producer, reads, outcomes, sent)
+        for tp, message, marker in markers:
+            sent.extend(await self._forward_marker(producer, tp, message, marker, in_count))
         await asyncio.gather(*sent)
         await consumer.commit(
             {
@@ -277,49 +211,49 @@ class Stage:
                 for tp, messages in batches.items()
             }
         )
-        self._count(handled)
-        if self._progress is not None and verdicts:
-            ranges = {tp.partition: (m[0].offset, m[-1].offset) for tp, m in batches.items()}
-            self._progress.add_batch(verdicts, ranges)
+        count(self.name, tallies, self._progress)
 
-    def _count(self, handled: list[Envelope]) -> None:
-        """The batch's records in, out and rejected, per tenant: one ``inc`` per tenant."""
-        received = Counter(e.tenant for e in handled)
-        rejected = Counter(self._rejected)
-        self._rejected.clear()
-        for tenant, n in received.items():
-            RECORDS_IN.labels(self.name, tenant).inc(n)
-            RECORDS_OUT.labels(self.name, tenant).inc(n - rejected[tenant])
-        for tenant, n in rejected.items():
-            RECORDS_REJECTED.labels(self.name, tenant).inc(n)
+    async def _send_reads(
+        self,
+        producer: AIOKafkaProducer,
+        reads: list[Read],
+        outcomes: list[Outcome],
+        sent: list[Sent],
+    ) -> list[Tally]:
+        """Each batch's outcomes and each list, in order; what each held."""
+        tallies: list[Tally] = []
+        start = 0
+        for tp, message, event, records in reads:
+            if type(event) is UnchangedList:
+                sent.extend(
+                    await self._records.send_unchanged(
+                        producer, tp.partition, message.key, message.value, event
+                    )
+                )
+                tallies.append(Tally(event.tenant, event.run_id, tp.partition, message.offset,
+                                     0, len(event.listed), 0))  # fmt: skip
+                continue
+            end = start + len(records)
+            at = Where(tp.topic, tp.partition, message.offset)
+            out, rejected = await self._records.send_batch(
+                producer, at, message.key, records, outcomes[start:end]
+            )
+            start = end
+            sent.extend(out)
+            tallies.append(Tally(event.tenant, event.run_id, tp.partition, message.offset,
+                                 len(records), len(records) - rejected, rejected))  # fmt: skip
+        return tallies
 
     @property
     def _apply_failed(self) -> Code:
         return APPLY_FAILED.get(self.name, Code.VALIDATOR_APPLY_FAILED)
 
-    async def _handle(self, events: list[Envelope]) -> list[Outcome]:
-        """The handler's outcomes; a record it cannot handle is found by halving the batch
-        (the others are handled as if they had come in smaller batches) and rejected."""
-        try:
-            return await self._handler.handle(events)
-        except DATA_ERRORS as exc:
-            if len(events) > 1:
-                half = len(events) // 2
-                return await self._handle(events[:half]) + await self._handle(events[half:])
-            if not events:
-                raise
-            log.warning(
-                "%s: could not handle a %s record of tenant %s (%s): rejected",
-                self.name,
-                events[0].entity,
-                events[0].tenant,
-                type(exc).__name__,
-            )
-            return [Outcome(None, [failure(self._apply_failed, exc)])]
+    async def _handle(self, records: list[RecordEvent]) -> list[Outcome]:
+        return await handled(self._handler, records, self.name, self._apply_failed)
 
     async def _on_file(
-        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: Envelope
-    ) -> list[asyncio.Future[object]]:
+        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: FileEvent
+    ) -> list[Sent]:
         try:
             found = self._handler.on_file(event, tp.partition)
         except DATA_ERRORS as exc:
@@ -331,144 +265,48 @@ class Stage:
                 message.offset,
                 type(exc).__name__,
             )
-            return [
-                await self._dead_letter(producer, tp, message, [failure(self._apply_failed, exc)])
-            ]
+            finding = failure(self._apply_failed, exc)
+            return [await self._reject_message(producer, tp, message, finding, quiet=True)]
         if not found:
             return []
-        return [await self._send_findings(producer, event, found, False)]
+        report = await self._letters.findings(
+            producer, tenant=event.tenant, run_id=event.run_id, entity=event.entity.value,
+            sourced_id=None, found=found, rejected=False,
+        )  # fmt: skip
+        return [report]
 
-    async def _decode(
+    async def _reject_message(
         self,
         producer: AIOKafkaProducer,
         tp: TopicPartition,
         message: Message,
-        sent: list[asyncio.Future[object]],
-    ) -> Envelope | None:
-        """The message's event; a message that is not one is dead-lettered (None)."""
-        if message.value is None:
-            code, text = Code.EMPTY_MESSAGE, "a message without a value (a tombstone), not an event"
-        else:
-            try:
-                event = Envelope.from_bytes(message.value)
-            except ValidationError as exc:
-                code = Code.ENVELOPE_UNDECODABLE
-                text = f"not a rostersync event: {exc.error_count()} schema error(s)"
-            else:
-                missing = missing_parts(event)
-                if not missing and tenant_of_or_none(message.key) == event.tenant:
-                    return event
-                if missing:
-                    code = Code.ENVELOPE_INCOMPLETE
-                    text = f"a {event.kind} event without {', '.join(missing)}"
-                else:  # sealed with one tenant's key, claiming another tenant
-                    code = Code.ENVELOPE_TENANT_MISMATCH
-                    text = "the event's tenant is not the tenant of its key"
-        log.warning(
-            "%s: dead-lettered %s[%d]@%d (%s)",
-            self.name,
-            tp.topic,
-            tp.partition,
-            message.offset,
-            code,
-        )
-        finding = Finding(code=code, severity=Severity.ERROR, message=text)
-        sent.append(await self._dead_letter(producer, tp, message, [finding]))
-        return None
-
-    async def _send_outcome(
-        self,
-        producer: AIOKafkaProducer,
-        tp: TopicPartition,
-        message: Message,
-        event: Envelope,
-        outcome: Outcome,
-    ) -> list[asyncio.Future[object]]:
-        sent: list[asyncio.Future[object]] = []
-        partition = tp.partition if self._same_partitions else None
-        if outcome.forward is not None:
-            value, key = outcome.forward.to_bytes(), outcome.forward.key()
-            if message_size(value, key) <= self.max_message_bytes:
-                sent.append(await producer.send(self._output, value, key=key, partition=partition))
-            else:
-                log.warning(
-                    "%s: a %s record of tenant %s would be %d bytes: rejected",
-                    self.name,
-                    event.entity,
-                    event.tenant,
-                    len(value) + len(key),
-                )
-                too_large = Finding(
-                    code=Code.MESSAGE_TOO_LARGE,
-                    severity=Severity.ERROR,
-                    message=f"the {self.name}'s output for this record would be"
-                    f" {len(value) + len(key):,} bytes, over the {self.max_message_bytes:,}"
-                    " bytes a Kafka message may hold: not sent",
-                )
-                outcome = Outcome(None, [too_large, *outcome.findings])
-        if outcome.forward is None:
-            self._rejected.append(event.tenant)
-            sent.append(await self._dead_letter(producer, tp, message, outcome.findings))
-            # A key with a NUL names no record anyone can hold (PostgreSQL text refuses it).
-            if event.sourced_id and "\x00" not in event.sourced_id and event.entity is not None:
-                # Rejected, but it was in the run: the writer must not archive it as absent.
-                codes = sorted({f.code for f in outcome.findings if f.severity is Severity.ERROR})
-                seen = event.model_copy(
-                    update={
-                        "operation": Operation.SEEN,
-                        "payload": {},
-                        "facts": None,
-                        "rejected_codes": codes,
-                    }
-                )
-                value, key = seen.to_bytes(), seen.key()
-                if message_size(value, key) <= self.max_message_bytes:
-                    sent.append(
-                        await producer.send(self._output, value, key=key, partition=partition)
-                    )
-                else:  # its key alone is too large: it cannot be a record of anyone's roster
-                    log.warning(
-                        "%s: a rejected record's seen event is too large: not sent", self.name
-                    )
-        if outcome.findings:
-            rejected = outcome.forward is None
-            sent.append(await self._send_findings(producer, event, outcome.findings, rejected))
-        return sent
-
-    async def _forward_unchanged(
-        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, event: Envelope
-    ) -> list[asyncio.Future[object]]:
-        """A list judged and mapped in an earlier run goes on as it is, where its records go:
-        the same partition, or (topics of other sizes) split by the records' key partitions."""
-        if self._same_partitions:
-            return [
-                await producer.send(
-                    self._output, message.value, key=message.key, partition=tp.partition
-                )
-            ]
-        parts: dict[int, dict[str, str]] = {}
-        for sourced_id, hash_ in (event.unchanged or {}).items():
-            key = record_kafka_key(event.tenant, event.entity, sourced_id)
-            partition = key_partition(key, self._out_partitions, self._out_partitions)
-            parts.setdefault(partition, {})[sourced_id] = hash_
-        sent = []
-        for partition, listed in parts.items():
-            part = event.model_copy(update={"event_id": uuid4(), "unchanged": listed})
-            sent.append(
-                await producer.send(
-                    self._output, part.to_bytes(), key=part.key(), partition=partition
-                )
+        finding: Finding,
+        *,
+        quiet: bool = False,
+    ) -> Sent:
+        """A whole message dead-lettered, as it came."""
+        if not quiet:
+            log.warning(
+                "%s: dead-lettered %s[%d]@%d (%s)",
+                self.name,
+                tp.topic,
+                tp.partition,
+                message.offset,
+                finding.code,
             )
-        return sent
+        where = Where(tp.topic, tp.partition, message.offset)
+        return await self._letters.dead_letter(
+            producer, where, message.value, message.key, [finding]
+        )
 
     async def _forward_marker(
         self,
         producer: AIOKafkaProducer,
         tp: TopicPartition,
         message: Message,
-        event: Envelope,
+        event: RunEnd,
         in_count: int,
-    ) -> list[asyncio.Future[object]]:
+    ) -> list[Sent]:
         if not self._tracker.observe(tp.partition, message.offset, event):
             return []
         self._handler.on_run_end(event.run_id)
@@ -480,73 +318,8 @@ class Stage:
             origin_count=in_count,
             fanout=len(self._out_partitions),
         )
+        value, key = events.encode(marker), marker.key()
         return [
-            await producer.send(self._output, marker.to_bytes(), key=marker.key(), partition=p)
+            await producer.send(self._output, value, key=key, partition=p)
             for p in self._out_partitions
         ]
-
-    async def _send_findings(
-        self, producer: AIOKafkaProducer, event: Envelope, found: list[Finding], rejected: bool
-    ) -> asyncio.Future[object]:
-        report = FindingsEvent(
-            tenant=event.tenant,
-            run_id=str(event.run_id),
-            stage=self.name,
-            entity=event.entity.value if event.entity else None,
-            sourced_id=clip(event.sourced_id, 1000) if event.sourced_id else None,
-            rejected=rejected,
-            findings=bounded(found),
-        )
-        value, key = report.model_dump_json(exclude_none=True).encode(), report.key()
-        if message_size(value, key) > self.max_message_bytes:
-            # Bounded findings fit by construction: only names far longer than any tenant's get
-            # here. Sent as a count, with the names cut.
-            log.error(
-                "%s: a findings event of %d bytes: sent as a count only", self.name, len(value)
-            )
-            report = report.model_copy(
-                update={
-                    "tenant": clip(report.tenant, 200),
-                    "sourced_id": clip(report.sourced_id, 200) if report.sourced_id else None,
-                    "findings": bounded(found, 0),
-                }
-            )
-            value, key = report.model_dump_json(exclude_none=True).encode(), report.key()
-        fut: asyncio.Future[object] = await producer.send(self._findings, value, key=key)
-        return fut
-
-    async def _dead_letter(
-        self, producer: AIOKafkaProducer, tp: TopicPartition, message: Message, found: list[Finding]
-    ) -> asyncio.Future[object]:
-        """The original message, byte for byte, with the reasons in its headers; when that would
-        be too large, the reasons and where to read the original (its topic keeps it)."""
-        letter = DeadLetter(
-            stage=self.name,
-            topic=tp.topic,
-            partition=tp.partition,
-            offset=message.offset,
-            findings=bounded(found),
-        )
-        value, key, headers = message.value, message.key, letter.headers()
-        if message_size(value, key, headers) > self.max_message_bytes:
-            size = message_size(value, key)
-            omitted = Finding(
-                code=Code.MESSAGE_TOO_LARGE,
-                severity=Severity.ERROR,
-                message=f"the original message ({size:,} bytes) is not copied into its dead"
-                f" letter: read it at {tp.topic}[{tp.partition}]@{message.offset}",
-            )
-            letter = DeadLetter(
-                stage=self.name,
-                topic=tp.topic,
-                partition=tp.partition,
-                offset=message.offset,
-                findings=bounded([omitted, *found]),
-            )
-            value, headers = None, letter.headers()
-            if message_size(value, key, headers) > self.max_message_bytes:
-                key = None
-        fut: asyncio.Future[object] = await producer.send(
-            self._dlq, value, key=key, headers=headers
-        )
-        return fut

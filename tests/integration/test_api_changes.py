@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 import pytest
 from rostersync_cli.actions import request_sync
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 

@@ -13,7 +13,7 @@ import orjson
 import pytest
 from rostersync_cli.replay import compare, replay
 from rostersync_libs.change_events import MembershipChanged, RecordChanged
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.store import history

@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from rostersync_libs.envelope import EntityType, record_event
+from rostersync_libs.events import EntityType, record_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.settings import ServiceSettings
 
 from tests.cli_process import cli
 from tests.e2e import sealing_producer
+from tests.wire import send_records
 
 pytestmark = pytest.mark.integration
 
@@ -26,7 +27,8 @@ async def test_lag_counts_what_a_stopped_service_has_not_read(
         for n in range(7):
             event = record_event(tenant="d1", source="csv", run_id=run_id, entity=EntityType.USER,
                                  sourced_id=f"u{n}", payload={"sourcedId": f"u{n}"})  # fmt: skip
-            await producer.send_and_wait(settings.topics.fetched, event.to_bytes(), key=event.key())
+            # One batch message per record here: lag counts messages (batches), not records.
+            await send_records(producer, settings.topics.fetched, [event])
     answer = await cli(settings, tmp_path / "none.toml", "lag", "--json")
     assert answer.code == 0, answer
     services = json.loads(answer.out)["services"]

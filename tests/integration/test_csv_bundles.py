@@ -15,7 +15,7 @@ import orjson
 import pytest
 from rostersync_cli.actions import print_run_report, request_sync
 from rostersync_cli.settings import CliSettings
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.oneroster.columns import USERS_1_1, USERS_1_2_0
 from rostersync_libs.settings import ServiceSettings

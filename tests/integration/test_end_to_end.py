@@ -10,7 +10,7 @@ import pytest
 from rostersync_cli.actions import request_sync
 from rostersync_cli.processes import running_services
 from rostersync_cli.settings import SAMPLE_TENANTS
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 

@@ -21,7 +21,7 @@ import pytest
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.operations import send_command
 from rostersync_libs.commands import HoldDecision, SyncRequested
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RunEnd, encode
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.markers import marker_event, run_end_event
 from rostersync_libs.settings import ServiceSettings
@@ -43,7 +43,7 @@ def loose_tenants(path: Path, bundle: Path) -> Path:
     return tenants
 
 
-def forged_markers(run_id: UUID, claims: list[EntityType], partitions: int = 3) -> list[Envelope]:
+def forged_markers(run_id: UUID, claims: list[EntityType], partitions: int = 3) -> list[RunEnd]:
     """A whole set of end markers for a run, as the mapper would send them (every partition,
     every origin), claiming ``claims`` bulk with the loosest hold."""
     fetcher = run_end_event(
@@ -56,14 +56,14 @@ def forged_markers(run_id: UUID, claims: list[EntityType], partitions: int = 3) 
     ]
 
 
-async def forge(settings: ServiceSettings, markers: list[Envelope], partitions: int = 3) -> None:
+async def forge(settings: ServiceSettings, markers: list[RunEnd], partitions: int = 3) -> None:
     """Sealed with the tenant's data key: a forger who stole it too (without it, nothing opens:
     test_unsealed_messages.py)."""
     async with sealing_producer(settings, "forger") as producer:
         for p in range(partitions):
             for m in markers:
                 await producer.send_and_wait(
-                    settings.topics.mapped, m.to_bytes(), key=m.key(), partition=p
+                    settings.topics.mapped, encode(m), key=m.key(), partition=p
                 )
 
 

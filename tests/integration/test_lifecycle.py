@@ -12,7 +12,7 @@ import orjson
 import pytest
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_cli.holds import decide, print_holds
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
 from rostersync_libs.settings import ServiceSettings
 

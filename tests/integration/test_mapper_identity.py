@@ -16,7 +16,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from rostersync_cli.identity_commands import crosswalk_add, crosswalk_list, directory_import
-from rostersync_libs.envelope import EntityType, Envelope, Operation, record_event
+from rostersync_libs.events import EntityType, RecordEvent, record_event
 from rostersync_libs.identities import Reason
 from rostersync_libs.ids import internal_id
 from rostersync_libs.kafka import ensure_topics, make_consumer
@@ -26,6 +26,7 @@ from rostersync_mapper import app as mapper_app
 from rostersync_mapper.settings import MapperSettings
 
 from tests.e2e import data_keys, sealing_producer
+from tests.wire import send_records
 
 pytestmark = pytest.mark.integration
 
@@ -78,12 +79,9 @@ async def running_mapper(settings: ServiceSettings, tenants: Path) -> AsyncItera
         await task
 
 
-async def send(settings: ServiceSettings, events: list[Envelope]) -> None:
+async def send(settings: ServiceSettings, events: list[RecordEvent]) -> None:
     async with sealing_producer(settings, "test-validator") as producer:
-        for event in events:
-            await producer.send_and_wait(
-                settings.topics.validated, event.to_bytes(), key=event.key()
-            )
+        await send_records(producer, settings.topics.validated, events)
 
 
 class Reader:
@@ -109,11 +107,25 @@ class Reader:
             while len(self.values) < count:
                 batches = await self._consumer.getmany(timeout_ms=500)
                 for messages in batches.values():
-                    self.values.extend(orjson.loads(m.value) for m in messages if m.value)
+                    for m in messages:
+                        if m.value:
+                            self.values.extend(_flat(orjson.loads(m.value)))
         return self.values
 
 
-def user(sourced_id: str, run_id: UUID, version: str = "1.1", **fields: str) -> Envelope:
+def _flat(value: dict[str, Any]) -> list[dict[str, Any]]:
+    """A record batch as its records (each with the operation it stands for), else the value."""
+    if value.get("type") != "records":
+        return [value]
+    return [
+        {**r, "kind": "record", "operation": r.get("operation", "upsert")}
+        if r["type"] == "record"
+        else {**r, "kind": "record", "operation": "seen"}
+        for r in value["records"]
+    ]
+
+
+def user(sourced_id: str, run_id: UUID, version: str = "1.1", **fields: str) -> RecordEvent:
     return record_event(
         tenant="d1", source="csv", run_id=run_id, entity=EntityType.USER, sourced_id=sourced_id,
         payload={"sourcedId": sourced_id, "enabledUser": "true", "givenName": "G",
@@ -122,7 +134,7 @@ def user(sourced_id: str, run_id: UUID, version: str = "1.1", **fields: str) -> 
     )  # fmt: skip
 
 
-def users(run_id: UUID) -> list[Envelope]:
+def users(run_id: UUID) -> list[RecordEvent]:
     return [
         user("u-x", run_id, role="student", username="dup"),  # crosswalked; would be ambiguous
         user("u-t", run_id, role="teacher", username="tina", email="tina@d1.example"),
@@ -131,7 +143,7 @@ def users(run_id: UUID) -> list[Envelope]:
     ]
 
 
-def enrollment(run_id: UUID) -> Envelope:
+def enrollment(run_id: UUID) -> RecordEvent:
     return record_event(
         tenant="d1", source="csv", run_id=run_id, entity=EntityType.ENROLLMENT, sourced_id="e1",
         payload={"sourcedId": "e1", "classSourcedId": "k1", "schoolSourcedId": "s1",
@@ -249,7 +261,7 @@ async def test_a_seen_record_passes_with_its_crosswalked_id_and_untouched_payloa
     tenants = tmp_path / "tenants.toml"
     tenants.write_text(TENANTS)
     await crosswalk_add(settings, "d1", "users", "u-x", str(APP_CROSSWALK))
-    seen = user("u-x", uuid4()).model_copy(update={"operation": Operation.SEEN, "payload": {}})
+    seen = user("u-x", uuid4()).seen(["some_error"])
     async with (
         Reader(settings, settings.topics.mapped) as mapped,
         running_mapper(settings, tenants),

@@ -113,8 +113,10 @@ async def test_a_purged_district_is_unreadable_everywhere_and_a_replay_rebuilds_
     )
 
     values = await values_by_tenant(settings)
-    assert len(values["gone"]) > 400
-    assert len(values["kept"]) > 400
+    # Messages, not records: the record topics carry batches (v2), so a 40-student district is
+    # a few dozen messages (batches, markers, run events, findings, commands).
+    assert len(values["gone"]) > 40
+    assert len(values["kept"]) > 40
     # At rest every event of both tenants is sealed; only the kept tenant's still open.
     assert all(r.startswith(MAGIC) for r, _ in values["gone"] + values["kept"])
     assert all(opened is UNREADABLE for _, opened in values["gone"])

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from rostersync_fetcher.leases import RunLeases
 from rostersync_fetcher.publisher import RunPublisher
 from rostersync_libs.db import create_pool
-from rostersync_libs.envelope import EntityType, Envelope, EventKind, FileFacts
+from rostersync_libs.events import EntityType, FileFacts
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import ensure_topics
 from rostersync_libs.runs import RunPhase
@@ -132,9 +132,7 @@ async def test_a_run_whose_fetcher_died_is_ended_failed_and_asked_again(
         )
         await out.run_event(RunPhase.STARTED, version="1.1")
         facts = FileFacts(file="orgs.csv", entity=EntityType.ORG, mode="bulk", header=["sourcedId"])
-        await out.broadcast(
-            Envelope(kind=EventKind.FILE, tenant="d1", source="csv", run_id=dead, file=facts)
-        )
+        await out.file_facts(facts)
         await out.flush()
     async with running_pipeline(
         settings, tenants, lease_renew_seconds=0.2, lease_stale_seconds=2, lease_check_seconds=0.3

@@ -27,7 +27,7 @@ ROSTER = ["orgs", "academic_sessions", "courses", "classes", "class_terms", "use
           "guardian_links", "enrollments", "demographics", "findings", "rejected_records"]  # fmt: skip
 # Where a record sat in Kafka and the event around it (ids, times) differ with the partitioning.
 RUN_COLUMNS = frozenset({"first_seen_run", "last_seen_run", "run_id", "finding_id", "event",
-                         "source_topic", "source_partition", "source_offset"})  # fmt: skip
+                         "source_topic", "source_partition", "source_offset", "source_index"})  # fmt: skip
 
 
 async def load(settings: ServiceSettings, tenants: Path, instances: int) -> None:

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 import pytest
 from rostersync_cli.actions import print_run_report, print_runs
-from rostersync_libs.envelope import EntityType, unchanged_event
+from rostersync_libs.events import EntityType, unchanged_list
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.settings import ServiceSettings
 from rostersync_writer.batch import apply_records
@@ -127,7 +127,7 @@ async def test_a_listed_record_that_changed_meanwhile_is_kept_and_resent_next_ru
     assert tina is not None
     # A list whose hash no longer matches the row (an event in between changed it).
     late = new_run_id()
-    listed = unchanged_event(tenant="d1", source="csv", run_id=late, entity=EntityType.USER,
+    listed = unchanged_list(tenant="d1", source="csv", run_id=late, entity=EntityType.USER,
                              listed={"u-t1": "not-" + tina["content_hash"]})  # fmt: skip
     async with db.transaction():
         await apply_records(db, [listed])

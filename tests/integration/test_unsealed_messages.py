@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 from rostersync_cli.generate import DistrictShape, generate
-from rostersync_libs.envelope import EntityType, record_event
+from rostersync_libs.events import EntityType, record_event
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.kafka import client_options
 from rostersync_libs.settings import ServiceSettings
@@ -24,6 +25,7 @@ from rostersync_libs.settings import ServiceSettings
 from tests.bundles import write_tenants
 from tests.e2e import sealing_producer, sync
 from tests.pipeline import running_pipeline
+from tests.wire import message_of
 
 pytestmark = pytest.mark.integration
 
@@ -57,14 +59,16 @@ async def test_a_record_forged_without_the_tenant_s_key_does_not_land(
     forged = record_event(
         tenant="d1", source="csv", run_id=new_run_id(), entity=EntityType.USER,
         sourced_id=student["sourced_id"], payload=payload,
-    ).model_copy(update={"internal_id": student["internal_id"]})  # fmt: skip
+    )  # fmt: skip
+    forged = msgspec.structs.replace(forged, internal_id=student["internal_id"])
     topic = settings.topics.mapped
+    key, value = message_of([forged], 0)
 
     async with running_pipeline(settings, tenants):
         plain = AIOKafkaProducer(**client_options(settings))
         await plain.start()
         try:
-            sent = await plain.send_and_wait(topic, forged.to_bytes(), key=forged.key())
+            sent = await plain.send_and_wait(topic, value, key=key, partition=0)
         finally:
             await plain.stop()
         await written_past(db, topic, sent.partition, sent.offset)
@@ -72,6 +76,6 @@ async def test_a_record_forged_without_the_tenant_s_key_does_not_land(
         assert await db.fetchval(name, student["sourced_id"]) == student["given_name"]
 
         async with sealing_producer(settings, "thief") as producer:
-            sent = await producer.send_and_wait(topic, forged.to_bytes(), key=forged.key())
+            sent = await producer.send_and_wait(topic, value, key=key, partition=0)
         await written_past(db, topic, sent.partition, sent.offset)
         assert await db.fetchval(name, student["sourced_id"]) == "Forged"

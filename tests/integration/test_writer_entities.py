@@ -18,7 +18,7 @@ import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.envelope import EntityType, Envelope, Operation, Origin, record_event
+from rostersync_libs.events import EntityType, Operation, Origin, RecordEvent, encode, record_event
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.ids import internal_id
 from rostersync_libs.kafka import ensure_topics, partitions_of
@@ -31,6 +31,7 @@ from rostersync_writer.settings import WriterSettings
 
 from tests.e2e import sealing_producer
 from tests.pipeline import wait_for_run
+from tests.wire import send_records
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +52,7 @@ def mapped(
     version: str = "1.1",
     operation: Operation = Operation.UPSERT,
     modified: datetime | None = None,
-) -> Envelope:
+) -> RecordEvent:
     """A mapped event as the pipeline makes it (delta rows carry status and dateLastModified)."""
     head: dict[str, Any] = {"sourcedId": sourced_id}
     if modified is not None:
@@ -75,8 +76,8 @@ def mapped(
     return forward
 
 
-def bundle_1_1(run_id: UUID) -> list[Envelope]:
-    def m(entity: EntityType, sid: str, row: int, payload: dict[str, Any]) -> Envelope:
+def bundle_1_1(run_id: UUID) -> list[RecordEvent]:
+    def m(entity: EntityType, sid: str, row: int, payload: dict[str, Any]) -> RecordEvent:
         return mapped(A, run_id, entity, sid, row, payload)
 
     return [
@@ -113,8 +114,8 @@ def bundle_1_1(run_id: UUID) -> list[Envelope]:
     ]  # fmt: skip
 
 
-def bundle_1_2(run_id: UUID) -> list[Envelope]:
-    def m(entity: EntityType, sid: str, row: int, payload: dict[str, Any]) -> Envelope:
+def bundle_1_2(run_id: UUID) -> list[RecordEvent]:
+    def m(entity: EntityType, sid: str, row: int, payload: dict[str, Any]) -> RecordEvent:
         return mapped(B, run_id, entity, sid, row, payload, version="1.2.1")
 
     return [
@@ -147,10 +148,8 @@ class Sender:
         self.topics = settings.topics
         self.producer = producer
 
-    async def records(self, events: list[Envelope]) -> None:
-        for event in events:
-            await self.producer.send(self.topics.mapped, event.to_bytes(), key=event.key())
-        await self.producer.flush()
+    async def records(self, events: list[RecordEvent]) -> None:
+        await send_records(self.producer, self.topics.mapped, events)
 
     async def end_run(
         self, tenant: str, run_id: UUID, counts: dict[str, int], *, fetched: bool = True
@@ -163,7 +162,7 @@ class Sender:
         )
         for p in parts:
             await self.producer.send(
-                self.topics.mapped, marker.to_bytes(), key=marker.key(), partition=p
+                self.topics.mapped, encode(marker), key=marker.key(), partition=p
             )
         if fetched:
             await self.run_events(
@@ -462,7 +461,7 @@ async def test_redelivery_changes_nothing_older_versions_lose_and_deletes_archiv
     newer = datetime(2025, 10, 1, tzinfo=UTC)
     older = datetime(2025, 9, 15, tzinfo=UTC)
 
-    def teacher(run_id: UUID, name: str, orgs: list[str], modified: datetime) -> Envelope:
+    def teacher(run_id: UUID, name: str, orgs: list[str], modified: datetime) -> RecordEvent:
         return mapped(A, run_id, E.USER, "t1", 2, {
             "enabledUser": "true", "orgSourcedIds": orgs, "role": "teacher", "username": "tina",
             "givenName": name, "familyName": "Teach", "agentSourcedIds": ["p1"],

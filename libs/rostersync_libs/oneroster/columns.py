@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 
 class Kind(StrEnum):

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.identities import IdentityDecision, Key
 from rostersync_libs.store.roster import Db
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.store.tables import ENTITY_TABLES, ROSTER_TABLES
 
 Db = Any  # an asyncpg.Pool or asyncpg.Connection (asyncpg is untyped)

@@ -4,7 +4,7 @@ writer's tables.py, which takes each entity's table name from here."""
 
 from __future__ import annotations
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 # The roster: one table per entity, written by the writer only.
 ROSTER_TABLES: dict[EntityType, str] = {

@@ -6,12 +6,12 @@ import hashlib
 import hmac
 from typing import Any
 
-from rostersync_libs.envelope import Envelope, content_hash
+from rostersync_libs.events import EntityType
 from rostersync_libs.minimisation import Minimisation, Treatment
 
 
 class FieldPolicy:
-    """Drops and pseudonymises a tenant's columns in record events, before they are sent."""
+    """Drops and pseudonymises a tenant's columns in records' payloads, before they are hashed."""
 
     def __init__(self, minimisation: Minimisation) -> None:
         self._policies = {e.value: cols for e, cols in minimisation.policies().items()}
@@ -28,15 +28,18 @@ class FieldPolicy:
             return str(exc.args[0])
         return None
 
-    def apply(self, event: Envelope) -> Envelope:
-        columns = self._policies.get(event.entity.value) if event.entity is not None else None
-        if not columns or not event.payload or not columns.keys() & event.payload.keys():
-            return event
-        payload = dict(event.payload)
+    def treat(self, entity: EntityType, payload: dict[str, Any]) -> dict[str, Any]:
+        """The payload with the policy's columns dropped or pseudonymised (``payload`` itself
+        when the policy names none of its columns). Applied before a record's hash is computed,
+        so the hash is computed once, of what is sent."""
+        columns = self._policies.get(entity.value)
+        if not columns or not payload or not columns.keys() & payload.keys():
+            return payload
+        treated = dict(payload)
         for column, treatment in columns.items():
-            if column in payload:
-                self._treat(payload, column, treatment)
-        return event.model_copy(update={"payload": payload, "content_hash": content_hash(payload)})
+            if column in treated:
+                self._treat(treated, column, treatment)
+        return treated
 
     def _treat(self, payload: dict[str, Any], column: str, treatment: Treatment) -> None:
         value = payload[column]

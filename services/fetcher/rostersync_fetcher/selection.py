@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from rostersync_libs.envelope import EntityType as E
+from rostersync_libs.events import EntityType as E
 from rostersync_libs.tenants import SourceSelection
 
 from rostersync_fetcher.selection_sets import Hierarchy, KeptSets, as_list

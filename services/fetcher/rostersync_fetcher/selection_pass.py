@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.bundle import Bundle
 from rostersync_libs.tenants import SourceSelection
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from rostersync_libs.envelope import EntityType as E
+from rostersync_libs.events import EntityType as E
 
 
 def as_list(value: Any) -> list[str]:

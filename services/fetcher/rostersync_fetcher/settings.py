@@ -12,7 +12,11 @@ from rostersync_libs.settings import ServiceSettings
 class FetcherSettings(ServiceSettings):
     """Settings of the fetcher service (environment prefix ``ROSTERSYNC_``)."""
 
-    send_batch: int = Field(default=5000, ge=1, description="records sent before awaiting acks")
+    # Records buffered before they are sent as batches (see publisher.py): about 1,000 records a
+    # message with 3 partitions; the acknowledgements of one round are awaited after the next.
+    send_batch: int = Field(
+        default=3000, ge=1, description="records buffered before they are sent in batches"
+    )
     inbox_poll_seconds: float = Field(
         default=5.0, gt=0, description="how often inboxes are scanned"
     )

@@ -23,7 +23,7 @@ import logging
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope, Operation
+from rostersync_libs.events import EntityType, Operation, RecordEvent
 from rostersync_libs.outages import POSTGRES_OUTAGES, describe
 from rostersync_libs.store import roster, runs
 
@@ -32,13 +32,12 @@ log = logging.getLogger(__name__)
 DATABASE_AWAY: tuple[type[BaseException], ...] = (*POSTGRES_OUTAGES, OSError)
 
 
-def eligible(event: Envelope) -> bool:
+def eligible(event: RecordEvent) -> bool:
     """A plain upsert with nothing the bundle as a whole says about it."""
     return (
         event.operation is Operation.UPSERT
         and event.facts is None
         and event.content_hash is not None
-        and event.sourced_id is not None
     )
 
 
@@ -70,21 +69,20 @@ class UnchangedRecords:
             return set()
 
     async def matching(
-        self, tenant: str, source: str, entity: EntityType, events: list[Envelope]
+        self, tenant: str, source: str, entity: EntityType, events: list[RecordEvent]
     ) -> set[str]:
         """The sourcedIds among ``events`` stored active, from this source, with the same hash."""
-        candidates = [e for e in events if eligible(e)]
-        if not candidates:
+        ids: list[str] = []
+        hashes: list[str] = []
+        for e in events:
+            if eligible(e):
+                assert e.content_hash is not None  # eligible() says so
+                ids.append(e.sourced_id)
+                hashes.append(e.content_hash)
+        if not ids:
             return set()
         try:
-            found = await roster.unchanged_ids(
-                self._pool,
-                tenant,
-                source,
-                entity,
-                [e.sourced_id for e in candidates if e.sourced_id is not None],
-                [e.content_hash for e in candidates if e.content_hash is not None],
-            )
+            found = await roster.unchanged_ids(self._pool, tenant, source, entity, ids, hashes)
         except DATABASE_AWAY as exc:
             # The database is away (a restart): these records travel whole, the run goes on.
             if not self._away:

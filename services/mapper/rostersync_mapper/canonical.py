@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 # OneRoster 1.1 users.role and 1.2 roles.role → the 1.2 vocabulary (keys lower-cased).
 # 1.1 ``administrator`` could be a district or a site administrator: only the type of the user's

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 
-from rostersync_libs.envelope import Envelope
+from rostersync_libs.events import RecordEvent
 from rostersync_libs.identities import IdentityDecision
 from rostersync_libs.stage import Outcome, StageHandler
 
@@ -29,7 +29,7 @@ class MapperHandler(StageHandler):
     def identity_map(self) -> IdentityMap:
         return self._store.map
 
-    async def handle(self, events: list[Envelope]) -> list[Outcome]:
+    async def handle(self, events: list[RecordEvent]) -> list[Outcome]:
         if not events:
             return []
         await self._store.poll()

@@ -10,7 +10,7 @@ from collections import defaultdict
 from functools import lru_cache
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.identities import IdentityDecision, Key
 from rostersync_libs.ids import internal_id, internal_id_text
 

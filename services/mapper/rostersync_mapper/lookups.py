@@ -7,7 +7,7 @@ from collections import defaultdict
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.identities import IdentityDecision, Key
 from rostersync_libs.store import identity, roster
 from rostersync_libs.tenants import RekeyKey

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rostersync_libs.envelope import EntityType, Envelope, Operation
+import msgspec
+from rostersync_libs.events import EntityType, Operation, RecordEvent
 from rostersync_libs.oneroster.columns import Column, resolved_key, spec_for
 from rostersync_libs.stage import Outcome
 
@@ -30,14 +31,13 @@ def _resolve(ids: IdentityMap, tenant: str, column: Column, value: Any) -> Any:
     return ids.internal_id_text(tenant, target, str(value))
 
 
-def map_record(event: Envelope, resolution: Resolution, ids: IdentityMap) -> Outcome:
-    """The event with its internal id, resolved references and canonical fields."""
-    assert event.entity is not None
-    assert event.sourced_id is not None
+def map_record(event: RecordEvent, resolution: Resolution, ids: IdentityMap) -> Outcome:
+    """The event with its internal id, resolved references and canonical fields (one copy of
+    the record, its payload's)."""
     if event.operation is Operation.SEEN:
         return Outcome(
-            forward=event.model_copy(update={"internal_id": resolution.internal_id}),
-            findings=resolution.findings,
+            msgspec.structs.replace(event, internal_id=resolution.internal_id),
+            resolution.findings,
         )
     spec = spec_for(event.oneroster_version or "1.1", event.entity)
     payload = dict(event.payload)
@@ -56,17 +56,13 @@ def map_record(event: Envelope, resolution: Resolution, ids: IdentityMap) -> Out
         # Every time, not only when decided: a re-send after a crash must still move the row.
         payload[REKEYED_FROM] = resolution.rekeyed_from
     return Outcome(
-        forward=event.model_copy(
-            update={"internal_id": resolution.internal_id, "payload": payload}
-        ),
-        findings=resolution.findings,
+        msgspec.structs.replace(event, internal_id=resolution.internal_id, payload=payload),
+        resolution.findings,
     )
 
 
-def map_event(event: Envelope) -> Outcome:
+def map_event(event: RecordEvent) -> Outcome:
     """A record mapped without identity decisions: default ids only (pure, for tests and tools)."""
-    assert event.entity is not None
-    assert event.sourced_id is not None
     ids = IdentityMap()
     resolution = Resolution(ids.internal_id(event.tenant, event.entity, event.sourced_id))
     return map_record(event, resolution, ids)

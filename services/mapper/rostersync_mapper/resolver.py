@@ -24,10 +24,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, Envelope, Operation
+from rostersync_libs.events import EntityType, Operation, RecordEvent
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding
 from rostersync_libs.identities import IdentityDecision, Key, Reason
+from rostersync_libs.ids import internal_id
 from rostersync_libs.tenants import MatchRules, RekeyKey
 
 from rostersync_mapper.identity_map import IdentityMap
@@ -110,9 +111,7 @@ class Choice:
     findings: list[Finding]
 
 
-def record_key(event: Envelope) -> Key:
-    assert event.entity is not None
-    assert event.sourced_id is not None
+def record_key(event: RecordEvent) -> Key:
     return (event.tenant, event.entity.value, event.sourced_id)
 
 
@@ -123,7 +122,7 @@ def _text(payload: dict[str, Any], name: str) -> str | None:
     return None
 
 
-def rekey_probes(event: Envelope, rules: MatchRules) -> list[tuple[RekeyKey, str]]:
+def rekey_probes(event: RecordEvent, rules: MatchRules) -> list[tuple[RekeyKey, str]]:
     """The re-key keys of a new user record, in the tenant's order, with their values."""
     if event.entity is not EntityType.USER or event.operation is not Operation.UPSERT:
         return []
@@ -135,7 +134,7 @@ def rekey_probes(event: Envelope, rules: MatchRules) -> list[tuple[RekeyKey, str
     return probes
 
 
-def match_probes(event: Envelope, rules: MatchRules) -> list[tuple[Rule, str]]:
+def match_probes(event: RecordEvent, rules: MatchRules) -> list[tuple[Rule, str]]:
     """The tenant's enabled match rules that apply to a record, with the value each compares."""
     if event.operation is not Operation.UPSERT:
         return []
@@ -160,7 +159,7 @@ def match_probes(event: Envelope, rules: MatchRules) -> list[tuple[Rule, str]]:
     return probes
 
 
-def _finding(event: Envelope, code: Code, message: str) -> Finding:
+def _finding(event: RecordEvent, code: Code, message: str) -> Finding:
     origin = event.origin
     return Finding(
         code=code,
@@ -172,7 +171,7 @@ def _finding(event: Envelope, code: Code, message: str) -> Finding:
 
 
 def choose(
-    event: Envelope,
+    event: RecordEvent,
     rules: MatchRules,
     users: UserCandidates,
     directory: DirectoryCandidates,
@@ -184,8 +183,6 @@ def choose(
     names the sourcedIds of the tenant's entity a decision already gave an internal id to.
     The first key or rule with any candidate decides: one candidate is taken, several are not.
     """
-    assert event.entity is not None
-    assert event.sourced_id is not None
     tenant, sourced_id = event.tenant, event.sourced_id
     for key, value in rekey_probes(event, rules):
         found = {
@@ -215,10 +212,8 @@ def choose(
 
 
 def _decision(
-    event: Envelope, iid: UUID, reason: Reason, rule: str, rekeyed_from: str | None = None
+    event: RecordEvent, iid: UUID, reason: Reason, rule: str, rekeyed_from: str | None = None
 ) -> IdentityDecision:
-    assert event.entity is not None
-    assert event.sourced_id is not None
     return IdentityDecision(
         tenant=event.tenant,
         entity=event.entity,
@@ -230,7 +225,7 @@ def _decision(
     )
 
 
-def _ambiguous(event: Envelope, what: str, count: int) -> Finding:
+def _ambiguous(event: RecordEvent, what: str, count: int) -> Finding:
     return _finding(
         event,
         Code.AMBIGUOUS_MATCH,
@@ -239,7 +234,7 @@ def _ambiguous(event: Envelope, what: str, count: int) -> Finding:
     )
 
 
-def _conflict(event: Envelope, what: str) -> Finding:
+def _conflict(event: RecordEvent, what: str) -> Finding:
     return _finding(
         event,
         Code.IDENTITY_CONFLICT,
@@ -285,28 +280,25 @@ class IdentityResolver:
         self._known = KnownKeys()
 
     async def resolve(
-        self, events: list[Envelope]
+        self, events: list[RecordEvent]
     ) -> tuple[list[Resolution], list[IdentityDecision]]:
         """One resolution per event, in order, and the decisions made now (to publish)."""
         findings: dict[int, list[Finding]] = {}
         decided = await self._decide(events, findings)
         resolutions = []
         for index, event in enumerate(events):
-            assert event.entity is not None
-            assert event.sourced_id is not None
-            decision = self._map.get(record_key(event))
-            resolutions.append(
-                Resolution(
-                    internal_id=self._map.internal_id(event.tenant, event.entity, event.sourced_id),
-                    rekeyed_from=decision.rekeyed_from if decision is not None else None,
-                    findings=findings.get(index, []),
+            decision = self._map.get(record_key(event))  # one look-up: the decision or none
+            if decision is None:
+                iid = internal_id(event.tenant, event.entity, event.sourced_id)
+                resolution = Resolution(iid, None, findings.get(index, []))
+            else:
+                resolution = Resolution(
+                    decision.internal_id, decision.rekeyed_from, findings.get(index, [])
                 )
-            )
+            resolutions.append(resolution)
         return resolutions, decided
 
-    def _may_decide(self, event: Envelope) -> bool:
-        if event.entity is None or event.sourced_id is None:
-            return False
+    def _may_decide(self, event: RecordEvent) -> bool:
         key = record_key(event)
         if key in self._map or key in self._known:
             return False
@@ -314,7 +306,7 @@ class IdentityResolver:
         return bool(rekey_probes(event, rules) or match_probes(event, rules))
 
     async def _decide(
-        self, events: list[Envelope], findings: dict[int, list[Finding]]
+        self, events: list[RecordEvent], findings: dict[int, list[Finding]]
     ) -> list[IdentityDecision]:
         pending = [i for i, event in enumerate(events) if self._may_decide(event)]
         if not pending:
@@ -368,14 +360,14 @@ class IdentityResolver:
         self._known.add(first)  # seen now: never matched again
         return decided
 
-    def _has_rekey_candidate(self, event: Envelope, users: UserCandidates) -> bool:
+    def _has_rekey_candidate(self, event: RecordEvent, users: UserCandidates) -> bool:
         return any(
             u.sourced_id != event.sourced_id
             for key, value in rekey_probes(event, self._rules_for(event.tenant))
             for u in users.get((event.tenant, key, value), [])
         )
 
-    async def _users(self, events: list[Envelope], pending: list[int]) -> UserCandidates:
+    async def _users(self, events: list[RecordEvent], pending: list[int]) -> UserCandidates:
         wanted: dict[tuple[str, RekeyKey], set[str]] = {}
         for i in pending:
             event = events[i]
@@ -387,11 +379,12 @@ class IdentityResolver:
                 found[(tenant, key, value)] = users
         return found
 
-    async def _directory(self, events: list[Envelope], pending: list[int]) -> DirectoryCandidates:
+    async def _directory(
+        self, events: list[RecordEvent], pending: list[int]
+    ) -> DirectoryCandidates:
         wanted: dict[tuple[str, EntityType, Rule], set[str]] = {}
         for i in pending:
             event = events[i]
-            assert event.entity is not None
             for rule, value in match_probes(event, self._rules_for(event.tenant)):
                 wanted.setdefault((event.tenant, event.entity, rule), set()).add(value)
         found: DirectoryCandidates = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rostersync_libs.envelope import FileFacts
+from rostersync_libs.events import FileFacts
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding
 

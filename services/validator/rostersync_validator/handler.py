@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, content_hash, flagged_hash
+import msgspec
+from rostersync_libs.events import FileEvent, RecordEvent, content_hash, flagged_hash
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity
 from rostersync_libs.oneroster.columns import spec_for
@@ -27,9 +28,8 @@ class ValidatorHandler(StageHandler):
         # a finding's text can be as long as the header it names (and 10,000 files are kept).
         self._files: OrderedDict[tuple[UUID, str], tuple[str, list[str]]] = OrderedDict()
 
-    def on_file(self, event: Envelope, partition: int) -> list[Finding]:
-        facts = event.file
-        assert facts is not None
+    def on_file(self, event: FileEvent, partition: int) -> list[Finding]:
+        facts = event.facts
         found = file_findings(facts)
         codes = sorted({f.code for f in rejects_rows(found)})
         self._files[(event.run_id, facts.file)] = (facts.profile, codes)
@@ -38,7 +38,7 @@ class ValidatorHandler(StageHandler):
         # Every partition receives the file's facts; report them once.
         return found if partition == 0 else []
 
-    async def handle(self, events: list[Envelope]) -> list[Outcome]:
+    async def handle(self, events: list[RecordEvent]) -> list[Outcome]:
         known = await self._known.known(self._wanted(events))
         # Per tenant once per batch, not per record (a delta can look up thousands of ids).
         by_tenant: dict[str, set[tuple[str, str]]] = {}
@@ -47,10 +47,12 @@ class ValidatorHandler(StageHandler):
         return [self._judge(event, by_tenant.get(event.tenant, set())) for event in events]
 
     @staticmethod
-    def _wanted(events: list[Envelope]) -> set[Key]:
+    def _wanted(events: list[RecordEvent]) -> set[Key]:
+        """The references the batch's records make to records of earlier runs: looked up in
+        one query per batch (per tenant and entity)."""
         wanted: set[Key] = set()
         for event in events:
-            if event.facts is None or event.entity is None:
+            if event.facts is None or not event.facts.unresolved:
                 continue
             spec = spec_for(event.oneroster_version or "1.1", event.entity)
             for column_name, ids in event.facts.unresolved.items():
@@ -59,18 +61,7 @@ class ValidatorHandler(StageHandler):
                     wanted.update((event.tenant, target.value, i) for i in ids)
         return wanted
 
-    def _judge(self, event: Envelope, known: set[tuple[str, str]]) -> Outcome:
-        if event.entity is None:
-            return Outcome(
-                None,
-                [
-                    Finding(
-                        code=Code.UNSUPPORTED_ENTITY,
-                        severity=Code.UNSUPPORTED_ENTITY.severity(),
-                        message="a record without an entity type",
-                    )
-                ],
-            )
+    def _judge(self, event: RecordEvent, known: set[tuple[str, str]]) -> Outcome:
         file_name = event.origin.file if event.origin and event.origin.file else ""
         profile, file_errors = self._files.get((event.run_id, file_name), ("lenient", []))
         check = RecordCheck(event, profile)
@@ -89,21 +80,20 @@ class ValidatorHandler(StageHandler):
         return Outcome(self._corrected(event, check), check.findings)
 
     @staticmethod
-    def _flagged(event: Envelope, found: list[Finding]) -> Envelope:
+    def _flagged(event: RecordEvent, found: list[Finding]) -> RecordEvent:
         """A record kept with warnings is stored under another hash (see ``flagged_hash``)."""
         if not found or event.content_hash is None:
             return event
         flagged = flagged_hash(event.content_hash, [f.code for f in found])
-        return event.model_copy(update={"content_hash": flagged})
+        return msgspec.structs.replace(event, content_hash=flagged)
 
     @staticmethod
-    def _corrected(event: Envelope, check: RecordCheck) -> Envelope:
+    def _corrected(event: RecordEvent, check: RecordCheck) -> RecordEvent:
         """The record as the lenient profile reads it, with its hash recomputed."""
-        return event.model_copy(
-            update={
-                "payload": check.payload,
-                "operation": check.operation,
-                "content_hash": content_hash(check.payload),
-                "date_last_modified": parse_utc_datetime(check.payload.get("dateLastModified")),
-            }
+        return msgspec.structs.replace(
+            event,
+            payload=check.payload,
+            operation=check.operation,
+            content_hash=content_hash(check.payload),
+            date_last_modified=parse_utc_datetime(check.payload.get("dateLastModified")),
         )

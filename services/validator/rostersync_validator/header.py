@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from rostersync_libs.envelope import FileFacts
+from rostersync_libs.events import FileFacts
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding
 from rostersync_libs.oneroster.columns import FileSpec, spec_for
@@ -97,7 +97,6 @@ RULES: tuple[Rule, ...] = (
 
 def header_findings(facts: FileFacts) -> list[Finding]:
     """Every fault of the file's header, rule by rule."""
-    assert facts.entity is not None
     spec = spec_for(facts.oneroster_version, facts.entity, facts.header)
     header = [h.strip() for h in facts.header]
     return [finding for rule in RULES for finding in rule(facts, spec, header)]

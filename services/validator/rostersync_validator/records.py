@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rostersync_libs.envelope import Envelope, Operation
+from rostersync_libs.events import Operation, RecordEvent
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, clip
 from rostersync_libs.oneroster.columns import spec_for
@@ -38,8 +38,7 @@ def _has_nul(value: Any) -> bool:
 class RecordCheck:
     """Checks one record; ``payload`` holds the corrections the profile allows."""
 
-    def __init__(self, event: Envelope, profile: str) -> None:
-        assert event.entity is not None
+    def __init__(self, event: RecordEvent, profile: str) -> None:
         self.event = event
         self.profile = profile
         self.version = event.oneroster_version or "1.1"

@@ -20,10 +20,11 @@ from uuid import UUID
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
+from rostersync_libs import events
 from rostersync_libs.commands import COMMAND, HoldDecision
 from rostersync_libs.data_keys import DataKeys
 from rostersync_libs.db import close_pool, create_pool
-from rostersync_libs.envelope import Envelope, EventKind
+from rostersync_libs.events import RecordBatch, RecordEvent, UnchangedList
 from rostersync_libs.kafka import ensure_topics, make_consumer
 from rostersync_libs.lag import LagSampler
 from rostersync_libs.logs import log_context
@@ -33,11 +34,20 @@ from rostersync_libs.store.migrate import migrate
 from rostersync_libs.topics import Topics
 
 from rostersync_writer.changes import number_runs
+from rostersync_writer.collector import collector_paused
 from rostersync_writer.decisions import apply_decisions
 from rostersync_writer.decoding import decode_or_skip
 from rostersync_writer.findings import store_findings
 from rostersync_writer.landing import Changes
-from rostersync_writer.poison import DATA_ERRORS, isolate, read_mapped, seen_version
+from rostersync_writer.poison import (
+    DATA_ERRORS,
+    Judged,
+    Parts,
+    isolate,
+    read_mapped,
+    seen_version,
+    units_of,
+)
 from rostersync_writer.positions import SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
@@ -60,8 +70,11 @@ Batches: TypeAlias = dict[TopicPartition, list[Message]]
 class Inbox:
     """One batch, sorted by what it is."""
 
-    records: list[Envelope] = field(default_factory=list)
-    markers: list[tuple[int, Envelope]] = field(default_factory=list)
+    # Records (and unchanged lists), in each partition's order, and the runs they belong to.
+    records: list[RecordEvent | UnchangedList] = field(default_factory=list)
+    markers: list[tuple[int, events.RunEnd]] = field(default_factory=list)
+    runs_seen: set[tuple[str, UUID, str]] = field(default_factory=set)  # tenant, run, source
+    received: Counter[str] = field(default_factory=Counter)  # records, per tenant
     dead: list[Message] = field(default_factory=list)
     # On mapped, what cannot be applied (poison.py): kept as the writer's rejections, never retried.
     poison: list[Rejected] = field(default_factory=list)
@@ -72,29 +85,68 @@ class Inbox:
     @classmethod
     def sort(cls, topics: Topics, batches: Batches) -> Inbox:
         inbox = cls()
-        side = {
-            topics.findings: inbox.findings,
-            topics.runs: inbox.runs,
-            topics.commands: inbox.commands,
-        }
         for tp, messages in batches.items():
             if tp.topic != topics.mapped:
-                side.get(tp.topic, inbox.dead).extend(messages)
+                inbox._side(topics, tp.topic).extend(messages)
                 continue
             for message in messages:
-                event, problem = read_mapped(message)
-                if problem is not None:
-                    inbox.poison.append((message, event, [problem]))
-                    seen = seen_version(event, [problem.code])
-                    if seen is not None:  # it was in its run: seen, and rejected in it
-                        inbox.records.append(seen)
-                elif event is None:
-                    continue
-                elif event.kind is EventKind.RUN_END:
-                    inbox.markers.append((tp.partition, event))
-                elif event.kind in (EventKind.RECORD, EventKind.UNCHANGED):
-                    inbox.records.append(event)
+                inbox.take(tp.partition, message, read_mapped(message))
         return inbox
+
+    @classmethod
+    def of_units(cls, topics: Topics, parts: Parts) -> Inbox:
+        """The inbox of a part of a batch (poison isolation: poison.py)."""
+        inbox = cls()
+        for tp, units in parts.items():
+            for unit in units:
+                if unit.judged is None:
+                    inbox._side(topics, tp.topic).append(unit.message)
+                else:
+                    inbox.take(tp.partition, unit.message, unit.judged, unit.index)
+        return inbox
+
+    def _side(self, topics: Topics, topic: str) -> list[Message]:
+        if topic == topics.findings:
+            return self.findings
+        if topic == topics.runs:
+            return self.runs
+        if topic == topics.commands:
+            return self.commands
+        return self.dead  # the validator's and the mapper's dead letters
+
+    def take(
+        self, partition: int, message: Message, judged: Judged, index: int | None = None
+    ) -> None:
+        """A message of the mapped topic (only its record at ``index``, when given)."""
+        event = judged.event
+        if judged.problem is not None:
+            self.poison.append((message, 0, None, [judged.problem]))
+        elif isinstance(event, RecordBatch):
+            records = judged.records if index is None else judged.records[index : index + 1]
+            before = len(self.records)
+            if not judged.problems:  # most batches: every record as it came
+                self.records.extend(records)
+            else:
+                for i, record in enumerate(records, index or 0):
+                    problem = judged.problems.get(i)
+                    if problem is None:
+                        self.records.append(record)
+                        continue
+                    self.poison.append((message, i, record, [problem]))
+                    seen = seen_version(record, [problem.code])
+                    if seen is not None:  # it was in its run: seen, and rejected in it
+                        self.records.append(seen)
+            taken = len(self.records) - before
+            if taken:  # (none: every record rejected, maybe for a run no row can name)
+                self.runs_seen.add((event.tenant, event.run_id, event.source))
+                self.received[event.tenant] += taken
+        elif isinstance(event, events.RunEnd):
+            self.runs_seen.add((event.tenant, event.run_id, event.source))
+            self.markers.append((partition, event))
+        elif isinstance(event, UnchangedList):
+            self.runs_seen.add((event.tenant, event.run_id, event.source))
+            self.records.append(event)
+        # A file's facts are the validator's business: nothing to write.
 
 
 @dataclass(frozen=True)
@@ -205,7 +257,8 @@ async def apply_batch(
     batches: Batches,
 ) -> None:
     """The batch and the positions it advances to, in one transaction. When that fails on data,
-    again in a new one with the failing messages set aside (poison.py); other errors are raised.
+    again in a new one with the failing messages or records set aside (poison.py); other errors
+    are raised.
     Events of purged tenants are left out in that transaction (purged.py)."""
     positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     try:
@@ -223,13 +276,16 @@ async def apply_batch(
         async with pool.acquire() as conn, conn.transaction():
             batches = await without_purged(conn, rules.control, batches)
 
-            async def apply(part: Batches) -> Applied:
-                return await apply_messages(conn, topics, rules, part)
+            async def apply(part: Parts) -> Applied:
+                return await apply_inbox(conn, Inbox.of_units(topics, part), rules)
 
-            async def apply_seen(seen: Envelope) -> Applied:
-                return await apply_inbox(conn, Inbox(records=[seen]), rules)
+            async def apply_seen(seen: RecordEvent) -> Applied:
+                inbox = Inbox(records=[seen], runs_seen={(seen.tenant, seen.run_id, seen.source)})
+                return await apply_inbox(conn, inbox, rules)
 
-            parts, aside = await isolate(conn, batches, apply, apply_seen)
+            with collector_paused():
+                units = units_of(topics.mapped, batches)
+            parts, aside = await isolate(conn, units, apply, apply_seen)
             await save_positions(conn, group, positions)
         applied = sum(parts, Applied())
         applied.set_aside += len(aside)
@@ -260,7 +316,9 @@ async def apply_batch(
 async def apply_messages(
     conn: asyncpg.Connection, topics: Topics, rules: Rules, batches: Batches
 ) -> Applied:
-    return await apply_inbox(conn, Inbox.sort(topics, batches), rules)
+    with collector_paused():
+        inbox = Inbox.sort(topics, batches)
+    return await apply_inbox(conn, inbox, rules)
 
 
 async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> Applied:
@@ -270,7 +328,7 @@ async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> A
     ending = {(e.tenant, e.run_id) for _, e in inbox.markers} | publishing_ends(run_events)
     await lock_runs(conn, ending)
     await apply_run_events(conn, run_events)
-    await note_runs(conn, inbox.records + [e for _, e in inbox.markers])
+    await note_runs(conn, inbox.runs_seen)
     await store_rejections(conn, inbox.dead)
     await store_own(conn, inbox.poison)
     found = await store_findings(conn, inbox.findings)
@@ -287,7 +345,7 @@ async def apply_inbox(conn: asyncpg.Connection, inbox: Inbox, rules: Rules) -> A
         set_aside=len(inbox.poison),
         completed=list(zip(completed, outcomes, strict=True)),
         decided=decided,
-        received=Counter(e.tenant for e in inbox.records if e.kind is EventKind.RECORD),
+        received=inbox.received,
     )
 
 

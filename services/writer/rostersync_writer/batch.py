@@ -9,11 +9,12 @@ give what waits for them a verdict.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope, EventKind, Operation
+from rostersync_libs.events import EntityType, Operation, RecordEvent, UnchangedList
 
 from rostersync_writer.changes import attribute
 from rostersync_writer.landing import Changes, land, release
@@ -34,20 +35,20 @@ class EntityBatch:
     event is one (applied after that upsert), and whether a stage rejected it (``seen``).
     """
 
-    upserts: dict[tuple[str, str], tuple[Envelope, UUID]] = field(default_factory=dict)
-    deletes: dict[tuple[str, str], Envelope] = field(default_factory=dict)
-    seen: dict[tuple[str, str], Envelope] = field(default_factory=dict)
+    upserts: dict[tuple[str, str], tuple[RecordEvent, UUID]] = field(default_factory=dict)
+    deletes: dict[tuple[str, str], RecordEvent] = field(default_factory=dict)
+    seen: dict[tuple[str, str], RecordEvent] = field(default_factory=dict)
     unchanged: Unchanged = field(default_factory=dict)
     first_run: dict[tuple[str, str], UUID] = field(default_factory=dict)
 
-    def add(self, event: Envelope) -> None:
-        if event.kind is EventKind.UNCHANGED:
+    def add(self, event: RecordEvent | UnchangedList) -> None:
+        if isinstance(event, UnchangedList):
             # Checked against the table after this batch's upserts, which come earlier.
-            for sourced_id, hash_ in (event.unchanged or {}).items():
-                self.first_run.setdefault((event.tenant, sourced_id), event.run_id)
-                self.unchanged[(event.tenant, sourced_id)] = (hash_, event.run_id)
+            tenant, run_id = event.tenant, event.run_id
+            for sourced_id, hash_ in event.listed.items():
+                self.first_run.setdefault((tenant, sourced_id), run_id)
+                self.unchanged[(tenant, sourced_id)] = (hash_, run_id)
             return
-        assert event.sourced_id is not None
         key = (event.tenant, event.sourced_id)
         first = self.first_run.setdefault(key, event.run_id)
         if event.operation is Operation.SEEN:
@@ -63,18 +64,19 @@ class EntityBatch:
         """(tenant, sourcedId, run) of records the batch only sees: deletes, rejected, unchanged."""
         events = [*self.deletes.values(), *self.seen.values()]
         listed = [(tenant, sid, run) for (tenant, sid), (_, run) in self.unchanged.items()]
-        return [(e.tenant, e.sourced_id or "", e.run_id) for e in events] + listed
+        return [(e.tenant, e.sourced_id, e.run_id) for e in events] + listed
 
 
-def collapse(events: list[Envelope]) -> dict[EntityType, EntityBatch]:
+def collapse(events: list[RecordEvent | UnchangedList]) -> dict[EntityType, EntityBatch]:
     batches: dict[EntityType, EntityBatch] = defaultdict(EntityBatch)
     for event in events:
-        assert event.entity is not None
         batches[event.entity].add(event)
     return batches
 
 
-async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> Changes:
+async def apply_records(
+    conn: asyncpg.Connection, events: Sequence[RecordEvent | UnchangedList]
+) -> Changes:
     """Land every upsert (or park or refuse it), stage its deletes, note what was seen; returns
     rows changed per table.
 
@@ -87,7 +89,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> Cha
     # upsert of a record drop its earlier delete. One probe, then the join only where needed.
     staged = await any_staged(conn, tenants)
     parked = await any_parked(conn, tenants)
-    runs: dict[UUID, list[Envelope]] = defaultdict(list)
+    runs: dict[UUID, list[RecordEvent | UnchangedList]] = defaultdict(list)
     for event in events:
         runs[event.run_id].append(event)
     changed = Changes()
@@ -103,7 +105,7 @@ async def apply_records(conn: asyncpg.Connection, events: list[Envelope]) -> Cha
             upserts = list(batch.upserts.values())
             if parked:
                 firsts = await drop_superseded(conn, [e for e, _ in upserts])
-                upserts = [(e, min(f, firsts.get((e.tenant, e.sourced_id or ""), f))) for e, f in upserts]  # fmt: skip
+                upserts = [(e, min(f, firsts.get((e.tenant, e.sourced_id), f))) for e, f in upserts]  # fmt: skip
                 await note_later(conn, entity.value, batch.sightings())
             changed += await land(conn, entity, upserts, verdicts, staged=staged)
             seen = list(batch.seen.values())

@@ -17,7 +17,7 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 from rostersync_writer.references import LINKS, POINTERS, TABLE_OF, LinkPointer
 

@@ -20,7 +20,7 @@ import asyncpg
 import orjson
 from rostersync_libs import audit
 from rostersync_libs.commands import HoldDecision
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 from rostersync_writer.changes import attribute
 from rostersync_writer.lifecycle import archive

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 from rostersync_writer.lifecycle import staged_where, sweep_where
 from rostersync_writer.tables import TABLES

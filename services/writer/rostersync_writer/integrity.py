@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, Severity
 
@@ -58,7 +58,7 @@ class Verdict:
         return not self.waits and not self.findings
 
 
-def _finding(event: Envelope, ref: Reference, code: Code, message: str) -> Finding:
+def _finding(event: RecordEvent, ref: Reference, code: Code, message: str) -> Finding:
     origin = event.origin
     return Finding(
         code=code,
@@ -72,7 +72,7 @@ def _finding(event: Envelope, ref: Reference, code: Code, message: str) -> Findi
 
 
 def judge(
-    event: Envelope,
+    event: RecordEvent,
     refs: list[Reference],
     states: dict[UUID, TargetState],
     rejected: dict[UUID, Rejection],
@@ -139,7 +139,7 @@ async def _rejected(
 
 
 async def judge_records(
-    conn: asyncpg.Connection, events: list[Envelope], *, final: bool
+    conn: asyncpg.Connection, events: list[RecordEvent], *, final: bool
 ) -> list[Verdict]:
     """One verdict per event, in order; lookups once per tenant and run."""
     refs = [required_references(e) for e in events]

@@ -14,7 +14,7 @@ from typing import TypeAlias
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 
 from rostersync_writer.integrity import judge_records
 from rostersync_writer.lifecycle import any_staged
@@ -49,7 +49,7 @@ async def land(
     ``verdicts``; returns the rows changed."""
     judged = await judge_records(conn, [e for e, _ in upserts], final=final)
     accepted: list[Parked] = []
-    waiting: list[tuple[Envelope, UUID, list[UUID]]] = []
+    waiting: list[tuple[RecordEvent, UUID, list[UUID]]] = []
     refused = []
     for (event, first), verdict in zip(upserts, judged, strict=True):
         if verdict.findings:
@@ -69,8 +69,7 @@ async def land(
 def _by_entity(parked: list[Parked]) -> dict[EntityType, list[Parked]]:
     grouped: dict[EntityType, list[Parked]] = defaultdict(list)
     for event, first in parked:
-        if event.entity is not None:
-            grouped[event.entity].append((event, first))
+        grouped[event.entity].append((event, first))
     return grouped
 
 
@@ -100,9 +99,9 @@ async def _seen_later(
 ) -> None:
     """Rows of records a later run saw while they waited: seen in that run (see parking.py)."""
     rows = [
-        (e.tenant, e.sourced_id or "", later[(e.tenant, e.sourced_id or "")])
+        (e.tenant, e.sourced_id, later[(e.tenant, e.sourced_id)])
         for e, _ in records
-        if (e.tenant, e.sourced_id or "") in later
+        if (e.tenant, e.sourced_id) in later
     ]
     await mark_seen_in(conn, entity, rows)
 

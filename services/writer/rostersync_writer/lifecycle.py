@@ -21,7 +21,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 
 from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
 from rostersync_writer.changes import number_runs
@@ -43,10 +43,9 @@ CANCEL_SQL = (
 )
 
 
-async def stage_deletes(conn: asyncpg.Connection, deletes: list[Envelope]) -> None:
+async def stage_deletes(conn: asyncpg.Connection, deletes: list[RecordEvent]) -> None:
     rows = [
-        (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, e.date_last_modified)
-        for e in deletes
+        (e.tenant, e.run_id, e.entity.value, e.sourced_id, e.date_last_modified) for e in deletes
     ]
     if rows:
         await conn.executemany(STAGE_DELETE_SQL, rows)
@@ -62,15 +61,12 @@ async def any_staged(conn: asyncpg.Connection, tenants: set[str]) -> bool:
     )
 
 
-async def cancel_staged(conn: asyncpg.Connection, upserts: list[Envelope]) -> None:
+async def cancel_staged(conn: asyncpg.Connection, upserts: list[RecordEvent]) -> None:
     """An upsert after a delete of the same record (in order, same partition) undoes the delete."""
     if upserts:
         columns = list(
             zip(
-                *[
-                    (e.tenant, e.entity.value if e.entity else "", e.sourced_id, e.run_id)
-                    for e in upserts
-                ],
+                *[(e.tenant, e.entity.value, e.sourced_id, e.run_id) for e in upserts],
                 strict=True,
             )
         )

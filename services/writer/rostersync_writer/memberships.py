@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 
 from rostersync_writer.convert import text, uuid_list
 
-LinkRows = Callable[[Envelope], list[tuple[Any, ...]]]
+LinkRows = Callable[[RecordEvent], list[tuple[Any, ...]]]
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,12 @@ class Link:
         )
 
 
-def class_term_rows(event: Envelope) -> list[tuple[Any, ...]]:
+def class_term_rows(event: RecordEvent) -> list[tuple[Any, ...]]:
     """The class's terms, from ``termSourcedIds``."""
     return [(term,) for term in uuid_list(event.payload.get("termInternalIds"))]
 
 
-def user_org_rows(event: Envelope) -> list[tuple[Any, ...]]:
+def user_org_rows(event: RecordEvent) -> list[tuple[Any, ...]]:
     """The user's (org, role) memberships, from 1.1 ``orgSourcedIds`` and ``role``."""
     # The canonical (1.2) role from the mapper; the role as sent stays in users.role.
     role = text(event.payload.get("canonicalRole")) or text(event.payload.get("role"))
@@ -62,7 +62,7 @@ def user_org_rows(event: Envelope) -> list[tuple[Any, ...]]:
     return [(org, role) for org in uuid_list(event.payload.get("orgInternalIds"))]
 
 
-def guardian_rows(event: Envelope) -> list[tuple[Any, ...]]:
+def guardian_rows(event: RecordEvent) -> list[tuple[Any, ...]]:
     """The user's agents (parents, guardians…), from ``agentSourcedIds``."""
     return [(agent,) for agent in uuid_list(event.payload.get("agentInternalIds"))]
 
@@ -84,7 +84,7 @@ LINKS: dict[EntityType, tuple[Link, ...]] = {
 
 
 async def replace_links(
-    conn: asyncpg.Connection, entity: EntityType, owners: list[Envelope]
+    conn: asyncpg.Connection, entity: EntityType, owners: list[RecordEvent]
 ) -> None:
     """Make these records' link rows the ones their events carry (removing and adding only
     what differs)."""

@@ -1,6 +1,7 @@
 """Records waiting for a verdict on what they point at (integrity.py), kept in PostgreSQL.
 
-A parked record is the mapped event itself, with the run that first saw it and the targets it
+A parked record is the mapped record itself (``RecordEvent.to_bytes``: with its run's context),
+with the run that first saw it and the targets it
 waits for. It leaves the lot when one of those targets gets its verdict (released and judged
 again), when a later upsert of the same record supersedes it (which keeps its first seen run), or
 when its run completes (judged for good). A later run that only sees the record (unchanged,
@@ -14,9 +15,9 @@ from collections.abc import Iterable
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import Envelope
+from rostersync_libs.events import RecordEvent
 
-Parked = tuple[Envelope, UUID]  # the event and the run that first saw the record
+Parked = tuple[RecordEvent, UUID]  # the event and the run that first saw the record
 SeenLater = dict[tuple[str, str], UUID]  # (tenant, sourcedId) → a later run that saw it
 
 PARK_SQL = (
@@ -35,8 +36,8 @@ _KEYS = "unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) AS k(tenant, ent
 _MATCH = "{t}.tenant_id = k.tenant AND {t}.entity = k.entity AND {t}.sourced_id = k.sid"
 
 
-def _key_arrays(events: Iterable[Envelope]) -> list[list[object]]:
-    keys = {(e.tenant, e.entity.value if e.entity else "", e.sourced_id, e.run_id) for e in events}
+def _key_arrays(events: Iterable[RecordEvent]) -> list[list[object]]:
+    keys = {(e.tenant, e.entity.value, e.sourced_id, e.run_id) for e in events}
     return [list(column) for column in zip(*keys, strict=True)] if keys else [[], [], [], []]
 
 
@@ -51,7 +52,7 @@ async def any_parked(conn: asyncpg.Connection, tenants: set[str]) -> bool:
 
 async def park(
     conn: asyncpg.Connection,
-    parked: list[tuple[Envelope, UUID, list[UUID]]],
+    parked: list[tuple[RecordEvent, UUID, list[UUID]]],
     later: SeenLater | None = None,
 ) -> None:
     """Keep these records (event, first seen run, targets waited for) until a verdict; ``later``:
@@ -62,22 +63,19 @@ async def park(
     await conn.executemany(
         PARK_SQL,
         [
-            (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, first,
-             later.get((e.tenant, e.sourced_id or "")), e.to_bytes())
+            (e.tenant, e.run_id, e.entity.value, e.sourced_id, first,
+             later.get((e.tenant, e.sourced_id)), e.to_bytes())
             for e, first, _ in parked
         ],
     )  # fmt: skip
     await conn.executemany(
         WAIT_SQL,
-        [
-            (e.tenant, e.run_id, e.entity.value if e.entity else "", e.sourced_id, waits)
-            for e, _, waits in parked
-        ],
+        [(e.tenant, e.run_id, e.entity.value, e.sourced_id, waits) for e, _, waits in parked],
     )
 
 
 async def drop_superseded(
-    conn: asyncpg.Connection, upserts: list[Envelope]
+    conn: asyncpg.Connection, upserts: list[RecordEvent]
 ) -> dict[tuple[str, str], UUID]:
     """A later upsert of a record replaces what was parked for it (any run up to its own);
     returns the first run that saw each replaced record, which the later version keeps."""
@@ -117,7 +115,7 @@ async def note_later(
         )  # fmt: skip
 
 
-async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
+async def unpark(conn: asyncpg.Connection, events: list[RecordEvent]) -> None:
     """Take these records (their own run) out of the lot: they are being judged again."""
     arrays = _key_arrays(events)
     if arrays[0]:
@@ -130,7 +128,7 @@ async def unpark(conn: asyncpg.Connection, events: list[Envelope]) -> None:
 
 
 def _decoded(rows: list[asyncpg.Record]) -> tuple[list[Parked], SeenLater]:
-    parked = [(Envelope.from_bytes(bytes(r["event"])), r["first_seen_run"]) for r in rows]
+    parked = [(RecordEvent.from_bytes(bytes(r["event"])), r["first_seen_run"]) for r in rows]
     later = {(r["tenant_id"], r["sourced_id"]): r["seen_run"] for r in rows if r["seen_run"]}
     return parked, later
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.oneroster.columns import resolved_key, spec_for
 
 from rostersync_writer.tables import TABLES
@@ -68,13 +68,12 @@ def _pairs(sourced: Any, resolved: Any) -> list[tuple[str, str]]:
     return [(str(sourced), str(resolved))]
 
 
-def required_references(event: Envelope) -> list[Reference]:
+def required_references(event: RecordEvent) -> list[Reference]:
     """The references this record cannot land without, with the internal ids the mapper gave.
 
     A reference the fetcher found outside the run (``facts.unresolved``: not in the bundle, or not
     yet read from the API) is judged by the table alone; any other target is in the run.
     """
-    assert event.entity is not None
     payload = event.payload
     unresolved = event.facts.unresolved if event.facts is not None else {}
     found: list[Reference] = []

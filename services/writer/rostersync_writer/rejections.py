@@ -1,5 +1,10 @@
 """Rejections kept where an operator can read them: dead letters from the validator and the
-mapper, and the writer's own (messages it cannot apply, see poison.py).
+mapper, and the writer's own (messages or records it cannot apply, see poison.py).
+
+A rejection is found at its Kafka position and, since records travel in batches (v2), its index
+in the batch (``source_index``; 0 for a whole message). A dead letter's value is one record with
+its run's context (``RecordEvent.to_bytes``) or, for a message that was not an event, the
+original bytes; its index is in its headers (``DeadLetter.index``).
 
 Storing a rejection must never fail on what the rejected message holds: text is stripped of NUL
 characters (PostgreSQL text and jsonb cannot hold them) and indexed columns are cut to fit an index
@@ -11,11 +16,11 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import asyncpg
+import msgspec
 import orjson
 from aiokafka import ConsumerRecord
-from pydantic import ValidationError
 from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import Envelope
+from rostersync_libs.events import RecordEvent, RunEnd, UnchangedList
 from rostersync_libs.finding_codes import Code
 from rostersync_libs.findings import Finding, FindingsEvent, Severity, clip, findings_to_json
 
@@ -23,16 +28,20 @@ from rostersync_writer import findings as findings_table
 from rostersync_writer.convert import strip_nul
 
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
-Rejected: TypeAlias = tuple[Message, Envelope | None, list[Finding]]
+# What a rejection says of itself: a record, or a whole event that is not one (a list, a marker).
+Stored: TypeAlias = RecordEvent | UnchangedList | RunEnd
+# A message (and the index of the record in its batch, 0 for a whole message), what it holds if
+# it could be read, and why it is rejected.
+Rejected: TypeAlias = tuple[Message, int, Stored | None, list[Finding]]
 
 INSERT_SQL = (
     "INSERT INTO rejected_records (tenant_id, run_id, stage, entity, sourced_id, origin_file,"
-    " origin_row, findings, event, source_topic, source_partition, source_offset)"
-    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12)"
+    " origin_row, findings, event, source_topic, source_partition, source_offset, source_index)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, $13)"
     " ON CONFLICT (source_topic, source_partition, source_offset, source_index) DO NOTHING"
 )
-# The writer's own: once per position (redelivered), and once per record and run (the partial
-# unique index of the writer's refusals: a copy re-sent after a restart is the same rejection).
+# The writer's own: once per position and index (redelivered), and once per record and run (the
+# partial unique index of the writer's refusals: a copy re-sent after a restart is the same one).
 OWN_SQL = INSERT_SQL.removesuffix(
     " (source_topic, source_partition, source_offset, source_index) DO NOTHING"
 )
@@ -50,19 +59,19 @@ def text(value: str | None, limit: int = MAX_TEXT) -> str | None:
     return clip(value.replace("\x00", ""), limit) if value else None
 
 
-def event_json(event: Envelope) -> str:
+def event_json(event: Stored) -> str:
     """The event as jsonb text (jsonb cannot hold ``\\u0000``: NULs are dropped)."""
-    encoded = event.model_dump_json()
-    if "\\u0000" not in encoded:
-        return encoded
+    encoded = msgspec.json.encode(event)
+    if b"\\u0000" not in encoded:
+        return encoded.decode()
     return orjson.dumps(strip_nul(orjson.loads(encoded))).decode()
 
 
-def decoded(message: Message) -> Envelope | None:
-    """The message's event, if it is one."""
+def decoded(message: Message) -> RecordEvent | None:
+    """The record a dead letter holds (None: the original bytes of a message that was none)."""
     try:
-        return Envelope.from_bytes(message.value) if message.value is not None else None
-    except ValidationError:
+        return RecordEvent.from_bytes(message.value) if message.value is not None else None
+    except msgspec.DecodeError:
         return None
 
 
@@ -88,7 +97,7 @@ def _letter(message: Message) -> DeadLetter:
 def rejection_row(
     message: Message | None,
     letter: DeadLetter,
-    event: Envelope | None,
+    event: Stored | None,
     *,
     with_event: bool = True,
     sourced_id_limit: int | None = None,
@@ -99,14 +108,16 @@ def rejection_row(
     else:
         key = message.key if message is not None else None
         tenant = (key or b"?").decode(errors="replace").split(":")[0]
-    origin = event.origin if event else None
+    record = event if isinstance(event, RecordEvent) else None
+    origin = record.origin if record else None
     row = origin.row if origin else None
-    sourced_id = event.sourced_id if event else None
+    sourced_id = record.sourced_id if record else None
+    entity = event.entity if isinstance(event, RecordEvent | UnchangedList) else None
     return (
         text(tenant, MAX_TENANT) or "?",
         event.run_id if event else None,
         text(letter.stage, 100) or "?",
-        event.entity.value if event and event.entity else None,
+        entity.value if entity else None,
         text(sourced_id, sourced_id_limit or len(sourced_id or "")),
         text(origin.file) if origin else None,
         row if row is not None and 0 <= row < 2**31 else None,
@@ -115,6 +126,7 @@ def rejection_row(
         text(letter.topic) or "?",
         letter.partition,
         letter.offset,
+        letter.index,
     )
 
 
@@ -125,36 +137,45 @@ async def store_rejections(conn: asyncpg.Connection, messages: list[Message]) ->
         await conn.executemany(INSERT_SQL, rows)
 
 
-def own_letter(message: Message, found: list[Finding]) -> DeadLetter:
+def own_letter(message: Message, index: int, found: list[Finding]) -> DeadLetter:
     return DeadLetter(
         stage="writer",
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         findings=found,
+        index=index,
     )
 
 
 def own_row(
-    message: Message, event: Envelope | None, found: list[Finding], *, with_event: bool = True
+    message: Message,
+    index: int,
+    event: Stored | None,
+    found: list[Finding],
+    *,
+    with_event: bool = True,
 ) -> tuple[Any, ...]:
-    """The row of a message the writer itself rejects (OWN_SQL)."""
-    letter = own_letter(message, found)
+    """The row of a message, or of the record at ``index`` in its batch, the writer itself
+    rejects (OWN_SQL)."""
+    letter = own_letter(message, index, found)
     return rejection_row(
         message, letter, event, with_event=with_event, sourced_id_limit=MAX_SOURCED_ID
     )
 
 
-def own_finding_rows(event: Envelope | None, found: list[Finding]) -> list[tuple[Any, ...]]:
+def own_finding_rows(event: Stored | None, found: list[Finding]) -> list[tuple[Any, ...]]:
     """The findings of a rejected event, for the run report (events only: a run to file them)."""
     if event is None:
         return []
+    record = event if isinstance(event, RecordEvent) else None
+    entity = event.entity if isinstance(event, RecordEvent | UnchangedList) else None
     report = FindingsEvent(
         tenant=text(event.tenant, MAX_TENANT) or "?",
         run_id=str(event.run_id),
         stage="writer",
-        entity=event.entity.value if event.entity else None,
-        sourced_id=text(event.sourced_id, MAX_SOURCED_ID),
+        entity=entity.value if entity else None,
+        sourced_id=text(record.sourced_id, MAX_SOURCED_ID) if record else None,
         rejected=True,
         findings=found,
     )
@@ -162,10 +183,11 @@ def own_finding_rows(event: Envelope | None, found: list[Finding]) -> list[tuple
 
 
 async def store_own(conn: asyncpg.Connection, rejected: list[Rejected]) -> None:
-    """Messages the writer cannot apply, with why (findings too, when they are events)."""
+    """Messages and records the writer cannot apply, with why (findings too, when they are
+    events)."""
     if not rejected:
         return
-    await conn.executemany(OWN_SQL, [own_row(m, e, found) for m, e, found in rejected])
-    rows = [row for _, e, found in rejected for row in own_finding_rows(e, found)]
+    await conn.executemany(OWN_SQL, [own_row(m, i, e, found) for m, i, e, found in rejected])
+    rows = [row for _, _, e, found in rejected for row in own_finding_rows(e, found)]
     if rows:
         await conn.executemany(findings_table.INSERT_SQL, rows)

@@ -25,7 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, RunMarker
+from rostersync_libs.events import EntityType, RunMarker
 
 # The fetcher's run phases that end its publishing (sync_runs.fetch_status).
 PUBLISHED = "fetched"

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import Envelope
+from rostersync_libs import events
+from rostersync_libs.events import RecordEvent, UnchangedList
 
 from rostersync_writer.batch import apply_records
 from rostersync_writer.changes import attribute
@@ -36,12 +37,12 @@ class Completed:
 
 async def apply_in_run_order(
     conn: asyncpg.Connection,
-    records: list[Envelope],
-    markers: list[tuple[int, Envelope]],
+    records: list[RecordEvent | UnchangedList],
+    markers: list[tuple[int, events.RunEnd]],
     ending: set[tuple[str, UUID]],
     limits: SafetyLimits,
 ) -> Completed:
-    markers_of: dict[UUID, list[tuple[int, Envelope]]] = defaultdict(list)
+    markers_of: dict[UUID, list[tuple[int, events.RunEnd]]] = defaultdict(list)
     for partition, event in markers:
         markers_of[event.run_id].append((partition, event))
     done = Completed()

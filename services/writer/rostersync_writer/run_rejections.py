@@ -14,7 +14,7 @@ from uuid import UUID
 
 import asyncpg
 from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.findings import Finding
 
 from rostersync_writer import findings as findings_table
@@ -31,17 +31,17 @@ NOTE_SQL = (
 WRITER_TOPIC = "rostersync.writer.references"
 
 
-def _row_number(event: Envelope) -> int | None:
+def _row_number(event: RecordEvent) -> int | None:
     row = event.origin.row if event.origin else None
     return row if row is not None and 0 <= row < 2**31 else None
 
 
-def _note_row(event: Envelope, codes: list[str]) -> tuple[object, ...]:
+def _note_row(event: RecordEvent, codes: list[str]) -> tuple[object, ...]:
     origin = event.origin
     return (
         event.tenant,
         event.run_id,
-        event.entity.value if event.entity else "",
+        event.entity.value,
         event.sourced_id,
         event.internal_id,
         origin.file if origin else None,
@@ -50,20 +50,20 @@ def _note_row(event: Envelope, codes: list[str]) -> tuple[object, ...]:
     )
 
 
-async def note_rejected(conn: asyncpg.Connection, seen: list[Envelope]) -> None:
+async def note_rejected(conn: asyncpg.Connection, seen: list[RecordEvent]) -> None:
     """Remember the records a stage rejected in their run."""
     rows = [_note_row(e, e.rejected_codes or ["rejected"]) for e in seen if e.sourced_id]
     if rows:
         await conn.executemany(NOTE_SQL, rows)
 
 
-def _offset(event: Envelope) -> int:
+def _offset(event: RecordEvent) -> int:
     identity = f"{event.tenant}\x00{event.run_id}\x00{event.entity}\x00{event.sourced_id}"
     return int.from_bytes(hashlib.blake2b(identity.encode(), digest_size=8).digest()) >> 1
 
 
 async def refuse(
-    conn: asyncpg.Connection, entity: EntityType, refused: list[tuple[Envelope, list[Finding]]]
+    conn: asyncpg.Connection, entity: EntityType, refused: list[tuple[RecordEvent, list[Finding]]]
 ) -> None:
     """Reject these records of ``entity`` for what they point at; store why, mark them seen."""
     if not refused:
@@ -90,9 +90,11 @@ async def refuse(
     await mark_seen(conn, entity, [e for e, _ in refused])
 
 
-async def mark_seen(conn: asyncpg.Connection, entity: EntityType, events: list[Envelope]) -> None:
+async def mark_seen(
+    conn: asyncpg.Connection, entity: EntityType, events: list[RecordEvent]
+) -> None:
     """Rejected records were in the run: bump their last run so the sweep keeps them."""
-    await mark_seen_in(conn, entity, [(e.tenant, e.sourced_id or "", e.run_id) for e in events])
+    await mark_seen_in(conn, entity, [(e.tenant, e.sourced_id, e.run_id) for e in events])
 
 
 async def mark_seen_in(

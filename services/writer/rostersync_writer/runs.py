@@ -6,8 +6,10 @@ from __future__ import annotations
 from uuid import UUID
 
 import asyncpg
+import msgspec
 import orjson
-from rostersync_libs.envelope import EntityType, Envelope, RunMarker
+from rostersync_libs import events
+from rostersync_libs.events import EntityType, RunMarker
 
 from rostersync_writer.run_ends import (
     MarkerSlot,
@@ -45,11 +47,10 @@ WHERE tenant_id = $1 AND run_id = $2
 """
 
 
-async def note_runs(conn: asyncpg.Connection, events: list[Envelope]) -> None:
-    """Make sure every run seen in the batch has its row."""
-    seen = {(e.tenant, e.run_id, e.source) for e in events}
+async def note_runs(conn: asyncpg.Connection, seen: set[tuple[str, UUID, str]]) -> None:
+    """Make sure every run seen in the batch (tenant, run, source) has its row."""
     if seen:
-        await conn.executemany(START_SQL, list(seen))
+        await conn.executemany(START_SQL, sorted(seen, key=lambda r: (r[0], str(r[1]), r[2])))
 
 
 async def lock_runs(conn: asyncpg.Connection, runs: set[tuple[str, UUID]]) -> None:
@@ -62,14 +63,15 @@ async def lock_runs(conn: asyncpg.Connection, runs: set[tuple[str, UUID]]) -> No
         )
 
 
-async def record_markers(conn: asyncpg.Connection, markers: list[tuple[int, Envelope]]) -> None:
+async def record_markers(
+    conn: asyncpg.Connection, markers: list[tuple[int, events.RunEnd]]
+) -> None:
     """Store markers, with the partition they arrived on and what they carry."""
     rows = []
     for partition, event in markers:
         m = event.marker
-        assert m is not None
         rows.append((event.tenant, event.run_id, partition, m.origin_partition, m.origin_count,
-                     m.fanout, m.model_dump_json(), orjson.dumps(m.counts).decode()))  # fmt: skip
+                     m.fanout, msgspec.json.encode(m).decode(), orjson.dumps(m.counts).decode()))  # fmt: skip
     if rows:
         await conn.executemany(MARKER_SQL, rows)
 
@@ -106,7 +108,7 @@ def _marker(stored: list[asyncpg.Record]) -> RunMarker:
     """The first marker's facts (one stored before they were kept: its slot, default holds)."""
     for row in stored:
         if row["marker"] is not None:
-            return RunMarker.model_validate_json(row["marker"])
+            return msgspec.json.decode(row["marker"], type=RunMarker)
     first = stored[0]
     return RunMarker(origin_partition=first["origin_partition"],
                      origin_count=first["origin_count"], fanout=first["fanout"])  # fmt: skip

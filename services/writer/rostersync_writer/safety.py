@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
-from rostersync_libs.envelope import RunMarker
+from rostersync_libs.events import RunMarker
 from rostersync_libs.tenant_registry import registered
 from rostersync_libs.tenants import Tenant, load_tenants
 

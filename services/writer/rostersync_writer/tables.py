@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.store.tables import ROSTER_TABLES
 
 from rostersync_writer.convert import (
@@ -101,7 +101,7 @@ class Table:
             f" AND NOT EXISTS (SELECT 1 FROM {self.name} x WHERE x.tenant_id = $1 AND x.sourced_id = $3)"
         )
 
-    def full_row(self, event: Envelope, first_seen_run: UUID | None = None) -> tuple[Any, ...]:
+    def full_row(self, event: RecordEvent, first_seen_run: UUID | None = None) -> tuple[Any, ...]:
         return (
             event.tenant,
             event.sourced_id,

@@ -13,7 +13,7 @@ import logging
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 from rostersync_writer.tables import TABLES
 

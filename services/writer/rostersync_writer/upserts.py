@@ -7,7 +7,7 @@ from collections import defaultdict
 from uuid import UUID
 
 import asyncpg
-from rostersync_libs.envelope import EntityType, Envelope
+from rostersync_libs.events import EntityType, RecordEvent
 
 from rostersync_writer.lifecycle import cancel_staged
 from rostersync_writer.memberships import replace_links
@@ -17,7 +17,7 @@ from rostersync_writer.tables import TABLES
 async def upsert_rows(
     conn: asyncpg.Connection,
     entity: EntityType,
-    upserts: list[tuple[Envelope, UUID]],
+    upserts: list[tuple[RecordEvent, UUID]],
     *,
     staged: bool,
 ) -> int:
@@ -53,7 +53,7 @@ async def upsert_rows(
 
 
 async def _archived(
-    conn: asyncpg.Connection, upserts: list[tuple[Envelope, UUID]]
+    conn: asyncpg.Connection, upserts: list[tuple[RecordEvent, UUID]]
 ) -> dict[UUID, tuple[str, object]]:
     """Archived users among these records: when they were archived, to restore with them what
     was archived with them."""

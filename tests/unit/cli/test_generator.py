@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.envelope import EventKind
+from rostersync_libs.events import FileEvent
 from rostersync_libs.runs import RunPhase
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
@@ -38,9 +38,9 @@ async def test_a_generated_district_is_clean_and_deterministic(
     assert outcome.file_counts == {name: n for name, n in counts.items() if n}
     handler = ValidatorHandler(FakeKnown())
     events = producer.events(Topics().fetched)
-    file_findings = [f for e in events if e.kind is EventKind.FILE for f in handler.on_file(e, 0)]
+    file_findings = [f for e in events if isinstance(e, FileEvent) for f in handler.on_file(e, 0)]
     assert file_findings == [] or {f.code for f in file_findings} == {"empty_file"}
-    records = [e for e in events if e.kind is EventKind.RECORD]
+    records = producer.records(Topics().fetched)
     outcomes = await handler.handle(records)
     assert [f for o in outcomes for f in o.findings] == []
 

@@ -8,7 +8,7 @@ import pytest
 from rostersync_fetcher.csv.headers import HeaderMap
 from rostersync_fetcher.csv.index import BundleIndex, find_cycles
 from rostersync_fetcher.csv.records import FileContext, event_of_row
-from rostersync_libs.envelope import Operation
+from rostersync_libs.events import Operation
 from rostersync_libs.oneroster.bundle import Bundle, BundleError
 from rostersync_libs.oneroster.columns import USERS_1_1
 

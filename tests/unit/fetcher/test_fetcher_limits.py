@@ -16,7 +16,7 @@ from rostersync_fetcher.csv import inbox_folder as inbox
 from rostersync_fetcher.csv.plan import plan_bundle
 from rostersync_fetcher.csv.roots import refusal
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.envelope import EntityType, EventKind
+from rostersync_libs.events import EntityType, FileEvent, RecordEvent, RunEnd
 from rostersync_libs.findings import Severity
 from rostersync_libs.oneroster.bundle import Bundle, BundleError, BundleLimitError
 from rostersync_libs.oneroster.cuts import Lines, LineTooLong
@@ -214,16 +214,14 @@ async def test_a_run_reports_its_cuts_after_the_rows_and_sweeps_nothing_of_the_c
     assert outcome.phase is RunPhase.FETCHED
     assert outcome.file_counts == {"orgs.csv": 1, "users.csv": 2}
     events = producer.events(Topics().fetched)
-    records = [e.sourced_id for e in events if e.kind is EventKind.RECORD]
+    records = [e.sourced_id for e in events if isinstance(e, RecordEvent)]
     assert records == ["o1", "u1", "u3"]
-    cut_facts = [
-        e.file for e in events if e.kind is EventKind.FILE and e.file and e.file.parse_error
-    ]
+    cut_facts = [e.facts for e in events if isinstance(e, FileEvent) and e.facts.parse_error]
     assert len(cut_facts) == 3  # one per partition, after the file's rows
     assert all(f.file == "users.csv" for f in cut_facts if f)
     (finding,) = file_findings(cut_facts[0])
     assert (finding.code, finding.row) == ("line_too_long", 3)
-    (marker, *_) = [e.marker for e in events if e.kind is EventKind.RUN_END]
+    (marker, *_) = [e.marker for e in events if isinstance(e, RunEnd)]
     assert marker is not None
     assert marker.bulk_entities == [EntityType.ORG]  # users.csv is not a complete snapshot
 
@@ -320,7 +318,7 @@ async def test_a_run_failing_once_it_began_publishing_ends_with_aborted_markers(
     outcome, producer = await run(tenant, source)
     assert outcome.phase is RunPhase.FAILED
     assert outcome.reason == "unexpected error reading the bundle: RuntimeError: boom"
-    markers = [e.marker for e in producer.events(Topics().fetched) if e.kind is EventKind.RUN_END]
+    markers = [e.marker for e in producer.events(Topics().fetched) if isinstance(e, RunEnd)]
     assert len(markers) == 3
     assert all(m is not None and m.aborted for m in markers)
 

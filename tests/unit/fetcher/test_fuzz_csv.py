@@ -12,12 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_libs.envelope import (
+from rostersync_libs.events import (
     EntityType,
-    Envelope,
-    EventKind,
+    FileEvent,
     FileFacts,
     Origin,
+    RecordEvent,
+    RunEnd,
     record_event,
 )
 from rostersync_libs.oneroster.bundle import Bundle, BundleError
@@ -78,13 +79,13 @@ async def test_malformed_users_csv_never_crashes_fetcher_or_validator(
 
     assert outcome.phase in (RunPhase.FETCHED, RunPhase.FAILED)
     events = producer.events(Topics().fetched)
-    records = [e for e in events if e.kind is EventKind.RECORD]
+    records = [e for e in events if isinstance(e, RecordEvent)]
     if outcome.phase is RunPhase.FETCHED:
         assert sum(outcome.file_counts.values()) == len(records)
-        assert sum(1 for e in events if e.kind is EventKind.RUN_END) == 3  # one per partition
+        assert sum(1 for e in events if isinstance(e, RunEnd)) == 3  # one per partition
     handler = ValidatorHandler(FakeKnown())
     for event in events:
-        if event.kind is EventKind.FILE:
+        if isinstance(event, FileEvent):
             handler.on_file(event, 0)
     outcomes = await handler.handle(records)
     for event, result in zip(records, outcomes, strict=True):
@@ -167,7 +168,7 @@ async def test_the_validator_keeps_the_codes_of_a_files_errors_not_their_texts()
     facts = FileFacts(file="users.csv", entity=EntityType.USER, mode="bulk",
                       header=[*USERS_1_1.names, *long_names], profile="strict")  # fmt: skip
     run_id = uuid4()
-    marker = Envelope(kind=EventKind.FILE, tenant="t", source="csv", run_id=run_id, file=facts)
+    marker = FileEvent(tenant="t", source="csv", run_id=run_id, facts=facts)
     handler = ValidatorHandler(FakeKnown())
     found = handler.on_file(marker, 0)
     assert sum(len(f.message) for f in found) > 2_000_000

@@ -8,7 +8,7 @@ import csv
 from pathlib import Path
 
 from rostersync_fetcher.csv.plan import plan_bundle, read_mode
-from rostersync_libs.envelope import EntityType, EventKind
+from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.oneroster.bundle import Bundle, ManifestEntry
 
 from tests import districts
@@ -77,7 +77,7 @@ async def test_blank_and_unknown_manifest_values_are_reported_on_their_line_and_
     )
     assert {f.severity.value for f in judged.findings} == {"error"}
     assert not any(e.entity in (E.ENROLLMENT, E.DEMOGRAPHIC) for e in judged.events
-                   if e.kind is EventKind.RECORD)  # fmt: skip
+                   if isinstance(e, RecordEvent))  # fmt: skip
     plan = plan_bundle(Bundle(folder), "lenient")
     assert plan.skipped["enrollments.csv"] == (
         f"manifest.csv:{enrollments} file.enrollments='full' is not bulk, delta or absent;"

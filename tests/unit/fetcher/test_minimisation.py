@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any, cast
 from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
+from rostersync_fetcher.csv.run import CsvRun
 from rostersync_fetcher.minimise import FieldPolicy
-from rostersync_libs.envelope import EntityType, Envelope, content_hash, record_event
+from rostersync_libs.events import EntityType, content_hash
 from rostersync_libs.minimisation import Minimisation
+from rostersync_libs.runs import RunPhase
+from rostersync_libs.tenants import CsvSource, Tenant
+from rostersync_libs.topics import Topics
+
+from tests.fakes import RecordingProducer, records_in
 
 
-def user(**payload: str) -> Envelope:
-    return record_event(
-        tenant="d1", source="csv", run_id=uuid4(), entity=EntityType.USER,
-        sourced_id="u1", payload={"sourcedId": "u1", **payload},
-    )  # fmt: skip
+def user(**payload: str) -> dict[str, Any]:
+    return {"sourcedId": "u1", **payload}
 
 
 @pytest.mark.parametrize(
@@ -46,23 +51,25 @@ def test_dropped_columns_go_and_hashed_ones_become_stable_keyed_pseudonyms(
     )
     policy = FieldPolicy(minimisation)
     assert policy.problem() is None
-    event = user(email="ann@school.org", phone="555-0100", givenName="Ann", **{"metadata.ssn": "1"})
-    minimised = policy.apply(event)
-    assert minimised.payload is not None
-    assert set(minimised.payload) == {"sourcedId", "email", "givenName"}
-    assert minimised.payload["email"].startswith("hmac-sha256:")
-    assert "ann" not in minimised.payload["email"]
-    assert minimised.content_hash == content_hash(minimised.payload)
-    pseudonym = minimised.payload["email"]
-    assert (policy.apply(user(email="ann@school.org")).payload or {})["email"] == pseudonym
+    payload = user(
+        email="ann@school.org", phone="555-0100", givenName="Ann", **{"metadata.ssn": "1"}
+    )
+    minimised = policy.treat(EntityType.USER, payload)
+    assert set(minimised) == {"sourcedId", "email", "givenName"}
+    assert minimised["email"].startswith("hmac-sha256:")
+    assert "ann" not in minimised["email"]
+    assert payload["phone"] == "555-0100"  # the row's own values are left as they were
+    pseudonym = minimised["email"]
+    assert policy.treat(EntityType.USER, user(email="ann@school.org"))["email"] == pseudonym
     monkeypatch.setenv("K", "key-two")
     other = FieldPolicy(minimisation)
     assert other.problem() is None
-    assert (other.apply(user(email="ann@school.org")).payload or {})["email"] != pseudonym
-    blank = policy.apply(user(givenName="Ann", email=""))
-    assert blank.payload == {"sourcedId": "u1", "givenName": "Ann", "email": ""}
-    plain = user(givenName="Ann")  # none of the policy's columns: the same event, not a copy
-    assert policy.apply(plain) is plain
+    assert other.treat(EntityType.USER, user(email="ann@school.org"))["email"] != pseudonym
+    blank = policy.treat(EntityType.USER, user(givenName="Ann", email=""))
+    assert blank == {"sourcedId": "u1", "givenName": "Ann", "email": ""}
+    plain = user(givenName="Ann")  # none of the policy's columns: the same payload, not a copy
+    assert policy.treat(EntityType.USER, plain) is plain
+    assert policy.treat(EntityType.ORG, payload) is payload  # no policy for orgs
 
 
 def test_a_missing_key_is_a_problem_the_run_reports(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,3 +79,32 @@ def test_a_missing_key_is_a_problem_the_run_reports(monkeypatch: pytest.MonkeyPa
     )
     assert policy.problem() == "environment variable K (the tenant's pseudonym key) is not set"
     assert FieldPolicy(Minimisation()).problem() is None
+
+
+async def test_a_run_sends_the_policys_payloads_hashed_once_as_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("K", "key-one")
+    (tmp_path / "manifest.csv").write_text(
+        "propertyName,value\nmanifest.version,1.0\noneroster.version,1.1\nfile.users,bulk\n"
+    )
+    (tmp_path / "users.csv").write_text(
+        "sourcedId,status,dateLastModified,enabledUser,orgSourcedIds,role,username,userIds,"
+        "givenName,familyName,middleName,identifier,email,sms,phone,agentSourcedIds,grades,"
+        "password\n"
+        "u1,tobedeleted,2026-01-02,true,o1,student,sam,,Sam,Smith,,ID-7,sam@school.org,,,,,\n"
+    )
+    source = CsvSource(id="csv", path=tmp_path)
+    users = {"email": "hash", "identifier": "drop"}
+    minimise = Minimisation.model_validate({"hash_key_env": "K", "users": users})
+    tenant = Tenant(id="t", name="T", sources=[source], minimise=minimise)
+    producer = RecordingProducer(partitions=3)
+    outcome = await CsvRun(producer=cast(Any, producer), topics=Topics(), tenant=tenant,
+                           source=source, run_id=uuid4()).run()  # fmt: skip
+    assert outcome.phase is RunPhase.FETCHED
+    (record,) = records_in(producer.events(Topics().fetched))
+    assert "identifier" not in record.payload
+    assert record.payload["email"].startswith("hmac-sha256:")
+    assert b"sam@school.org" not in b"".join(m.value for m in producer.messages)
+    assert record.content_hash == content_hash(record.payload)  # the hash of what is sent
+    assert record.operation == "delete"  # read from the row's status

@@ -18,7 +18,7 @@ from rostersync_fetcher.rest.client import OneRosterClient, RetryPolicy
 from rostersync_fetcher.rest.errors import FetchError
 from rostersync_fetcher.rest.run import ApiRun
 from rostersync_fetcher.rest.state import MemoryStateStore
-from rostersync_libs.envelope import EventKind
+from rostersync_libs.events import RecordEvent, RunEnd
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, Tenant
 from rostersync_libs.topics import Topics
@@ -110,9 +110,9 @@ async def test_a_server_paging_forever_fails_the_run_at_the_page_limit() -> None
         "https://sis.example/ims/oneroster/v1p1: GET /orgs: more than 5 pages"
         " (max_pages_per_collection); the server was still paging at offset 50"
     )
-    records = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RECORD]
+    records = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RecordEvent)]
     assert len(records) == 50  # five pages, then nothing more
-    markers = [e.marker for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END]
+    markers = [e.marker for e in producer.events(TOPICS.fetched) if isinstance(e, RunEnd)]
     assert markers
     assert all(m is not None and m.aborted for m in markers)
 

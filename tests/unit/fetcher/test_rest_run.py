@@ -14,7 +14,16 @@ from pydantic import ValidationError
 from rostersync_fetcher.rest.client import OneRosterClient, RetryPolicy
 from rostersync_fetcher.rest.run import ApiRun, ApiRunResult, delta_filter
 from rostersync_fetcher.rest.state import MemoryStateStore
-from rostersync_libs.envelope import EntityType, EventKind, Operation, SourceKind
+from rostersync_libs.events import (
+    EntityType,
+    FileEvent,
+    Operation,
+    RecordEvent,
+    RunEnd,
+    SourceKind,
+    content_hash,
+)
+from rostersync_libs.minimisation import Minimisation
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, OAuth1Auth, Tenant, load_tenants
 from rostersync_libs.topics import Topics
@@ -54,6 +63,7 @@ async def run_once(
     now: datetime,
     full: bool = False,
     source: ApiSource = SOURCE,
+    tenant: Tenant = TENANT,
 ) -> tuple[ApiRunResult, RecordingProducer]:
     producer = RecordingProducer()
     async with httpx.AsyncClient(transport=server.transport()) as http:
@@ -64,7 +74,7 @@ async def run_once(
         result = await ApiRun(
             producer=cast(Any, producer),
             topics=TOPICS,
-            tenant=TENANT.model_copy(update={"sources": [source]}),
+            tenant=tenant.model_copy(update={"sources": [source]}),
             source=source,
             run_id=uuid4(),
             client=client,
@@ -88,13 +98,13 @@ async def test_a_first_run_is_a_full_bulk_snapshot_the_validator_accepts() -> No
     result, producer = await run_once(server, store, now=NOW)
     assert result.full
     events = producer.events(TOPICS.fetched)
-    files = [e for e in events if e.kind is EventKind.FILE]
+    files = [e for e in events if isinstance(e, FileEvent)]
     assert len(files) == 7 * 3  # every collection's facts on every partition
-    assert {f.file.file for f in files if f.file} == {
+    assert {f.facts.file for f in files} == {
         "/orgs", "/academicSessions", "/courses", "/classes", "/users", "/enrollments",
         "/demographics",
     }  # fmt: skip
-    records = [e for e in events if e.kind is EventKind.RECORD]
+    records = [e for e in events if isinstance(e, RecordEvent)]
     assert [r.sourced_id for r in records if r.entity is EntityType.USER] == ["u-t1", "u-s1"]
     assert {r.mode for r in records} == {"bulk"}
     assert {r.source_kind for r in records} == {SourceKind.REST}
@@ -104,7 +114,7 @@ async def test_a_first_run_is_a_full_bulk_snapshot_the_validator_accepts() -> No
     assert "password" not in teacher.payload
     assert "status" not in teacher.payload
     assert teacher.date_last_modified == datetime(2025, 1, 1, tzinfo=UTC)
-    markers = [e for e in events if e.kind is EventKind.RUN_END]
+    markers = [e for e in events if isinstance(e, RunEnd)]
     assert len(markers) == 3
     assert markers[0].marker is not None
     assert set(markers[0].marker.bulk_entities) == {
@@ -137,13 +147,13 @@ async def test_the_next_run_is_a_delta_since_the_marks_with_overlap() -> None:
     result, producer = await run_once(server, store, now=NOW + timedelta(hours=1))
     assert not result.full
     assert server.filters("users") == ["dateLastModified>'2024-12-31T23:55:00.000Z'"] * 3
-    records = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RECORD]
+    records = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RecordEvent)]
     # the overlap re-sends what changed at the mark itself: harmless duplicates downstream
     deleted = next(r for r in records if r.sourced_id == "u-s1" and r.entity is EntityType.USER)
     assert deleted.operation is Operation.DELETE
     assert deleted.mode == "delta"
     assert deleted.payload["status"] == "tobedeleted"
-    marker = next(e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END)
+    marker = next(e for e in producer.events(TOPICS.fetched) if isinstance(e, RunEnd))
     assert marker.marker is not None
     assert marker.marker.bulk_entities == []
     state = store.get("d1", "api")
@@ -178,7 +188,7 @@ async def test_a_failing_collection_fails_the_run_with_aborted_markers_and_no_ne
     assert "/enrollments" in reason
     assert "gave up after 2 attempts (HTTP 503)" in reason
     # Every partition gets an aborted marker: the stages release the run, nothing is swept.
-    markers = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END]
+    markers = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RunEnd)]
     assert markers
     assert all(m.marker and m.marker.aborted and not m.marker.bulk_entities for m in markers)
     assert store.get("d1", "api") == before
@@ -194,11 +204,11 @@ async def test_a_1_2_full_run_sends_roles_and_lists_them_as_bulk() -> None:
     _result, producer = await run_once(
         OneRosterServer(collections=data), MemoryStateStore(), now=NOW, source=source
     )
-    records = [e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RECORD]
+    records = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RecordEvent)]
     roles = [r for r in records if r.entity is EntityType.ROLE]
     assert [r.sourced_id for r in roles] == ["u-t1:s1:student", "u-s1:s1:student"]
     assert {r.origin.file for r in roles if r.origin} == {"/users"}
-    marker = next(e for e in producer.events(TOPICS.fetched) if e.kind is EventKind.RUN_END)
+    marker = next(e for e in producer.events(TOPICS.fetched) if isinstance(e, RunEnd))
     assert marker.marker is not None
     assert {EntityType.ROLE, EntityType.USER_PROFILE} <= set(marker.marker.bulk_entities)
     outcomes = await ValidatorHandler(FakeKnown()).handle(records)
@@ -209,7 +219,11 @@ async def test_references_to_missing_records_are_facts_for_the_validator() -> No
     data = district_1_1()
     data["enrollments"][0]["class"] = {"sourcedId": "k-missing"}
     _, producer = await run_once(OneRosterServer(collections=data), MemoryStateStore(), now=NOW)
-    bad = next(e for e in producer.events(TOPICS.fetched) if e.sourced_id == "e1")
+    bad = next(
+        e
+        for e in producer.events(TOPICS.fetched)
+        if isinstance(e, RecordEvent) and e.sourced_id == "e1"
+    )
     assert bad.facts is not None
     assert bad.facts.dangling == {"classSourcedId": ["k-missing"]}
     [outcome] = await ValidatorHandler(FakeKnown()).handle([bad])
@@ -248,3 +262,23 @@ def test_api_sources_in_the_tenants_file(tmp_path: Path) -> None:
 def test_concurrency_is_capped_at_five() -> None:
     with pytest.raises(ValidationError):
         SOURCE.model_validate({**SOURCE.model_dump(), "max_concurrency": 6})
+
+
+async def test_the_tenants_field_policy_is_applied_before_the_hash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("K", "key-one")
+    users = {"username": "hash", "givenName": "hash"}
+    tenant = TENANT.model_copy(
+        update={"minimise": Minimisation.model_validate({"hash_key_env": "K", "users": users})}
+    )
+    server = OneRosterServer(collections=district_1_1())
+    result, producer = await run_once(server, MemoryStateStore(), now=NOW, tenant=tenant)
+    assert result.event.phase is RunPhase.FETCHED
+    records = [e for e in producer.events(TOPICS.fetched) if isinstance(e, RecordEvent)]
+    people = [r for r in records if r.entity is EntityType.USER]
+    assert len(people) == 2
+    for person in people:
+        assert person.payload["username"].startswith("hmac-sha256:")
+        assert person.payload["givenName"].startswith("hmac-sha256:")
+        assert person.content_hash == content_hash(person.payload)

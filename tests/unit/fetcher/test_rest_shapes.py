@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rostersync_fetcher.rest.shapes import role_sourced_id, shape
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 E = EntityType
 

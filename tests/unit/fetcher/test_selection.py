@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 from rostersync_fetcher.selection import SelectionRules
-from rostersync_libs.envelope import EntityType as E
+from rostersync_libs.events import EntityType as E
 from rostersync_libs.tenants import SourceSelection
 
 ORGS = [

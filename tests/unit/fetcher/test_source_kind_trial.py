@@ -27,7 +27,7 @@ from rostersync_fetcher.sources import registry
 from rostersync_fetcher.sources.driver import Fetching
 from rostersync_fetcher.sources.registry import build_drivers, driver
 from rostersync_libs.commands import SyncRequested
-from rostersync_libs.envelope import EntityType, EventKind, SourceKind, record_event
+from rostersync_libs.events import EntityType, RecordEvent, RunEnd, SourceKind, record_event
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenant_registry import Registered, merged
 from rostersync_libs.tenants import Tenant, TenantsConfig
@@ -150,10 +150,10 @@ async def test_a_trial_kind_registered_by_a_test_runs_through_dispatch_guard_and
     assert runs[-1].file_counts == {"orgs": 2}
     assert runs[-1].bulk_entities == [EntityType.ORG]
     fetched = producer.events(topics.fetched)
-    records = [e for e in fetched if e.kind is EventKind.RECORD]
+    records = [e for e in fetched if isinstance(e, RecordEvent)]
     assert sorted(str(e.sourced_id) for e in records) == ["d1", "s1"]
     assert all(e.run_id == run_id and e.source == "fixed" for e in records)
-    markers = [e for e in fetched if e.kind is EventKind.RUN_END]
+    markers = [e for e in fetched if isinstance(e, RunEnd)]
     assert len(markers) == 3  # one per partition
     assert all(m.marker is not None and not m.marker.aborted for m in markers)
 

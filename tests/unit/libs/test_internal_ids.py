@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.identities import IdentityDecision, Reason
 from rostersync_libs.ids import ROSTERSYNC_NAMESPACE, internal_id, internal_id_text
 from rostersync_mapper.identity_map import DEFAULT_ID_CACHE_SIZE, IdentityMap, default_id_text

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-from rostersync_libs.envelope import Envelope
+from rostersync_libs.events import RunEnd
 from rostersync_libs.markers import MarkerTracker, marker_event, run_end_event
 
 
-def _marker(run: object, origin: int, count: int) -> Envelope:
+def _marker(run: object, origin: int, count: int) -> RunEnd:
     base = run_end_event(tenant="t", source="s", run_id=run, fanout=2, counts={})  # type: ignore[arg-type]
     return marker_event(base, origin_partition=origin, origin_count=count, fanout=2)
 

@@ -1,28 +1,17 @@
-"""Poison never loops (unit): findings are bounded by construction, a middle stage dead-letters
-what it cannot read or handle and never sends a message over Kafka's limit, and the writer reads
-the mapped topic without ever stopping on a message (the real-stack tests are in
-tests/integration/test_poison.py)."""
+"""Poison never loops (unit): findings are bounded by construction, and a middle stage
+dead-letters what it cannot read (a whole message) or handle (one record of a batch) and never
+sends a message over Kafka's limit (the real-stack tests are in tests/integration/test_poison.py;
+the writer's reading of the mapped topic is tested with the writer)."""
 
 from __future__ import annotations
 
-import asyncio
-from types import SimpleNamespace
-from typing import Any, cast
 from uuid import uuid4
 
-import asyncpg
+import msgspec
 import orjson
-from aiokafka import TopicPartition
-from rostersync_libs.data_keys import DataKeys
+from rostersync_libs import events
 from rostersync_libs.dlq import DeadLetter
-from rostersync_libs.envelope import (
-    EntityType,
-    Envelope,
-    EventKind,
-    FileFacts,
-    Operation,
-    record_event,
-)
+from rostersync_libs.events import EntityType, FileFacts, Operation, RecordEvent
 from rostersync_libs.findings import (
     MAX_CHARS,
     MAX_FINDINGS,
@@ -33,14 +22,17 @@ from rostersync_libs.findings import (
     bounded,
     findings_from_json,
 )
-from rostersync_libs.settings import ServiceSettings
-from rostersync_libs.stage import MAX_MESSAGE_BYTES, Outcome, PerRecord, Stage, StageHandler
+from rostersync_libs.stage import MAX_MESSAGE_BYTES, Outcome, PerRecord
 from rostersync_validator.files import file_findings
-from rostersync_writer.poison import halves, read_mapped, seen_version
-from rostersync_writer.rejections import event_json, own_row
 
-SETTINGS = ServiceSettings()
-TOPICS = SETTINGS.topics
+from tests.unit.libs.stage_fakes import (
+    TOPICS,
+    batch_message,
+    make_stage,
+    message,
+    process,
+    record,
+)
 
 
 def _unknown_columns(count: int) -> list[Finding]:
@@ -135,229 +127,153 @@ def test_a_header_of_10000_unknown_columns_is_reported_within_the_limit() -> Non
 # --- the middle stage ----------------------------------------------------------------------
 
 
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        partition: int | None = None,
-        headers: Any = None,
-    ) -> asyncio.Future[None]:
-        size = len(value or b"") + len(key or b"") + sum(len(k) + len(v) for k, v in headers or [])
-        assert size <= MAX_MESSAGE_BYTES, f"a message of {size} bytes was sent"
-        self.sent.append((topic, key, value, list(headers or [])))
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    def on(self, topic: str) -> list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]:
-        return [(k, v, h) for t, k, v, h in self.sent if t == topic]
-
-    def letters(self) -> list[DeadLetter]:
-        return [DeadLetter.from_headers(h) for _, _, h in self.on(TOPICS.validator_dlq)]
-
-
-class FakeConsumer:
-    def __init__(self) -> None:
-        self.committed: dict[TopicPartition, int] = {}
-
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return {0, 1, 2}
-
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
-        self.committed.update(offsets)
-
-
-def _message(offset: int, value: bytes | None, key: bytes | None = b"d1:k") -> Any:
-    return SimpleNamespace(
-        topic=TOPICS.fetched, partition=0, offset=offset, key=key, value=value, headers=[]
-    )
-
-
-def _record(sourced_id: str, payload: dict[str, Any] | None = None) -> Envelope:
-    return record_event(
-        tenant="d1", source="csv", run_id=uuid4(), entity=EntityType.USER,
-        sourced_id=sourced_id, payload=payload or {"sourcedId": sourced_id},
-    )  # fmt: skip
-
-
-def _stage(handler: StageHandler, **kwargs: Any) -> Stage:
-    return Stage(
-        name="validator",
-        settings=SETTINGS,
-        input_topic=TOPICS.fetched,
-        output_topic=TOPICS.validated,
-        dlq_topic=TOPICS.validator_dlq,
-        keys=DataKeys(cast(asyncpg.Pool, None), SETTINGS),  # used only by run(), not here
-        handler=handler,
-        **kwargs,
-    )
-
-
-async def _process(stage: Stage, messages: list[Any]) -> tuple[FakeProducer, FakeConsumer]:
-    producer, consumer = FakeProducer(), FakeConsumer()
-    tp = TopicPartition(TOPICS.fetched, 0)
-    await stage._process(cast(Any, consumer), cast(Any, producer), {tp: messages})
-    assert consumer.committed == {tp: messages[-1].offset + 1}  # the stage went on past them
-    return producer, consumer
-
-
-async def test_null_undecodable_and_incomplete_messages_are_dead_lettered() -> None:
-    good = _record("good")
-    keyless = Envelope(tenant="d1", source="csv", run_id=uuid4(), entity=EntityType.USER)
-    no_facts = Envelope(tenant="d1", source="csv", run_id=uuid4(), kind=EventKind.FILE)
-    producer, _ = await _process(
-        _stage(PerRecord(Outcome)),
+async def test_null_undecodable_and_incomplete_messages_are_dead_lettered_whole() -> None:
+    good = record("good")
+    good_message = batch_message(4, [good])
+    run_id = str(uuid4()).encode()
+    keyless = b'{"type": "records", "tenant": "d1", "source": "csv", "run_id": "%s",' \
+        b' "records": [{"type": "record", "entity": "users"}]}' % run_id  # fmt: skip
+    no_facts = b'{"type": "file", "tenant": "d1", "source": "csv", "run_id": "%s"}' % run_id
+    secret = keyless.replace(b'"entity": "users"', b'"entity": "Ann Smith", "sourced_id": "x"')
+    producer = await process(
+        make_stage(PerRecord(Outcome)),
         [
-            _message(0, None),
-            _message(1, b"{not json"),
-            _message(2, keyless.to_bytes()),
-            _message(3, no_facts.to_bytes()),
-            _message(4, good.to_bytes(), good.key()),
-            _message(5, good.to_bytes(), b"other:users:good"),  # another tenant's key
+            message(0, None, b"d1:k"),
+            message(1, b"{not json"),
+            message(2, keyless),
+            message(3, no_facts),
+            good_message,
+            message(5, good_message.value, b"other:run:x:records:0"),  # another tenant's key
+            message(6, secret),
         ],
     )
-    assert [v for _, v, _ in producer.on(TOPICS.validated)] == [good.to_bytes()]
+    assert producer.records() == [good]
     letters = producer.letters()
-    assert [(d.offset, [f.code for f in d.findings]) for d in letters] == [
-        (0, ["empty_message"]),
-        (1, ["envelope_undecodable"]),
-        (2, ["envelope_incomplete"]),
-        (3, ["envelope_incomplete"]),
-        (5, ["envelope_tenant_mismatch"]),
+    assert [(d.offset, d.index, [f.code for f in d.findings]) for d in letters] == [
+        (0, 0, ["empty_message"]),
+        (1, 0, ["envelope_undecodable"]),
+        (2, 0, ["envelope_incomplete"]),
+        (3, 0, ["envelope_incomplete"]),
+        (5, 0, ["envelope_tenant_mismatch"]),
+        (6, 0, ["envelope_undecodable"]),
     ]
-    assert "without sourced_id" in letters[2].findings[0].message
-    assert "without file" in letters[3].findings[0].message
-    # The tombstone goes to the dead-letter topic as it came: no value, its key.
-    assert producer.on(TOPICS.validator_dlq)[0][:2] == (b"d1:k", None)
+    assert "`sourced_id`" in letters[2].findings[0].message
+    assert "$.records[0]" in letters[2].findings[0].message
+    assert "`facts`" in letters[3].findings[0].message
+    assert "$.records[0].entity" in letters[5].findings[0].message
+    assert "Ann Smith" not in letters[5].findings[0].message  # a value is never quoted
+    # Whole messages go to the dead-letter topic as they came: the tombstone without a value.
+    dlq = producer.on(TOPICS.validator_dlq)
+    assert (dlq[0].key, dlq[0].value) == (b"d1:k", None)
+    assert [d.value for d in dlq[1:4]] == [b"{not json", keyless, no_facts]
 
 
 async def test_a_record_the_handler_cannot_handle_is_rejected_and_the_rest_go_on() -> None:
-    def judge(event: Envelope) -> Outcome:
-        return Outcome(event.model_copy(update={"mode": event.payload["mode"].lower()}))
+    def judge(event: RecordEvent) -> Outcome:
+        return Outcome(msgspec.structs.replace(event, mode=event.payload["mode"].lower()))
 
-    events = [_record(f"u{n}", {"mode": "BULK"}) for n in range(7)]
-    events[4] = _record("u4", {"mode": 5})
-    messages = [_message(n, e.to_bytes(), e.key()) for n, e in enumerate(events)]
-    producer, _ = await _process(_stage(PerRecord(judge)), messages)
-    out = [Envelope.from_bytes(v or b"") for _, v, _ in producer.on(TOPICS.validated)]
+    run_id = uuid4()
+    batch = [record(f"u{n}", {"mode": "BULK"}, run_id=run_id) for n in range(7)]
+    batch[4] = record("u4", {"mode": 5}, run_id=run_id)
+    producer = await process(make_stage(PerRecord(judge)), [batch_message(0, batch)])
+    out = producer.records()
     assert [(e.sourced_id, e.operation) for e in out] == [
         *[(f"u{n}", Operation.UPSERT) for n in range(4)],
-        ("u4", Operation.SEEN),  # rejected, still seen in its run
+        ("u4", Operation.SEEN),  # rejected, still seen in its run, in its place
         *[(f"u{n}", Operation.UPSERT) for n in range(5, 7)],
     ]
     assert out[4].rejected_codes == ["validator_apply_failed"]
     (letter,) = producer.letters()
-    assert letter.offset == 4
+    assert (letter.offset, letter.index) == (0, 4)
     assert letter.findings[0].code == "validator_apply_failed"
     assert letter.findings[0].message.startswith("AttributeError")
+    assert producer.on(TOPICS.validator_dlq)[0].value == batch[4].to_bytes()
+
+
+async def test_a_bad_record_of_a_batch_is_dead_lettered_alone_with_its_index() -> None:
+    """One record rejected among others: exactly it is a dead letter (the record with its run's
+    context, its index in its own input batch, its reasons), the rest go on, its seen in its
+    place; a finding says why."""
+    reason = Finding(code="missing_required_data", severity=Severity.ERROR, message="no name",
+                     file="users.csv", row=9)  # fmt: skip
+    warning = Finding(code="boolean_case", severity=Severity.WARNING, message="TRUE")
+
+    def judge(event: RecordEvent) -> Outcome:
+        if event.sourced_id == "bad":
+            return Outcome(None, [reason, warning])
+        return Outcome(event)
+
+    run_id = uuid4()
+    first = [record(f"a{n}", run_id=run_id) for n in range(3)]
+    second = [record("b0", run_id=run_id), record("b1", run_id=run_id),
+              record("bad", {"sourcedId": "bad", "secret": "x"}, run_id=run_id),
+              record("b3", run_id=run_id)]  # fmt: skip
+    producer = await process(
+        make_stage(PerRecord(judge)), [batch_message(10, first), batch_message(11, second)]
+    )
+    assert [(e.sourced_id, e.operation) for e in producer.records()] == [
+        *[(e.sourced_id, Operation.UPSERT) for e in first],
+        ("b0", Operation.UPSERT), ("b1", Operation.UPSERT), ("bad", Operation.SEEN),
+        ("b3", Operation.UPSERT),
+    ]  # fmt: skip
+    seen = producer.records()[5]
+    assert (seen.payload, seen.rejected_codes) == ({}, ["missing_required_data"])
+    ((letter, sent),) = zip(producer.letters(), producer.on(TOPICS.validator_dlq), strict=True)
+    assert (letter.topic, letter.partition, letter.offset, letter.index) == (
+        TOPICS.fetched, 0, 11, 2,
+    )  # fmt: skip
+    assert letter.findings == [reason, warning]
+    assert sent.value is not None
+    assert RecordEvent.from_bytes(sent.value) == second[2]  # the original record, whole
+    assert sent.key is not None
+    assert sent.key.startswith(b"d1:")  # sealed with its tenant's key
+    (report,) = [orjson.loads(s.value or b"") for s in producer.on(TOPICS.findings)]
+    assert (report["sourced_id"], report["rejected"]) == ("bad", True)
+    assert [f["code"] for f in report["findings"]] == ["missing_required_data", "boolean_case"]
 
 
 async def test_a_record_whose_output_is_too_large_is_rejected_instead() -> None:
-    def inflate(event: Envelope) -> Outcome:
-        return Outcome(event.model_copy(update={"payload": {"big": "x" * 5000}}))
+    def inflate(event: RecordEvent) -> Outcome:
+        if event.sourced_id != "u1":
+            return Outcome(event)
+        return Outcome(msgspec.structs.replace(event, payload={"big": "x" * 5000}))
 
-    event = _record("u1")
-    producer, _ = await _process(
-        _stage(PerRecord(inflate), max_message_bytes=4000), [_message(0, event.to_bytes())]
+    run_id = uuid4()
+    batch = [record(f"u{n}", run_id=run_id) for n in range(3)]
+    producer = await process(
+        make_stage(PerRecord(inflate), max_message_bytes=4000), [batch_message(0, batch)]
     )
-    (seen,) = [Envelope.from_bytes(v or b"") for _, v, _ in producer.on(TOPICS.validated)]
-    assert (seen.operation, seen.rejected_codes) == (Operation.SEEN, ["message_too_large"])
+    out = producer.records()
+    assert [(e.sourced_id, e.operation) for e in out] == [
+        ("u0", Operation.UPSERT), ("u1", Operation.SEEN), ("u2", Operation.UPSERT),
+    ]  # fmt: skip
+    assert out[1].rejected_codes == ["message_too_large"]
     (letter,) = producer.letters()
-    assert letter.findings[0].code == "message_too_large"
-    assert producer.on(TOPICS.validator_dlq)[0][1] == event.to_bytes()  # the original, whole
+    assert (letter.index, letter.findings[0].code) == (1, "message_too_large")
+    assert producer.on(TOPICS.validator_dlq)[0].value == batch[1].to_bytes()  # the original
+    assert all(len(s.value or b"") + len(s.key or b"") <= 4000 for s in producer.sent)
 
 
 async def test_findings_and_dead_letters_never_exceed_the_limit() -> None:
     many = _unknown_columns(10_000)
 
-    def reject(event: Envelope) -> Outcome:
+    def reject(event: RecordEvent) -> Outcome:
         return Outcome(None, many)
 
-    event = _record("u1", {"sourcedId": "u1", "filler": "y" * 110_000})
-    producer, _ = await _process(
-        _stage(PerRecord(reject), max_message_bytes=120_000), [_message(0, event.to_bytes())]
+    event = record("u1", {"sourcedId": "u1", "filler": "y" * 110_000})
+    producer = await process(
+        make_stage(PerRecord(reject), max_message_bytes=120_000), [batch_message(0, [event])]
     )
-    (report,) = [orjson.loads(v or b"") for _, v, _ in producer.on(TOPICS.findings)]
+    (report,) = [orjson.loads(s.value or b"") for s in producer.on(TOPICS.findings)]
     assert len(report["findings"]) == MAX_FINDINGS + 1
     assert report["findings"][-1]["code"] == TRUNCATED
     # The original and the reasons together are too large: the reasons, and where to read it.
-    ((_key, value, headers),) = producer.on(TOPICS.validator_dlq)
-    assert value is None
-    letter = DeadLetter.from_headers(headers)
+    (sent,) = producer.on(TOPICS.validator_dlq)
+    assert sent.value is None
+    letter = DeadLetter.from_headers(sent.headers)
     assert letter.findings[0].code == "message_too_large"
-    assert f"{TOPICS.fetched}[0]@0" in letter.findings[0].message
+    assert f"{TOPICS.fetched}[0]@0, record 0 of its batch" in letter.findings[0].message
     assert len(letter.findings) == MAX_FINDINGS + 1
-
-
-# --- the writer's reading of the mapped topic ----------------------------------------------
-
-
-def _mapped(value: bytes | None, offset: int = 0, partition: int = 0) -> Any:
-    return SimpleNamespace(
-        topic=TOPICS.mapped, partition=partition, offset=offset, key=b"d1:users:u1", value=value,
-        headers=[],
-    )  # fmt: skip
-
-
-def test_the_writer_sets_aside_what_it_cannot_write_before_its_transaction() -> None:
-    good = _record("u1").model_copy(update={"internal_id": uuid4()})
-    assert read_mapped(_mapped(good.to_bytes())) == (good, None)
-    cases = {
-        None: "empty_message",
-        b"[]": "envelope_undecodable",
-        good.model_copy(update={"content_hash": None}).to_bytes(): "writer_apply_failed",
-        good.model_copy(update={"internal_id": None}).to_bytes(): "writer_apply_failed",
-        good.model_copy(update={"sourced_id": "u\x001"}).to_bytes(): "writer_apply_failed",
-        good.model_copy(update={"kind": EventKind.RUN_END}).to_bytes(): "envelope_incomplete",
-    }
-    for value, code in cases.items():
-        _, problem = read_mapped(_mapped(value))
-        assert (problem.code if problem else None) == code, value
-
-
-def test_a_rejected_record_with_a_key_counts_as_seen() -> None:
-    event = _record("u1").model_copy(update={"content_hash": None, "internal_id": uuid4()})
-    seen = seen_version(event, ["writer_apply_failed"])
-    assert seen is not None
-    assert (seen.operation, seen.payload, seen.rejected_codes, seen.internal_id) == (
-        Operation.SEEN, {}, ["writer_apply_failed"], event.internal_id,
-    )  # fmt: skip
-    assert seen_version(None, ["x"]) is None
-    assert seen_version(event.model_copy(update={"sourced_id": "x" * 5000}), ["x"]) is None
-
-
-def test_a_rejection_row_holds_nothing_postgres_refuses() -> None:
-    event = _record("s\x00" + "x" * 5000, {"name": "a\x00b"}).model_copy(
-        update={"tenant": "t\x00" * 1000}
-    )
-    row = own_row(
-        _mapped(event.to_bytes()), event, [Finding(code="c", severity="error", message="m")]
-    )
-    tenant, _, stage, _, sourced_id, *_ = row
-    assert "\x00" not in tenant
-    assert len(tenant) <= 200
-    assert "\x00" not in sourced_id
-    assert len(sourced_id) <= 400
-    assert stage == "writer"
-    assert "\\u0000" not in event_json(event)
-    assert orjson.loads(event_json(event))["payload"] == {"name": "ab"}
-
-
-def test_halves_keep_each_partitions_order() -> None:
-    tp0, tp1 = TopicPartition(TOPICS.mapped, 0), TopicPartition(TOPICS.mapped, 1)
-    batches = {tp0: [_mapped(b"", n) for n in range(5)], tp1: [_mapped(b"", 9, 1)]}
-    first, second = halves(cast(Any, batches))
-    assert [m.offset for m in first[tp0]] == [0, 1]
-    assert [m.offset for m in second[tp0]] == [2, 3, 4]
-    assert tp1 not in first
-    assert [m.offset for m in second[tp1]] == [9]
-    first, second = halves(cast(Any, {tp0: batches[tp0][:1], tp1: batches[tp1]}))
-    assert len(first) == len(second) == 1
 
 
 def test_dead_letter_findings_round_trip() -> None:
@@ -368,12 +284,25 @@ def test_dead_letter_findings_round_trip() -> None:
 
 
 async def test_a_rejected_record_whose_key_holds_a_nul_is_dead_lettered_but_sends_no_seen() -> None:
-    def reject(event: Envelope) -> Outcome:
+    def reject(event: RecordEvent) -> Outcome:
         return Outcome(None, [Finding(code="nul_character_in_id", severity=Severity.ERROR,
                                       message="a NUL in the sourcedId")])  # fmt: skip
 
-    event = _record("u\x001")
-    producer, _ = await _process(_stage(PerRecord(reject)), [_message(0, event.to_bytes())])
+    producer = await process(make_stage(PerRecord(reject)), [batch_message(0, [record("u\x001")])])
     assert producer.on(TOPICS.validated) == []  # no key anyone can hold: nothing to mark seen
     (letter,) = producer.letters()
     assert letter.findings[0].code == "nul_character_in_id"
+
+
+async def test_a_file_event_its_handler_cannot_judge_is_dead_lettered_whole() -> None:
+    class Failing(PerRecord):
+        def on_file(self, event: events.FileEvent, partition: int) -> list[Finding]:
+            raise KeyError(event.facts.file)
+
+    file = events.FileEvent(tenant="d1", source="csv", run_id=uuid4(),
+                            facts=FileFacts(file="users.csv", entity=EntityType.USER))  # fmt: skip
+    value = events.encode(file)
+    producer = await process(make_stage(Failing(Outcome)), [message(0, value, file.key())])
+    (letter,) = producer.letters()
+    assert (letter.index, letter.findings[0].code) == (0, "validator_apply_failed")
+    assert producer.on(TOPICS.validator_dlq)[0].value == value

@@ -6,7 +6,7 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from rostersync_libs.envelope import EntityType, record_event
+from rostersync_libs.events import EntityType, record_event
 from rostersync_mapper.canonical import canonical_grade, canonical_role
 from rostersync_mapper.mapping import map_event
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID, uuid4
 
-from rostersync_libs.envelope import EntityType, Envelope, Operation, Origin, record_event
+from rostersync_libs.events import EntityType, Operation, Origin, RecordEvent, record_event
 from rostersync_libs.identities import IdentityDecision, Key, Reason
 from rostersync_libs.ids import internal_id
 from rostersync_libs.tenants import MatchRules, RekeyKey
@@ -74,7 +74,7 @@ class FakeLookups:
 
 def user(
     sourced_id: str, tenant: str = "t", op: Operation = Operation.UPSERT, **fields: Any
-) -> Envelope:
+) -> RecordEvent:
     return record_event(
         tenant=tenant,
         source="csv",
@@ -88,14 +88,14 @@ def user(
     )
 
 
-def org(sourced_id: str, **fields: Any) -> Envelope:
+def org(sourced_id: str, **fields: Any) -> RecordEvent:
     return record_event(
         tenant="t", source="csv", run_id=RUN, entity=EntityType.ORG, sourced_id=sourced_id,
         payload={"sourcedId": sourced_id, "name": "N", **fields},
     )  # fmt: skip
 
 
-def enrollment(sourced_id: str, user_sourced_id: str) -> Envelope:
+def enrollment(sourced_id: str, user_sourced_id: str) -> RecordEvent:
     return record_event(
         tenant="t", source="csv", run_id=RUN, entity=EntityType.ENROLLMENT, sourced_id=sourced_id,
         payload={"sourcedId": sourced_id, "classSourcedId": "k1", "schoolSourcedId": "s1",

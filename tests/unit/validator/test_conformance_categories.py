@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 
 from tests import districts
 from tests.bundles import write_bundle

@@ -7,7 +7,7 @@ from pathlib import Path
 from uuid import uuid4
 
 from rostersync_fetcher.rest.index import RunIndex
-from rostersync_libs.envelope import EntityType, Origin, record_event
+from rostersync_libs.events import EntityType, Origin, record_event
 from rostersync_libs.oneroster.columns import spec_for
 from rostersync_mapper.mapping import map_event
 

@@ -15,13 +15,17 @@ from uuid import uuid4
 import orjson
 from rostersync_fetcher.csv.run import CsvRun
 from rostersync_fetcher.rest.shapes import payload_of as rest_payload
-from rostersync_libs.envelope import (
+from rostersync_libs import events as wire
+from rostersync_libs.events import (
     EntityType,
-    Envelope,
-    EventKind,
+    FileEvent,
     FileFacts,
     Operation,
     Origin,
+    Profile,
+    RecordBatch,
+    RecordEvent,
+    RecordMode,
     record_event,
 )
 from rostersync_libs.findings import Finding, Severity
@@ -48,7 +52,9 @@ USER = {
 }
 
 
-async def _through_csv(tmp_path: Path, users: list[dict[str, str]]) -> list[tuple[Envelope, Any]]:
+async def _through_csv(
+    tmp_path: Path, users: list[dict[str, str]]
+) -> list[tuple[RecordEvent, Any]]:
     """The bundle through the fetcher's CSV run and the validator, as the pipeline runs them."""
     bundle = write_bundle(tmp_path / "bundle", {"orgs": [ORG], "users": users})
     producer = RecordingProducer()
@@ -62,12 +68,18 @@ async def _through_csv(tmp_path: Path, users: list[dict[str, str]]) -> list[tupl
         roots=[tmp_path],
     ).run()
     assert outcome.phase is RunPhase.FETCHED, outcome.reason
-    events = producer.events(Topics().fetched)
     handler = ValidatorHandler(FakeKnown())
-    for event in events:
-        if event.kind is EventKind.FILE:
-            handler.on_file(event, 0)
-    users_ = [e for e in events if e.kind is EventKind.RECORD and e.entity is EntityType.USER]
+    records: list[RecordEvent] = []
+    for topic, value, _ in producer.sent:
+        if topic != Topics().fetched:
+            continue
+        match wire.decode(value):
+            case FileEvent() as file:
+                handler.on_file(file, 0)
+            case RecordBatch() as batch:
+                records += wire.records_of(batch)
+    users_ = [e for e in records if e.entity is EntityType.USER]
+    users_.sort(key=lambda e: e.origin.row if e.origin and e.origin.row else 0)  # file order
     return list(zip(users_, await handler.handle(users_), strict=True))
 
 
@@ -122,11 +134,11 @@ async def test_a_nul_in_a_sourced_id_or_a_reference_rejects_the_record(tmp_path:
     ]
 
 
-async def _judge_one(event: Envelope, profile: str = "lenient") -> Outcome:
+async def _judge_one(event: RecordEvent, profile: Profile = "lenient") -> Outcome:
     handler = ValidatorHandler(FakeKnown())
-    facts = FileFacts(file=event.origin.file if event.origin else "", entity=EntityType.USER,
+    facts = FileFacts(file=event.origin.file if event.origin and event.origin.file else "", entity=EntityType.USER,
                       mode=event.mode or "bulk", header=list(USERS_1_1.names), profile=profile)  # fmt: skip
-    handler.on_file(event.model_copy(update={"file": facts}), 1)
+    handler.on_file(FileEvent(tenant="t", source="csv", run_id=event.run_id, facts=facts), 1)
     (outcome,) = await handler.handle([event])
     return outcome
 
@@ -153,7 +165,7 @@ async def test_a_rest_json_string_with_u0000_gets_the_same_finding() -> None:
     assert outcome.forward.payload["metadata.house"] == "red"
 
 
-def _user_event(payload: dict[str, Any], mode: str = "bulk") -> Envelope:
+def _user_event(payload: dict[str, Any], mode: RecordMode = "bulk") -> RecordEvent:
     status = str(payload.get("status", "")).lower()
     return record_event(
         tenant="t", source="csv", run_id=uuid4(), entity=EntityType.USER,

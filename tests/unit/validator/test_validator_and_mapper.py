@@ -4,13 +4,16 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
-from rostersync_libs.envelope import (
+from rostersync_libs.events import (
     EntityType,
-    Envelope,
+    FileEvent,
     FileFacts,
     Operation,
     Origin,
+    Profile,
+    RecordEvent,
     RecordFacts,
+    RecordMode,
     record_event,
 )
 from rostersync_libs.ids import internal_id
@@ -46,10 +49,10 @@ class FakeKnown(KnownKeys):
 def _user(
     payload: dict[str, Any],
     operation: Operation = Operation.UPSERT,
-    mode: str = "bulk",
+    mode: RecordMode = "bulk",
     facts: RecordFacts | None = None,
     version: str = "1.1",
-) -> Envelope:
+) -> RecordEvent:
     return record_event(
         tenant="t",
         source="csv",
@@ -65,11 +68,13 @@ def _user(
     )
 
 
-async def _judge(event: Envelope, known: set[Key] | None = None, profile: str = "lenient") -> Any:
+async def _judge(
+    event: RecordEvent, known: set[Key] | None = None, profile: Profile = "lenient"
+) -> Any:
     handler = ValidatorHandler(FakeKnown(known or set()))
     facts = FileFacts(file="users.csv", entity=EntityType.USER, mode=event.mode or "bulk",
                       header=list(USERS_1_1.names), profile=profile)  # fmt: skip
-    handler.on_file(event.model_copy(update={"file": facts}), 1)
+    handler.on_file(FileEvent(tenant="t", source="csv", run_id=event.run_id, facts=facts), 1)
     (outcome,) = await handler.handle([event])
     return outcome
 

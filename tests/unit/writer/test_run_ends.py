@@ -3,7 +3,7 @@ the fetcher's run events decide, never an end-of-run marker alone."""
 
 from __future__ import annotations
 
-from rostersync_libs.envelope import EntityType, RunMarker
+from rostersync_libs.events import EntityType, RunMarker
 from rostersync_writer.run_ends import MarkerSlot, all_markers_in, publishing_ended, sweepable
 
 USERS, ORGS, ENROLLMENTS = EntityType.USER, EntityType.ORG, EntityType.ENROLLMENT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from rostersync_libs.envelope import EntityType, Envelope, Origin, RecordFacts, record_event
+from rostersync_libs.events import EntityType, Origin, RecordEvent, RecordFacts, record_event
 from rostersync_libs.ids import internal_id
 from rostersync_mapper.mapping import map_event
 from rostersync_writer.integrity import Rejection, TargetState, judge
@@ -17,7 +17,7 @@ CLASS = internal_id("d1", EntityType.CLASS, "k1")
 SCHOOL = internal_id("d1", EntityType.ORG, "s1")
 
 
-def enrollment(facts: RecordFacts | None = None) -> Envelope:
+def enrollment(facts: RecordFacts | None = None) -> RecordEvent:
     event = record_event(
         tenant="d1", source="csv", run_id=RUN, entity=EntityType.ENROLLMENT, sourced_id="e1",
         payload={"sourcedId": "e1", "classSourcedId": "k1", "schoolSourcedId": "s1",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rostersync_libs.envelope import RunMarker
+from rostersync_libs.events import RunMarker
 from rostersync_writer.safety import Hold, SafetyLimits
 
 TENANTS = (

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import msgspec
 import orjson
 import pytest
-from rostersync_libs.envelope import EntityType, Envelope, Operation, record_event
+from rostersync_libs.events import EntityType, Operation, RecordEvent, record_event
 from rostersync_libs.findings import Finding, FindingsEvent, Severity
 from rostersync_libs.ids import internal_id
 from rostersync_libs.oneroster.columns import FILES_1_1, FILES_1_2, USERS_1_2_0
@@ -27,7 +28,7 @@ RUN = UUID("00000000-0000-4000-8000-000000000001")
 
 def mapped(
     entity: EntityType, sourced_id: str, payload: dict[str, Any], version: str = "1.1"
-) -> Envelope:
+) -> RecordEvent:
     event = record_event(
         tenant=TENANT,
         source="csv",
@@ -46,8 +47,7 @@ def ref(entity: EntityType, sourced_id: str) -> UUID:
     return internal_id(TENANT, entity, sourced_id)
 
 
-def by_column(event: Envelope) -> dict[str, Any]:
-    assert event.entity is not None
+def by_column(event: RecordEvent) -> dict[str, Any]:
     table = TABLES[event.entity]
     return dict(zip(table.columns, table.typed_row(event.payload), strict=True))
 
@@ -155,9 +155,8 @@ def test_unparsable_values_become_null_and_the_payload_keeps_them() -> None:
 
 
 def test_full_row_matches_all_columns() -> None:
-    event = mapped(
-        EntityType.ORG, "s1", {"name": "S", "type": "school", "parentSourcedId": "d1"}
-    ).model_copy(update={"date_last_modified": datetime(2025, 1, 1, tzinfo=UTC)})
+    event = mapped(EntityType.ORG, "s1", {"name": "S", "type": "school", "parentSourcedId": "d1"})
+    event = msgspec.structs.replace(event, date_last_modified=datetime(2025, 1, 1, tzinfo=UTC))
     table = TABLES[EntityType.ORG]
     row = dict(zip(table.all_columns, table.full_row(event), strict=True))
     assert row["internal_id"] == ref(EntityType.ORG, "s1")
@@ -273,8 +272,9 @@ def test_links_are_declared_for_classes_and_users_only() -> None:
         EntityType.CLASS: ["class_terms"],
         EntityType.USER: ["user_orgs", "guardian_links"],
     }
-    bad = mapped(EntityType.USER, "u3", {"role": "student"}).model_copy(
-        update={"payload": {"role": "student", "orgInternalIds": ["nope"]}}
+    bad = msgspec.structs.replace(
+        mapped(EntityType.USER, "u3", {"role": "student"}),
+        payload={"role": "student", "orgInternalIds": ["nope"]},
     )
     assert user_org_rows(bad) == []
 
@@ -341,5 +341,5 @@ def test_run_event_rows() -> None:
 
 
 def test_deletes_need_no_typed_columns() -> None:
-    event = mapped(EntityType.CLASS, "k9", {}).model_copy(update={"operation": Operation.DELETE})
+    event = msgspec.structs.replace(mapped(EntityType.CLASS, "k9", {}), operation=Operation.DELETE)
     assert TABLES[EntityType.CLASS].typed_row(event.payload)[0] is None

@@ -15,7 +15,7 @@ from array import array
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.bundle import Bundle, Encoding
 
 # Files whose ids are collected: every reference target, plus the files small enough to check

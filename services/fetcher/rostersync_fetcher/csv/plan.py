@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, replace
 
-from rostersync_libs.envelope import EntityType, FileFacts
+import msgspec
+from rostersync_libs.events import EntityType, FileFacts, ManifestMode, Profile, RecordMode
 from rostersync_libs.oneroster.bundle import MANIFEST, Bundle, Encoding, ManifestEntry
 from rostersync_libs.oneroster.columns import NOT_INGESTED, FileSpec, files_for, spec_for
 from rostersync_libs.oneroster.cuts import UNSAFE_FILE, Cut
@@ -16,7 +17,7 @@ PUBLISHED_MODES = frozenset({"bulk", "delta"})
 MANIFEST_MODES = ("bulk", "delta", "absent")
 
 
-def read_mode(entry: ManifestEntry | None) -> str:
+def read_mode(entry: ManifestEntry | None) -> ManifestMode:
     """How a file's ``file.*`` manifest value is read.
 
     ``bulk``, ``delta`` and ``absent`` in any case (a case slip is reported, not guessed at); no
@@ -29,7 +30,11 @@ def read_mode(entry: ManifestEntry | None) -> str:
     if entry is None:
         return "unlisted"
     value = entry.value.lower()
-    return value if value in MANIFEST_MODES else "absent"
+    if value == "bulk":
+        return "bulk"
+    if value == "delta":
+        return "delta"
+    return "absent"  # "absent" itself, blank or unknown
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,13 @@ class PlannedFile:
     @property
     def published(self) -> bool:
         return self.facts.present and self.facts.mode in PUBLISHED_MODES and self.unread is None
+
+    @property
+    def record_mode(self) -> RecordMode:
+        """The mode of the file's records (only a published file has records)."""
+        mode = self.facts.mode
+        assert mode == "bulk" or mode == "delta", f"{self.facts.file} is not published"
+        return mode
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ def _peek(bundle: Bundle, file_name: str, encoding: Encoding) -> tuple[list[str]
         return [], True, None  # reported with its line when the rows are read
 
 
-def plan_bundle(bundle: Bundle, profile: str) -> BundlePlan:
+def plan_bundle(bundle: Bundle, profile: Profile) -> BundlePlan:
     entries = bundle.manifest_entries()
     manifest = {name: entry.value for name, entry in entries.items()}
     version = manifest.get("oneroster.version", "1.1") or "1.1"
@@ -163,7 +175,7 @@ def absent_but_referenced(bundle: Bundle, plan: BundlePlan) -> BundlePlan:
     if not referenced:
         return plan
     files = [
-        replace(f, facts=f.facts.model_copy(update={"referenced_by": referenced[f.spec.entity]}))
+        replace(f, facts=msgspec.structs.replace(f.facts, referenced_by=referenced[f.spec.entity]))
         if f.spec.entity in referenced
         else f
         for f in plan.files

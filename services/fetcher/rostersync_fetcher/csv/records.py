@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from rostersync_libs.envelope import Envelope, Operation, Origin, RecordFacts, record_event
+from rostersync_libs.events import (
+    Operation,
+    Origin,
+    RecordEvent,
+    RecordFacts,
+    RecordMode,
+    record_event,
+)
 from rostersync_libs.oneroster.bundle import Row
 from rostersync_libs.oneroster.columns import FileSpec
 from rostersync_libs.timestamps import parse_utc_datetime
@@ -15,6 +22,7 @@ from rostersync_fetcher.csv.headers import HeaderMap
 from rostersync_fetcher.csv.index import BundleIndex
 
 if TYPE_CHECKING:
+    from rostersync_fetcher.minimise import FieldPolicy
     from rostersync_fetcher.selection_pass import Selector
 
 DELETE_STATUSES = frozenset({"tobedeleted", "inactive"})
@@ -28,11 +36,12 @@ class FileContext:
     source: str
     run_id: UUID
     spec: FileSpec
-    mode: str
+    mode: RecordMode
     version: str
     header: HeaderMap
     index: BundleIndex
     selector: Selector | None = None  # the source's selection, if it has one
+    policy: FieldPolicy | None = None  # the tenant's field policy, if it has one
 
 
 def payload_of(values: dict[str, str], spec: FileSpec) -> dict[str, Any]:
@@ -90,8 +99,11 @@ def facts_of(
     )
 
 
-def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Envelope | None:
-    """The row's record event; ``None`` when the source's selection skips the record."""
+def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> RecordEvent | None:
+    """The row's record event; ``None`` when the source's selection skips the record.
+
+    Its operation, date, facts and id are read from the row as it is; its payload (and hash)
+    has the tenant's field policy applied."""
     payload = payload_of(ctx.header.values(row.values), ctx.spec)
     if ctx.selector is not None:
         selected = ctx.selector.apply(ctx.spec.entity, payload, ctx.spec.file_name)
@@ -105,7 +117,8 @@ def event_of_row(ctx: FileContext, row: Row, first_rows: dict[str, int]) -> Enve
         run_id=ctx.run_id,
         entity=ctx.spec.entity,
         sourced_id=str(payload.get("sourcedId", "")),
-        payload=payload,
+        # What leaves the fetcher: the tenant's policy applied, before the (one) hash.
+        payload=ctx.policy.treat(ctx.spec.entity, payload) if ctx.policy else payload,
         operation=Operation.DELETE if status in DELETE_STATUSES else Operation.UPSERT,
         date_last_modified=parse_utc_datetime(payload.get("dateLastModified")),
         origin=Origin(file=row.file, row=row.number),

@@ -24,8 +24,9 @@ from pathlib import Path
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.bundle import Bundle, BundleError
 from rostersync_libs.oneroster.cuts import Cut
 from rostersync_libs.runs import RunEvent, RunPhase
@@ -38,7 +39,7 @@ from rostersync_fetcher.csv.index import INDEXED, BundleIndex, find_cycles, inde
 from rostersync_fetcher.csv.plan import BundlePlan, PlannedFile, absent_but_referenced, plan_bundle
 from rostersync_fetcher.csv.records import FileContext, event_of_row
 from rostersync_fetcher.csv.roots import refusal, service_roots
-from rostersync_fetcher.publisher import RunPublisher
+from rostersync_fetcher.publisher import SEND_BATCH, RecordTooLarge, RunPublisher
 from rostersync_fetcher.selection_pass import HeldLookup, Selector, bulk_entities, bundle_rules
 from rostersync_fetcher.unchanged import UnchangedRecords
 
@@ -56,7 +57,7 @@ class CsvRun:
         tenant: Tenant,
         source: CsvSource,
         run_id: UUID,
-        send_batch: int = 5000,
+        send_batch: int = SEND_BATCH,
         unchanged: UnchangedRecords | None = None,
         progress_db: asyncpg.Pool | None = None,
         limits: FileLimits | None = None,
@@ -136,20 +137,25 @@ class CsvRun:
             for planned in plan.files:
                 if planned.published:
                     await self._publish_file(bundle, plan, planned, index)
-        except (BundleError, OSError, UnicodeDecodeError) as exc:
+        except (BundleError, OSError, UnicodeDecodeError, RecordTooLarge) as exc:
             return await self._fail(str(exc))
         except Exception as exc:
             log.exception("tenant %s run %s: reading %s", self._tenant.id, self._run_id, path)
             return await self._fail(_unexpected(exc))
         finally:
             bundle.close()
-        await self._out.end(
-            [
-                f.spec.entity
-                for f in plan.files
-                if f.published and f.facts.mode == "bulk" and f.spec.entity not in self._incomplete
-            ]
-        )
+        try:
+            await self._out.end(
+                [
+                    f.spec.entity
+                    for f in plan.files
+                    if f.published
+                    and f.facts.mode == "bulk"
+                    and f.spec.entity not in self._incomplete
+                ]
+            )
+        except RecordTooLarge as exc:  # among the last records, sent at the end
+            return await self._fail(str(exc))
         return await self._run_event(RunPhase.FETCHED, plan=plan)
 
     def _held_lookup(self) -> HeldLookup | None:
@@ -198,11 +204,12 @@ class CsvRun:
                     source=self._source.id,
                     run_id=self._run_id,
                     spec=planned.spec,
-                    mode=planned.facts.mode,
+                    mode=planned.record_mode,
                     version=plan.version,
                     header=HeaderMap.build(reading.header, planned.spec),
                     index=index,
                     selector=self._selector,
+                    policy=self._out.policy,
                 )
                 try:
                     for row in reading.rows():
@@ -217,8 +224,8 @@ class CsvRun:
         except csv.Error as exc:
             # The rest of the file cannot be read reliably: say where, keep what was read.
             self._incomplete.add(planned.spec.entity)
-            facts = planned.facts.model_copy(
-                update={"parse_error": f"after line {last_row}: {exc}"}
+            facts = msgspec.structs.replace(
+                planned.facts, parse_error=f"after line {last_row}: {exc}"
             )
             await self._out.file_facts(facts)
         if cuts:
@@ -226,7 +233,7 @@ class CsvRun:
             self._incomplete.add(planned.spec.entity)
             for cut in cuts:
                 await self._out.file_facts(
-                    planned.facts.model_copy(update={"parse_error": cut.fact()})
+                    msgspec.structs.replace(planned.facts, parse_error=cut.fact())
                 )
 
     async def _run_event(

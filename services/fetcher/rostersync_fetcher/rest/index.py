@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rostersync_libs.envelope import EntityType, RecordFacts
+from rostersync_libs.events import EntityType, RecordFacts
 from rostersync_libs.oneroster.columns import FileSpec
 
 

@@ -21,9 +21,17 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+import msgspec
 from aiokafka import AIOKafkaProducer
-from rostersync_libs.envelope import EntityType, FileFacts, Operation, Origin, SourceKind
-from rostersync_libs.envelope import record_event as make_record_event
+from rostersync_libs.events import (
+    EntityType,
+    FileFacts,
+    Operation,
+    Origin,
+    RecordMode,
+    SourceKind,
+)
+from rostersync_libs.events import record_event as make_record_event
 from rostersync_libs.oneroster.columns import spec_for
 from rostersync_libs.runs import RunEvent, RunPhase
 from rostersync_libs.tenants import ApiSource, Tenant
@@ -31,7 +39,7 @@ from rostersync_libs.timestamps import parse_utc_datetime
 from rostersync_libs.topics import Topics
 
 from rostersync_fetcher.csv.records import DELETE_STATUSES
-from rostersync_fetcher.publisher import RunPublisher
+from rostersync_fetcher.publisher import SEND_BATCH, RecordTooLarge, RunPublisher
 from rostersync_fetcher.rest.client import OneRosterClient
 from rostersync_fetcher.rest.errors import FetchError, ForbiddenError
 from rostersync_fetcher.rest.index import RunIndex
@@ -81,7 +89,7 @@ class ApiRun:
         client: OneRosterClient,
         store: StateStore,
         force_full: bool = False,
-        send_batch: int = 5000,
+        send_batch: int = SEND_BATCH,
         unchanged: UnchangedRecords | None = None,
         progress_db: asyncpg.Pool | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -117,7 +125,7 @@ class ApiRun:
         full, why = decide(
             old, self._source, [c.path for c in COLLECTIONS], started, forced=self._force_full
         )
-        mode = "bulk" if full else "delta"
+        mode: RecordMode = "bulk" if full else "delta"
         manifest = {
             "source.kind": "oneroster-api",
             "oneroster.version": self._version,
@@ -170,9 +178,14 @@ class ApiRun:
         except FetchError as exc:
             event = await self._out.fail(f"{self._source.api_root}: {exc}")
             return ApiRunResult(event=event, full=full, state=None)
+        except RecordTooLarge as exc:
+            return ApiRunResult(event=await self._out.fail(str(exc)), full=full, state=None)
         read = [c for c in COLLECTIONS if c not in unread]
         bulk = [e for c in read for e in entities_of(c, self._version)] if full else []
-        await self._out.end(bulk)
+        try:
+            await self._out.end(bulk)
+        except RecordTooLarge as exc:  # among the last records, sent at the end
+            return ApiRunResult(event=await self._out.fail(str(exc)), full=full, state=None)
         # Only now, with every record and marker acknowledged, do the marks move on.
         state = SourceState(
             tenant=self._tenant.id,
@@ -198,18 +211,17 @@ class ApiRun:
             return min(seen, started)
         return previous if previous is not None else started
 
-    async def _forbidden(self, collection: Collection, mode: str, reason: str) -> None:
+    async def _forbidden(self, collection: Collection, mode: RecordMode, reason: str) -> None:
         """An optional collection the credentials may not read: a warning, and the run goes on."""
         log.warning("tenant %s source %s: %s: skipped", self._tenant.id, self._source.id, reason)
-        facts = self._facts(collection, mode).model_copy(
-            update={
-                "parse_error": f"[collection_forbidden]: {reason} (a scope the source was not"
-                " granted): none of its records are synced and none are archived"
-            }
+        facts = msgspec.structs.replace(
+            self._facts(collection, mode),
+            parse_error=f"[collection_forbidden]: {reason} (a scope the source was not"
+            " granted): none of its records are synced and none are archived",
         )
         await self._out.file_facts(facts)
 
-    def _facts(self, collection: Collection, mode: str) -> FileFacts:
+    def _facts(self, collection: Collection, mode: RecordMode) -> FileFacts:
         if not self._source.reads(collection.path):  # not shared: as a manifest's 'absent'
             return FileFacts(
                 file=collection.origin, entity=collection.entity,
@@ -229,7 +241,7 @@ class ApiRun:
         )
 
     async def _collection(
-        self, collection: Collection, mode: str, index: RunIndex, previous: datetime | None
+        self, collection: Collection, mode: RecordMode, index: RunIndex, previous: datetime | None
     ) -> datetime | None:
         """Publish one collection; the highest dateLastModified it held."""
         entities = entities_of(collection, self._version)
@@ -265,7 +277,8 @@ class ApiRun:
                         run_id=self._run_id,
                         entity=record.entity,
                         sourced_id=record.sourced_id,
-                        payload=payload,
+                        # The tenant's policy applied before the (one) hash: what is sent.
+                        payload=self._out.policy.treat(record.entity, payload),
                         operation=(
                             Operation.DELETE
                             if record.status in DELETE_STATUSES

@@ -11,7 +11,7 @@ and org anyway, and one code path serves both. The price is those collections re
 
 from __future__ import annotations
 
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.tenants import ApiSource, SourceSelection
 
 from rostersync_fetcher.rest.client import OneRosterClient

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from rostersync_libs.envelope import EntityType
+from rostersync_libs.events import EntityType
 from rostersync_libs.oneroster.columns import (
     DROPPED_COLUMNS,
     ROLES_1_2_SPEC,
