@@ -59,6 +59,7 @@ from rostersync_writer.run_order import apply_in_run_order
 from rostersync_writer.runs import lock_runs, note_runs
 from rostersync_writer.safety import SafetyLimits
 from rostersync_writer.settings import WriterSettings
+from rostersync_writer.statistics import refresh_statistics
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +292,10 @@ async def apply_batch(
         applied.set_aside += len(aside)
     await commit_for_monitoring(consumer, positions)
     ended = [(e.tenant, e.run_id, e.source, status) for e, status in applied.completed]
+    if ended:  # before the next run's lookups read the tables it filled (statistics.py)
+        analyzed = await refresh_statistics(pool)
+        if analyzed:
+            log.info("statistics refreshed: %s", ", ".join(analyzed))
     count_batch(applied.received, applied.changed, ended)
     if applied.records or applied.rejections or applied.findings or applied.set_aside:
         log.info(
