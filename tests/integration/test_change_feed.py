@@ -115,6 +115,19 @@ async def test_changes_of_adds_renames_moves_and_removals(
         ("users", "u-s3", "archive"),
     ]
 
+    # Each change's school and class (the feed's filters) are what migration 0017's functions
+    # give for its record: 0021 reads them from the columns instead (inserts, updates, archives
+    # and links of every entity are here).
+    places = await db.fetch(
+        "SELECT entity, sourced_id, operation, school_id, class_id,"
+        " change_school(entity, internal_id, record) AS school,"
+        " change_class(entity, internal_id, record) AS class FROM change_log"
+    )
+    assert {p["operation"] for p in places} == {"insert", "update", "archive"}
+    assert [p for p in places if (p["school_id"], p["class_id"]) != (p["school"], p["class"])] == []
+    assert any(p["school_id"] for p in places if p["entity"] == "userOrgs")
+    assert any(p["class_id"] for p in places if p["entity"] == "enrollments")
+
     # History: the homeroom before and after the run that moved Kim out and brought Lee in.
     home = internal_id("d1", EntityType.CLASS, "k-home")
     moved_at = await db.fetchval("SELECT effective_at FROM change_log WHERE run_id = $1", moved)
