@@ -28,6 +28,7 @@ from typing import TypeAlias
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from rostersync_libs import events
 from rostersync_libs.data_keys import DataKeys
@@ -205,13 +206,30 @@ class Stage:
         for tp, message, marker in markers:
             sent.extend(await self._forward_marker(producer, tp, message, marker, in_count))
         await asyncio.gather(*sent)
-        await consumer.commit(
-            {
-                tp: self._tracker.commit_offset(tp.partition, messages[-1].offset + 1)
-                for tp, messages in batches.items()
-            }
-        )
+        await self._commit(consumer, batches)
         count(self.name, tallies, self._progress)
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, batches: dict[TopicPartition, list[Message]]
+    ) -> None:
+        """Commit what the poll handled, on the partitions this instance still owns. A rebalance
+        during the poll (an instance joining or leaving) moves partitions away: their new owner
+        reads them again from the last commit, and what this one sent of them is a harmless
+        duplicate (docs/architecture.md); committing them would fail (IllegalStateError) and
+        used to stop the stage."""
+        assigned = consumer.assignment()
+        offsets = {
+            tp: self._tracker.commit_offset(tp.partition, messages[-1].offset + 1)
+            for tp, messages in batches.items()
+            if tp in assigned
+        }
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("%s: offsets not committed (%s): partitions moved in a rebalance; their"
+                        " new owner reads them again", self.name, type(exc).__name__)  # fmt: skip
 
     async def _send_reads(
         self,

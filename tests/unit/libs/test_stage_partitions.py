@@ -11,6 +11,7 @@ from uuid import uuid4
 
 import asyncpg
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.partitioner import DefaultPartitioner
 from rostersync_libs import events
 from rostersync_libs.events import EntityType, RecordEvent, RunEnd, UnchangedList
@@ -197,6 +198,24 @@ async def test_a_stage_waits_for_what_it_sent_before_committing() -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def test_a_rebalance_during_a_poll_leaves_moved_partitions_uncommitted_and_goes_on() -> None:
+    """Partitions taken away while a poll was handled are not committed (their new owner reads
+    them again); a commit the broker refuses after a rebalance does not stop the stage."""
+    stage = make_stage(PerRecord(_judge))
+    consumer = FakeConsumer()
+    consumer.revoked = {1}
+    polled = [batch_message(0, [record("u1")], 0), batch_message(0, [record("u2")], 1)]
+    producer = await process(stage, polled, consumer)
+    assert set(consumer.committed) == {TopicPartition(TOPICS.fetched, 0)}
+    assert [r.sourced_id for r in producer.records()] == ["u1", "u2"]  # both went on
+
+    refusing = FakeConsumer()
+    refusing.commit_error = IllegalStateError("Partition is not assigned")
+    producer = await process(stage, [batch_message(0, [record("u3")], 0)], refusing)
+    assert refusing.committed == {}
+    assert [r.sourced_id for r in producer.records()] == ["u3"]
 
 
 async def test_progress_counts_each_batchs_passed_and_rejected_records() -> None:
