@@ -4,9 +4,11 @@ The fetcher's unchanged lookup (``store/roster.py``) joins a batch of sourcedIds
 table. Planned with the statistics of a table that was empty (a district's first load, before
 autovacuum's ANALYZE gets to it), it ran as a sequential scan per batch: 18 s a batch of 3,000
 enrollments against 150k rows, the unchanged re-sync after a first load 41 s instead of 13 s
-(benchmarks.pipeline 30000). So when a run completes, the writer analyzes each roster table
-changed by more than a fifth of its rows since it was last analyzed, as autovacuum would, but
-before the next run reads it. ANALYZE samples (30,000 rows at most): a fraction of a second.
+(benchmarks.pipeline 30000). So when a run completes, the writer analyzes each roster table whose
+row count differs from the planner's belief (``pg_class.reltuples``, -1 before any ANALYZE) by
+more than a fifth, as autovacuum would later, but before the next run reads it. A run that only
+updates rows (a re-sync marking them seen) leaves the count, so no ANALYZE. ANALYZE samples
+(30,000 rows at most): a fraction of a second.
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ from rostersync_libs.store.tables import LINK_TABLES, ROSTER_TABLES
 log = logging.getLogger(__name__)
 
 TABLES = [*ROSTER_TABLES.values(), *LINK_TABLES]
-# autovacuum's default analyze threshold is 50 rows + 10%; a fifth, and at least 1,000 rows,
-# leaves small deltas to autovacuum.
+# A fifth, and at least 1,000 rows: small deltas are left to autovacuum.
 SHARE = 0.2
 AT_LEAST = 1000
 
 STALE_SQL = (
-    "SELECT relname FROM pg_stat_user_tables WHERE schemaname = current_schema()"
-    " AND relname = ANY($1::text[]) AND n_mod_since_analyze > greatest($2, $3 * n_live_tup)"
+    "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+    " WHERE s.schemaname = current_schema() AND s.relname = ANY($1::text[])"
+    " AND abs(s.n_live_tup - greatest(c.reltuples, 0))"
+    " > greatest($2, $3 * greatest(c.reltuples, 0))"
 )
 
 
