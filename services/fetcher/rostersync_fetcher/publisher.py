@@ -51,6 +51,7 @@ from rostersync_libs.markers import run_end_event
 from rostersync_libs.metrics import RECORDS_OUT
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunEvent, RunPhase
+from rostersync_libs.stage import MAX_MESSAGE_BYTES
 from rostersync_libs.tenants import Tenant
 from rostersync_libs.topics import Topics
 
@@ -66,9 +67,8 @@ log = logging.getLogger(__name__)
 # messages of about 1,000 records (MAX_BATCH_RECORDS), with 6 about 500.
 SEND_BATCH = 3000
 
-# The largest message a record alone may make (key and value): what a stage accepts and sends
-# (``rostersync_libs.stage.MAX_MESSAGE_BYTES``), under Kafka's default limit (1,048,588 bytes).
-MAX_MESSAGE_BYTES = 1_000_000
+# The largest message a record alone may make (key and value) is what a stage accepts and sends
+# (``MAX_MESSAGE_BYTES``, imported: one limit), under Kafka's default (1,048,588 bytes).
 
 
 class RecordTooLarge(Exception):  # noqa: N818 (a reason a run fails, said in its message)

@@ -10,7 +10,7 @@ from uuid import uuid4
 import msgspec
 import pytest
 from rostersync_fetcher.csv.run import CsvRun
-from rostersync_fetcher.publisher import MAX_MESSAGE_BYTES, RecordTooLarge, RunPublisher
+from rostersync_fetcher.publisher import RecordTooLarge, RunPublisher
 from rostersync_libs import events
 from rostersync_libs.events import (
     MAX_BATCH_BYTES,
@@ -27,6 +27,7 @@ from rostersync_libs.events import (
 from rostersync_libs.ids import new_run_id
 from rostersync_libs.partitioning import key_partition
 from rostersync_libs.runs import RunPhase
+from rostersync_libs.stage import MAX_MESSAGE_BYTES
 from rostersync_libs.tenants import CsvSource, Tenant
 from rostersync_libs.topics import Topics
 
