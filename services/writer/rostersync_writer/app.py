@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import Counter
@@ -48,7 +49,7 @@ from rostersync_writer.poison import (
     seen_version,
     units_of,
 )
-from rostersync_writer.positions import SeekToStoredPositions, save_positions
+from rostersync_writer.positions import Handover, SeekToStoredPositions, save_positions
 from rostersync_writer.purged import without_purged
 from rostersync_writer.rejections import Rejected, store_own, store_rejections
 from rostersync_writer.relay import run_relay
@@ -62,6 +63,9 @@ from rostersync_writer.settings import WriterSettings
 from rostersync_writer.statistics import refresh_statistics
 
 log = logging.getLogger(__name__)
+
+# A deadlock between writer instances rolls one batch back; it is applied again this often.
+ROLLBACK_ATTEMPTS = 5
 
 Message: TypeAlias = ConsumerRecord[bytes, bytes]
 Batches: TypeAlias = dict[TopicPartition, list[Message]]
@@ -216,9 +220,10 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
     group = settings.consumer_group(f"writer-{settings.db_schema}")
     keys = DataKeys(pool, settings)
     consumer = make_consumer(settings, group, keys=keys)
+    handover = Handover()
     consumer.subscribe(
         subscribed_topics(topics),
-        listener=SeekToStoredPositions(consumer, pool, group),
+        listener=SeekToStoredPositions(consumer, pool, group, handover),
     )
     gauges = asyncio.create_task(RunGauges(pool).run(stop))
     relay = (
@@ -233,10 +238,17 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
         log.info("writer: reading %s into schema %s", topics.mapped, settings.db_schema)
         lag = LagSampler("writer", consumer)
         while not stop.is_set():
+            generation = handover.generation
             batches = await consumer.getmany(timeout_ms=500)
             if batches:
                 began = time.perf_counter()
-                await apply_batch(pool, consumer, group, topics, rules, batches)
+                positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
+                async with handover.applying:
+                    if handover.generation != generation:
+                        continue  # fetched before a rebalance: the partitions' owner reads it again
+                    applied = await apply_batch(pool, group, topics, rules, batches, positions)
+                await commit_for_monitoring(consumer, positions)
+                await report(pool, applied)
                 batch_seconds.observe(time.perf_counter() - began)
                 batch_messages.observe(sum(len(m) for m in batches.values()))
             await lag.sample()
@@ -251,22 +263,42 @@ async def consume(settings: WriterSettings, pool: asyncpg.Pool, stop: asyncio.Ev
 
 async def apply_batch(
     pool: asyncpg.Pool,
-    consumer: AIOKafkaConsumer,
     group: str,
     topics: Topics,
     rules: Rules,
     batches: Batches,
-) -> None:
-    """The batch and the positions it advances to, in one transaction. When that fails on data,
-    again in a new one with the failing messages or records set aside (poison.py); other errors
-    are raised.
+    positions: dict[TopicPartition, int],
+) -> Applied:
+    """The batch and the positions it advances to, in one transaction; again when PostgreSQL
+    rolled it back for a deadlock with another writer instance."""
+    for attempt in itertools.count(1):
+        try:
+            return await apply_once(pool, group, topics, rules, batches, positions)
+        except asyncpg.TransactionRollbackError as exc:
+            if attempt >= ROLLBACK_ATTEMPTS:
+                raise
+            log.warning("a batch was rolled back (%s): applying it again", type(exc).__name__)
+            await asyncio.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+async def apply_once(
+    pool: asyncpg.Pool,
+    group: str,
+    topics: Topics,
+    rules: Rules,
+    batches: Batches,
+    positions: dict[TopicPartition, int],
+) -> Applied:
+    """The batch and its positions in one transaction. When that fails on data, again in a new
+    one with the failing messages or records set aside (poison.py); other errors are raised.
     Events of purged tenants are left out in that transaction (purged.py)."""
-    positions = {tp: messages[-1].offset + 1 for tp, messages in batches.items()}
     try:
         async with pool.acquire() as conn, conn.transaction():
             batches = await without_purged(conn, rules.control, batches)
             applied = await apply_messages(conn, topics, rules, batches)
             await save_positions(conn, group, positions)
+        return applied
     except DATA_ERRORS as exc:
         log.warning(
             "a batch of %d messages failed on data (%s %s): applying it again without the poison",
@@ -274,23 +306,27 @@ async def apply_batch(
             type(exc).__name__,
             getattr(exc, "sqlstate", ""),
         )
-        async with pool.acquire() as conn, conn.transaction():
-            batches = await without_purged(conn, rules.control, batches)
+    async with pool.acquire() as conn, conn.transaction():
+        batches = await without_purged(conn, rules.control, batches)
 
-            async def apply(part: Parts) -> Applied:
-                return await apply_inbox(conn, Inbox.of_units(topics, part), rules)
+        async def apply(part: Parts) -> Applied:
+            return await apply_inbox(conn, Inbox.of_units(topics, part), rules)
 
-            async def apply_seen(seen: RecordEvent) -> Applied:
-                inbox = Inbox(records=[seen], runs_seen={(seen.tenant, seen.run_id, seen.source)})
-                return await apply_inbox(conn, inbox, rules)
+        async def apply_seen(seen: RecordEvent) -> Applied:
+            inbox = Inbox(records=[seen], runs_seen={(seen.tenant, seen.run_id, seen.source)})
+            return await apply_inbox(conn, inbox, rules)
 
-            with collector_paused():
-                units = units_of(topics.mapped, batches)
-            parts, aside = await isolate(conn, units, apply, apply_seen)
-            await save_positions(conn, group, positions)
-        applied = sum(parts, Applied())
-        applied.set_aside += len(aside)
-    await commit_for_monitoring(consumer, positions)
+        with collector_paused():
+            units = units_of(topics.mapped, batches)
+        parts, aside = await isolate(conn, units, apply, apply_seen)
+        await save_positions(conn, group, positions)
+    applied = sum(parts, Applied())
+    applied.set_aside += len(aside)
+    return applied
+
+
+async def report(pool: asyncpg.Pool, applied: Applied) -> None:
+    """After a batch committed: the planner's statistics when runs completed, metrics, logs."""
     ended = [(e.tenant, e.run_id, e.source, status) for e, status in applied.completed]
     if ended:  # before the next run's lookups read the tables it filled (statistics.py)
         analyzed = await refresh_statistics(pool)

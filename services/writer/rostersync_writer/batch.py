@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 from rostersync_libs.events import EntityType, Operation, RecordEvent, UnchangedList
 
-from rostersync_writer.changes import attribute
+from rostersync_writer.changes import attribute, uncaptured
 from rostersync_writer.landing import Changes, land, release
 from rostersync_writer.lifecycle import any_staged, stage_deletes
 from rostersync_writer.parking import any_parked, drop_superseded, note_later
@@ -110,9 +110,11 @@ async def apply_records(
             changed += await land(conn, entity, upserts, verdicts, staged=staged)
             seen = list(batch.seen.values())
             await note_rejected(conn, seen)
-            await mark_seen(conn, entity, seen)
+            if seen or batch.unchanged:  # rows only seen again: never a change
+                async with uncaptured(conn, run_id):
+                    await mark_seen(conn, entity, seen)
+                    verdicts.update(await mark_unchanged(conn, entity, batch.unchanged))
             verdicts.update(e.internal_id for e in seen if e.internal_id is not None)
-            verdicts.update(await mark_unchanged(conn, entity, batch.unchanged))
             # Deletes wait for the end of their run (and its safety check): see lifecycle.py.
             await stage_deletes(conn, list(batch.deletes.values()))
         changed += await release(conn, tenants, verdicts)

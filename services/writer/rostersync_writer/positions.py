@@ -1,10 +1,14 @@
 """The writer's consumer positions, kept in Postgres beside the rows they produced.
 
 On assignment the consumer seeks to the stored positions, so a crash between the database commit
-and a Kafka commit can never apply a batch twice or skip one.
+and a Kafka commit can never apply a batch twice or skip one. Partitions change hands between two
+batch transactions, never during one (``Handover``), so a rebalance cannot either: consumers
+sharing the partitions (writer instances) never apply one batch twice.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -25,16 +29,39 @@ async def save_positions(
     )
 
 
-class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Seek each newly assigned partition to the position stored in Postgres."""
+class Handover:
+    """One consumer's batches against its rebalances.
 
-    def __init__(self, consumer: AIOKafkaConsumer, pool: asyncpg.Pool, group: str) -> None:
+    Kafka runs every member's revocation before any member's assignment, and aiokafka awaits
+    ``on_partitions_revoked``: holding ``applying`` while a batch's transaction runs makes the
+    revocation wait for its commit. A batch fetched before a revocation but not yet applied is
+    dropped (``generation`` moved): the partitions' next owner, maybe this consumer again, reads
+    it from the stored positions.
+    """
+
+    def __init__(self) -> None:
+        self.applying = asyncio.Lock()
+        self.generation = 0
+
+    async def revoke(self) -> None:
+        async with self.applying:
+            self.generation += 1
+
+
+class SeekToStoredPositions(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Seek each newly assigned partition to the position stored in Postgres; hand partitions
+    over only between batches."""
+
+    def __init__(
+        self, consumer: AIOKafkaConsumer, pool: asyncpg.Pool, group: str, handover: Handover
+    ) -> None:
         self._consumer = consumer
         self._pool = pool
         self._group = group
+        self._handover = handover
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        await self._handover.revoke()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         rows = await self._pool.fetch(

@@ -10,7 +10,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from rostersync_libs.events import EntityType, RecordEvent
@@ -49,9 +50,16 @@ NOUN: dict[EntityType, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Reference:
-    """One required reference of one record."""
+def _pairs(sourced: Any, resolved: Any) -> list[tuple[str, str]]:
+    if isinstance(sourced, list) and isinstance(resolved, list):
+        return [(str(s), str(r)) for s, r in zip(sourced, resolved, strict=False)]
+    if sourced is None or resolved is None or isinstance(sourced, list):
+        return []
+    return [(str(sourced), str(resolved))]
+
+
+class Reference(NamedTuple):
+    """One required reference of one record (a tuple: made for every reference of every record)."""
 
     column: str  # as the source names it (findings point at it)
     target: EntityType
@@ -60,12 +68,14 @@ class Reference:
     in_run: bool  # the target is in the record's run: its verdict there decides
 
 
-def _pairs(sourced: Any, resolved: Any) -> list[tuple[str, str]]:
-    if isinstance(sourced, list) and isinstance(resolved, list):
-        return [(str(s), str(r)) for s, r in zip(sourced, resolved, strict=False)]
-    if sourced is None or resolved is None or isinstance(sourced, list):
-        return []
-    return [(str(sourced), str(resolved))]
+@cache
+def _required_columns(version: str, entity: EntityType) -> tuple[tuple[str, str, EntityType], ...]:
+    """(column, where the mapper put its internal ids, target) of the required references."""
+    return tuple(
+        (column.name, resolved_key(column.name), column.target)
+        for column in spec_for(version, entity).references
+        if column.required and column.target is not None
+    )
 
 
 def required_references(event: RecordEvent) -> list[Reference]:
@@ -77,18 +87,19 @@ def required_references(event: RecordEvent) -> list[Reference]:
     payload = event.payload
     unresolved = event.facts.unresolved if event.facts is not None else {}
     found: list[Reference] = []
-    spec = spec_for(event.oneroster_version or "1.1", event.entity)
-    for column in spec.references:
-        if not column.required or column.target is None:
+    for name, resolved_name, target in _required_columns(
+        event.oneroster_version or "1.1", event.entity
+    ):
+        sourced, resolved = payload.get(name), payload.get(resolved_name)
+        if sourced is None or resolved is None:
             continue
-        outside = unresolved.get(column.name, ())
-        for sourced, resolved in _pairs(
-            payload.get(column.name), payload.get(resolved_key(column.name))
-        ):
+        outside = unresolved.get(name, ())
+        if isinstance(sourced, str) and isinstance(resolved, str):  # most references: one id
+            found.append(Reference(name, target, sourced, UUID(resolved), sourced not in outside))
+            continue
+        for sourced_id, internal_id in _pairs(sourced, resolved):
             found.append(
-                Reference(
-                    column.name, column.target, sourced, UUID(resolved), sourced not in outside
-                )
+                Reference(name, target, sourced_id, UUID(internal_id), sourced_id not in outside)
             )
     if event.entity is E.DEMOGRAPHIC and event.sourced_id and payload.get("userInternalId"):
         # demographics.sourcedId is its user's sourcedId.
