@@ -254,7 +254,7 @@ async def checks(conn: asyncpg.Connection, runs: list[uuid.UUID]) -> None:
     left = await _scalar(conn, "SELECT count(*) FROM parked_records")
     print(f"records still parked: {'n/a' if left is None else left}")
     try:
-        from rostersync_writer.cascade import count_dangling
+        from rostersync_writer.dangling import count_dangling
     except ImportError:
         print("count_dangling: n/a (this writer has none)")
         return

@@ -16,7 +16,7 @@ from rostersync_cli.settings import CliSettings
 from rostersync_libs.oneroster.columns import USERS_1_1
 from rostersync_libs.settings import ServiceSettings
 from rostersync_oneroster_server import OneRosterServer
-from rostersync_writer.cascade import count_dangling
+from rostersync_writer.dangling import count_dangling
 
 from tests import districts
 from tests.bundles import write_bundle, write_tenants

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rostersync_cli.generate import DistrictShape, generate
 from rostersync_libs.settings import ServiceSettings
-from rostersync_writer.cascade import count_dangling
+from rostersync_writer.dangling import count_dangling
 
 from tests.bundles import write_tenants
 from tests.e2e import sync

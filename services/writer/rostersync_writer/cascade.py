@@ -8,8 +8,7 @@ Driven by the pointer catalogue (references.py), transitively:
   sends the record whole and the pointer comes back once its target does;
 - link rows that belong to it or point at it are removed (terms of a class, a user's orgs and
   guardians, and guardian links to the user).
-``count_dangling`` is the last line of the guarantee: it counts what still points at a missing or
-archived row (expected 0) and the writer records it with every run outcome.
+What still points at a missing or archived row is counted after every run (dangling.py).
 """
 
 from __future__ import annotations
@@ -101,37 +100,3 @@ async def unlink_rejected(conn: asyncpg.Connection, tenant: str, run_id: UUID) -
         )
         kept = {r["internal_id"] for r in active}
         await cascade(conn, tenant, entity, [i for i in row["ids"] if i not in kept])
-
-
-def _dangling_pointer_sql(table: str, column: str, target: str) -> str:
-    return (
-        f"SELECT count(*) FROM {table} t WHERE t.tenant_id = $1 AND t.archived_at IS NULL"
-        f" AND t.{column} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {target} x"
-        f" WHERE x.internal_id = t.{column} AND x.archived_at IS NULL)"
-    )
-
-
-def _dangling_link_sql(table: str, column: str, target: str) -> str:
-    return (
-        f"SELECT count(*) FROM {table} t WHERE t.tenant_id = $1 AND NOT EXISTS"
-        f" (SELECT 1 FROM {target} x WHERE x.internal_id = t.{column} AND x.archived_at IS NULL)"
-    )
-
-
-async def count_dangling(conn: asyncpg.Connection, tenant: str) -> dict[str, int]:
-    """Per ``table.column``: active rows and link rows pointing at a missing or archived row."""
-    found: dict[str, int] = {}
-    for p in POINTERS:
-        n = await conn.fetchval(
-            _dangling_pointer_sql(p.table, p.column, TABLE_OF[p.target]), tenant
-        )
-        if n:
-            found[f"{p.table}.{p.column}"] = n
-    for link in LINKS:
-        for entity, column in ((link.owner, link.owner_column), (link.target, link.target_column)):
-            n = await conn.fetchval(
-                _dangling_link_sql(link.table, column, TABLE_OF[entity]), tenant
-            )
-            if n:
-                found[f"{link.table}.{column}"] = n
-    return found

@@ -23,8 +23,9 @@ import asyncpg
 import orjson
 from rostersync_libs.events import EntityType, RecordEvent
 
-from rostersync_writer.cascade import cascade, count_dangling, unlink_rejected
+from rostersync_writer.cascade import cascade, unlink_rejected
 from rostersync_writer.changes import number_runs
+from rostersync_writer.dangling import count_dangling_after
 from rostersync_writer.run_ends import RunEnd
 from rostersync_writer.safety import Hold, SafetyLimits
 from rostersync_writer.tables import TABLES
@@ -151,6 +152,9 @@ async def archive(
     )
 
 
+LAST_SEQ_SQL = "SELECT last_seq FROM change_sequences WHERE tenant_id = $1"
+
+
 async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimits) -> str:
     """Apply or hold a completed run's destructive part; returns the outcome's status.
 
@@ -158,6 +162,8 @@ async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimi
     tenant, run_id, source, bulk = end.tenant, end.run_id, end.source, end.bulk
     hold = await limits.hold_in(conn, tenant, end.marker)
     numbers = await _numbers(conn, tenant, run_id, source, bulk)
+    # Changes numbered after this are the run's (dangling.py finds what the run changed by them).
+    numbered_after = await conn.fetchval(LAST_SEQ_SQL, tenant) or 0
     decision = await conn.fetchrow(
         "SELECT approve FROM hold_decisions WHERE tenant_id = $1 AND run_id = $2", tenant, run_id
     )
@@ -181,7 +187,7 @@ async def complete_run(conn: asyncpg.Connection, end: RunEnd, limits: SafetyLimi
         await number_runs(conn, [(tenant, run_id)])
         await archive(conn, tenant, run_id, source, bulk)
     await unlink_rejected(conn, tenant, run_id)
-    dangling = await count_dangling(conn, tenant)
+    dangling = await count_dangling_after(conn, tenant, run_id, numbered_after)
     if dangling:
         log.error("tenant %s run %s: rows point at missing or archived rows: %s",
                   tenant, run_id, dangling)  # fmt: skip
