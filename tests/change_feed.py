@@ -7,7 +7,7 @@ import asyncio
 
 import asyncpg
 from aiokafka import TopicPartition
-from rostersync_libs.change_events import CHANGE_EVENT, MembershipChanged, RecordChanged
+from rostersync_libs.change_events import ChangeBatch, MembershipChanged, RecordChanged
 from rostersync_libs.kafka import make_consumer
 from rostersync_libs.settings import ServiceSettings
 
@@ -31,8 +31,9 @@ async def until_relayed(db: asyncpg.Connection, tenant: str = "d1", timeout: flo
 
 async def changes_on_topic(
     settings: ServiceSettings,
-) -> list[tuple[bytes, RecordChanged | MembershipChanged]]:
-    """Every (key, event) on the changes topic, opened with the tenants' data keys."""
+) -> list[tuple[int, RecordChanged | MembershipChanged]]:
+    """Every (partition, event) on the changes topic, in each partition's order, opened with the
+    tenants' data keys; checks every message's key and tenant on the way."""
     async with data_keys(settings) as keys:
         consumer = make_consumer(settings, None, keys=keys)
         await consumer.start()
@@ -46,9 +47,12 @@ async def changes_on_topic(
             found = []
             async with asyncio.timeout(60):
                 while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-                    for messages in (await consumer.getmany(timeout_ms=500)).values():
-                        found += [(m.key or b"", CHANGE_EVENT.validate_json(m.value or b""))
-                                  for m in messages]  # fmt: skip
+                    for tp, messages in (await consumer.getmany(timeout_ms=500)).items():
+                        for m in messages:
+                            batch = ChangeBatch.model_validate_json(m.value or b"")
+                            assert m.key == f"{batch.tenant}:changes:{tp.partition}".encode()
+                            assert all(e.tenant == batch.tenant for e in batch.changes)
+                            found += [(tp.partition, e) for e in batch.changes]
             return found
         finally:
             await consumer.stop()

@@ -1,6 +1,7 @@
 """The change feed's events (docs/change-feed.md): one per row the writer changed, or membership
-link added or removed, as the relay publishes them on ``rostersync.changes.v1`` and the admin API
-serves them. Built from a ``change_log`` row (the writer's outbox, migration 0017).
+link added or removed, as the admin API serves them and the relay publishes them on
+``rostersync.changes.v2`` (in batches: ``ChangeBatch``). Built from a ``change_log`` row (the
+writer's outbox, migration 0017).
 
 Two kinds: a ``record`` change (a roster row inserted, updated, archived or restored; an
 enrollment also says which membership it is) and a ``membership`` change (a user's org or
@@ -90,6 +91,23 @@ ChangeEvent: TypeAlias = Annotated[RecordChanged | MembershipChanged, Field(disc
 CHANGE_EVENT: TypeAdapter[RecordChanged | MembershipChanged] = TypeAdapter(ChangeEvent)
 
 
+class ChangeBatch(BaseModel):
+    """One message of the changes topic: a tenant's changes bound for one partition, in sequence
+    order (a record's changes always go to the partition of ``tenant:internal_id``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[2] = 2
+    tenant: str
+    changes: list[ChangeEvent]
+
+
+def batch_json(tenant: str, events: list[bytes]) -> bytes:
+    """A ``ChangeBatch`` of events already in JSON (``event_json``), without parsing them."""
+    head = orjson.dumps({"schema_version": 2, "tenant": tenant})[:-1]
+    return head + b',"changes":[' + b",".join(events) + b"]}"
+
+
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
 
@@ -159,7 +177,7 @@ def json_schema() -> dict[str, Any]:
     it drifts): ``python -m rostersync_libs.change_events > docs/change-event.schema.json``."""
     schema: dict[str, Any] = CHANGE_EVENT.json_schema()
     return {"$schema": "https://json-schema.org/draft/2020-12/schema",
-            "title": "rostersync change event (rostersync.changes.v1)", **schema}  # fmt: skip
+            "title": "rostersync change event (in the batches of rostersync.changes.v2)", **schema}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Every topic name, in one place.
 
-One topic per stage (not per entity) keeps the flow easy to see. Names are versioned (``.v1``; the record topics and their dead letters carry v2 batch events,
-``rostersync_libs.events``, so theirs end in ``.v2``) and
+One topic per stage (not per entity) keeps the flow easy to see. Names are versioned (``.v1``; the
+record topics and their dead letters carry v2 batch events, ``rostersync_libs.events``, and the
+change feed batches of changes, ``rostersync_libs.change_events``, so theirs end in ``.v2``) and
 can carry a prefix, so several deployments, or several tests, can share one broker.
 """
 
@@ -21,8 +22,9 @@ COMMANDS = "rostersync.commands.v1"
 IDENTITIES = "rostersync.identities.v1"
 # The fetcher's REST sync state (high-water marks, last full sync), compacted: latest per key.
 FETCH_STATE = "rostersync.fetch_state.v1"
-# The change feed: one event per row the writer changed (docs/change-feed.md), kept forever.
-CHANGES = "rostersync.changes.v1"
+# The change feed: an event per row the writer changed, in batches (docs/change-feed.md), kept
+# forever.
+CHANGES = "rostersync.changes.v2"
 
 
 @dataclass(frozen=True)

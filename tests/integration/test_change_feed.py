@@ -15,6 +15,7 @@ from rostersync_cli.replay import compare, replay
 from rostersync_libs.change_events import MembershipChanged, RecordChanged
 from rostersync_libs.events import EntityType
 from rostersync_libs.ids import internal_id
+from rostersync_libs.partitioning import key_partition
 from rostersync_libs.settings import ServiceSettings
 from rostersync_libs.store import history
 
@@ -140,16 +141,22 @@ async def test_changes_of_adds_renames_moves_and_removals(
     algebra = internal_id("d1", EntityType.CLASS, "k-alg1")
     assert [m["sourced_id"] for m in await history.enrollments_as_of(db, "d1", algebra, moved_at)] == ["e1", "e2", "e5"]  # fmt: skip
 
-    # The relay published each change once, keyed by its record, sealed like every event.
+    # The relay published each change once, in its record's partition, sealed like every event.
     async with running_pipeline(settings, tenants_for("r4", gone)):
         last = await until_relayed(db)
     published = await changes_on_topic(settings)
     assert sorted(e.sequence for _, e in published) == list(range(1, last + 1))
     rows = {c["seq"]: c for c in await changes_of(db)}
     schema = orjson.loads(SCHEMA.read_bytes())
-    for key, event in published:
+    partitions = list(range(settings.topic_partitions))
+    for p in partitions:  # each partition in sequence order, as the relay read them
+        numbers = [e.sequence for q, e in published if q == p]
+        assert numbers == sorted(numbers)
+    for partition, event in published:
         jsonschema.validate(orjson.loads(event.model_dump_json()), schema)
-        assert key == f"d1:{event.internal_id}".encode()
+        # A record's changes: the partition of its key, as one message per change had them.
+        key = f"d1:{event.internal_id}".encode()
+        assert partition == key_partition(key, partitions, partitions)
         assert (event.entity, event.sourced_id, event.operation) == (
             rows[event.sequence]["entity"], rows[event.sequence]["sourced_id"],
             rows[event.sequence]["operation"],

@@ -1,4 +1,4 @@
-"""The change feed's relay: numbered ``change_log`` rows to ``rostersync.changes.v1``.
+"""The change feed's relay: numbered ``change_log`` rows to ``rostersync.changes.v2``.
 
 Exactly-once effect with the outbox: a change exists only if its batch committed (no event for
 a rolled-back write); the relay publishes a tenant's changes in sequence order, waits for Kafka's
@@ -7,8 +7,12 @@ sends those changes again on restart: duplicates, recognisable by their sequence
 gap. Each tenant's cursor row is taken ``FOR UPDATE SKIP LOCKED``, so several writer instances
 share the tenants and never publish one tenant's changes concurrently (out of order).
 
-Events are keyed ``tenant:internal_id`` (all changes of a record in one partition, in order) and
-sealed with the tenant's data key by the sealing producer, like every event.
+Events go out in batches (``ChangeBatch``), a message per partition and round: a record's changes
+go to the partition its key ``tenant:internal_id`` picks (the default partitioner's choice), so they
+stay in one partition, in order. One message per change cost the writer's process about 40 µs of
+Python each (partitioning, sealing, the producer's bookkeeping): more than the rest of a re-sync.
+Messages are keyed ``tenant:changes:<partition>`` and sealed with the tenant's data key by the
+sealing producer, like every event.
 """
 
 from __future__ import annotations
@@ -20,15 +24,19 @@ import logging
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from rostersync_libs.change_events import COLUMNS, event_json
+from rostersync_libs.change_events import COLUMNS, batch_json, event_json
 from rostersync_libs.data_keys import DataKeys
-from rostersync_libs.kafka import make_producer
+from rostersync_libs.kafka import make_producer, partitions_of
+from rostersync_libs.partitioning import key_partition
+from rostersync_libs.stage import MAX_MESSAGE_BYTES
 
 from rostersync_writer.settings import WriterSettings
 
 log = logging.getLogger(__name__)
 
-BATCH = 1000
+BATCH = 5000  # changes read per tenant and round
+FRAME_EVENTS = 1000  # changes per message at most
+FRAME_BYTES = MAX_MESSAGE_BYTES * 9 // 10  # the broker's limit, with room for the sealing
 
 BEHIND_SQL = """
 SELECT s.tenant_id FROM change_sequences s LEFT JOIN change_relay r USING (tenant_id)
@@ -53,10 +61,16 @@ async def relay_once(conn: asyncpg.Connection, producer: AIOKafkaProducer, topic
             if cursor is None:
                 continue  # another writer instance is relaying this tenant
             changes = await conn.fetch(NEXT_SQL, tenant, cursor, BATCH)
-            acks = []
-            for change in changes:
-                key = f"{tenant}:{change['internal_id']}".encode()
-                acks.append(await producer.send(topic, event_json(change), key=key))
+            partitions = await partitions_of(producer, topic)
+            acks = [
+                await producer.send(
+                    topic,
+                    message,
+                    key=f"{tenant}:changes:{partition}".encode(),
+                    partition=partition,
+                )
+                for partition, message in framed(tenant, changes, partitions)
+            ]
             await asyncio.gather(*acks)
             if changes:
                 await conn.execute(
@@ -66,6 +80,27 @@ async def relay_once(conn: asyncpg.Connection, producer: AIOKafkaProducer, topic
                 )
             sent += len(changes)
     return sent
+
+
+def framed(
+    tenant: str, changes: list[asyncpg.Record], partitions: list[int]
+) -> list[tuple[int, bytes]]:
+    """The changes (in sequence order) as messages per partition, each in sequence order and
+    bounded by ``FRAME_EVENTS`` and ``FRAME_BYTES``."""
+    open_frames: dict[int, tuple[list[bytes], int]] = {}
+    messages: list[tuple[int, bytes]] = []
+    for change in changes:
+        key = f"{tenant}:{change['internal_id']}".encode()
+        partition = key_partition(key, partitions, partitions)
+        event = event_json(change)
+        events, size = open_frames.get(partition, ([], 0))
+        if events and (len(events) >= FRAME_EVENTS or size + len(event) + 1 > FRAME_BYTES):
+            messages.append((partition, batch_json(tenant, events)))
+            events, size = [], 0
+        events.append(event)
+        open_frames[partition] = (events, size + len(event) + 1)
+    messages += [(p, batch_json(tenant, events)) for p, (events, _) in open_frames.items()]
+    return messages
 
 
 async def keep_relaying(
