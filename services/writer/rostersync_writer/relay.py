@@ -43,8 +43,12 @@ SELECT s.tenant_id FROM change_sequences s LEFT JOIN change_relay r USING (tenan
 WHERE s.last_seq > coalesce(r.relayed_seq, 0) ORDER BY s.tenant_id
 """
 CURSOR_SQL = "SELECT relayed_seq FROM change_relay WHERE tenant_id = $1 FOR UPDATE SKIP LOCKED"
+# A tenant's numbers have no gaps, so the next changes are a range of the primary key: bounded,
+# it reads just them whatever the planner believes ("seq > $2 ... LIMIT" on a change_log never
+# analyzed was planned as a bitmap scan sorting every change after the cursor: 0.3 s a round).
 NEXT_SQL = (
-    f"SELECT {COLUMNS} FROM change_log WHERE tenant_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    f"SELECT {COLUMNS} FROM change_log"
+    " WHERE tenant_id = $1 AND seq > $2 AND seq <= $2::bigint + $3::int ORDER BY seq"
 )
 
 

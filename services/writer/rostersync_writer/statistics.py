@@ -20,7 +20,8 @@ from rostersync_libs.store.tables import LINK_TABLES, ROSTER_TABLES
 
 log = logging.getLogger(__name__)
 
-TABLES = [*ROSTER_TABLES.values(), *LINK_TABLES]
+# The change feed's log too: the API's feed and history read it by tenant and number or record.
+TABLES = [*ROSTER_TABLES.values(), *LINK_TABLES, "change_log"]
 # A fifth, and at least 1,000 rows: small deltas are left to autovacuum.
 SHARE = 0.2
 AT_LEAST = 1000
@@ -34,7 +35,7 @@ STALE_SQL = (
 
 
 async def refresh_statistics(pool: asyncpg.Pool) -> list[str]:
-    """ANALYZE the roster tables whose statistics a completed run made stale; their names.
+    """ANALYZE the roster tables (and the change log) whose statistics a completed run made stale; their names.
     Best effort: statistics are an optimisation, a failure is logged and left to autovacuum."""
     try:
         async with pool.acquire() as conn:
