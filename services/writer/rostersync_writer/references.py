@@ -17,6 +17,7 @@ from uuid import UUID
 from rostersync_libs.events import EntityType, RecordEvent
 from rostersync_libs.oneroster.columns import resolved_key, spec_for
 
+from rostersync_writer.convert import uuid as typed_uuid
 from rostersync_writer.tables import TABLES
 
 E = EntityType
@@ -78,6 +79,12 @@ def _required_columns(version: str, entity: EntityType) -> tuple[tuple[str, str,
     )
 
 
+def _id(value: str) -> UUID:
+    """The mapper's internal id (asyncpg's UUID: parsed in C); one it cannot read raises."""
+    found = typed_uuid(value)
+    return found if found is not None else UUID(value)
+
+
 def required_references(event: RecordEvent) -> list[Reference]:
     """The references this record cannot land without, with the internal ids the mapper gave.
 
@@ -95,11 +102,11 @@ def required_references(event: RecordEvent) -> list[Reference]:
             continue
         outside = unresolved.get(name, ())
         if isinstance(sourced, str) and isinstance(resolved, str):  # most references: one id
-            found.append(Reference(name, target, sourced, UUID(resolved), sourced not in outside))
+            found.append(Reference(name, target, sourced, _id(resolved), sourced not in outside))
             continue
         for sourced_id, internal_id in _pairs(sourced, resolved):
             found.append(
-                Reference(name, target, sourced_id, UUID(internal_id), sourced_id not in outside)
+                Reference(name, target, sourced_id, _id(internal_id), sourced_id not in outside)
             )
     if event.entity is E.DEMOGRAPHIC and event.sourced_id and payload.get("userInternalId"):
         # demographics.sourcedId is its user's sourcedId.
@@ -109,7 +116,7 @@ def required_references(event: RecordEvent) -> list[Reference]:
                 "sourcedId",
                 E.USER,
                 event.sourced_id,
-                UUID(str(payload["userInternalId"])),
+                _id(str(payload["userInternalId"])),
                 event.sourced_id not in outside,
             )
         )
