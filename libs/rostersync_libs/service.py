@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from rostersync_libs.health import Health
 from rostersync_libs.health_server import serving_health
@@ -26,6 +27,7 @@ def run_service(name: str, settings: ServiceSettings, main: ServiceMain) -> None
     async def _run() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(quiet_outages)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         health = Health(name)
@@ -33,6 +35,18 @@ def run_service(name: str, settings: ServiceSettings, main: ServiceMain) -> None
             await keep_running(name, main, stop, health=health)
 
     asyncio.run(_run())
+
+
+def quiet_outages(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """An error nobody awaited, from an outage (asyncpg's pool during a PostgreSQL restart
+    leaves some: "Future exception was never retrieved"), on one line without its traceback: the
+    service logs the outage itself. Anything else goes to asyncio's own handler, traceback and
+    all."""
+    exc = context.get("exception")
+    if isinstance(exc, BaseException) and outage_of(exc) is not None:
+        log.warning("%s (%s)", context.get("message", "an unawaited error"), type(exc).__name__)
+        return
+    loop.default_exception_handler(context)
 
 
 async def keep_running(

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from rostersync_libs.logs import QuietLibraries
 from rostersync_libs.outages import Backoff, describe, outage_of, working
-from rostersync_libs.service import keep_running
+from rostersync_libs.service import keep_running, quiet_outages
 
 
 def test_lost_servers_are_outages_and_other_errors_are_not() -> None:
@@ -122,3 +122,28 @@ def test_a_reset_socket_is_told_apart_by_the_client_it_came_through() -> None:
     assert describe(raised_in("somewhere.else")) == (
         "PostgreSQL or Kafka unavailable (ConnectionResetError)"
     )
+
+
+def test_an_unawaited_outage_error_is_one_line_and_any_other_keeps_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        lost = asyncpg.ConnectionDoesNotExistError("connection was closed in the middle")
+        with caplog.at_level(logging.WARNING):
+            quiet_outages(
+                loop, {"message": "Future exception was never retrieved", "exception": lost}
+            )
+        (record,) = caplog.records
+        assert record.exc_info is None
+        assert record.getMessage() == (
+            "Future exception was never retrieved (ConnectionDoesNotExistError)"
+        )
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            quiet_outages(loop, {"message": "Task exception was never retrieved", "exception": ValueError("a bug")})  # fmt: skip
+        (record,) = caplog.records
+        assert record.exc_info is not None
+        assert record.exc_info[0] is ValueError
+    finally:
+        loop.close()
