@@ -84,8 +84,7 @@ async def count_dangling_after(
         mine, theirs = changed.get(p.entity, set()), archived.get(p.target, set())
         if not mine and not theirs:
             continue
-        where = f" AND (t.internal_id = ANY($2::uuid[]) OR t.{p.column} = ANY($3::uuid[]))"
-        sql = _pointer_sql(p.table, p.column, TABLE_OF[p.target], where)
+        sql = _pointer_sql(p.table, p.column, TABLE_OF[p.target], _either("internal_id", mine, p.column, theirs))  # fmt: skip
         n = await conn.fetchval(sql, tenant, list(mine), list(theirs))
         if n:
             found[f"{p.table}.{p.column}"] = n
@@ -95,13 +94,24 @@ async def count_dangling_after(
         targets = archived.get(link.target, set())
         if not owners and not targets:
             continue
-        where = f" AND (t.{link.owner_column} = ANY($2::uuid[]) OR t.{link.target_column} = ANY($3::uuid[]))"  # fmt: skip
+        where = _either(link.owner_column, owners, link.target_column, targets)
         for entity, column in ((link.owner, link.owner_column), (link.target, link.target_column)):
             sql = _link_sql(link.table, column, TABLE_OF[entity], where)
             n = await conn.fetchval(sql, tenant, list(owners), list(targets))
             if n:
                 found[f"{link.table}.{column}"] = n
     return found
+
+
+def _either(mine: str, ids: set[UUID], theirs: str, their_ids: set[UUID]) -> str:
+    """Rows whose ``mine`` is in $2 or whose ``theirs`` is in $3; a side without ids is left out
+    of the condition, so an index on the other serves it (an OR of both scans the table); its
+    parameter stays named (``cardinality``) so that the statement keeps both."""
+    if ids and their_ids:
+        return f" AND (t.{mine} = ANY($2::uuid[]) OR t.{theirs} = ANY($3::uuid[]))"
+    if ids:
+        return f" AND t.{mine} = ANY($2::uuid[]) AND cardinality($3::uuid[]) >= 0"
+    return f" AND cardinality($2::uuid[]) >= 0 AND t.{theirs} = ANY($3::uuid[])"
 
 
 def _link_entity(table: str) -> str:
