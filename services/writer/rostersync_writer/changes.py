@@ -19,9 +19,10 @@ from uuid import UUID
 import asyncpg
 
 from rostersync_writer.references import APPLY_ORDER
+from rostersync_writer.references import LINKS as LINK_TABLES
 
 # Targets before what points at them (the writer's apply order), links after their owners.
-LINKS = ["classTerms", "userOrgs", "guardianLinks"]
+LINKS = [link.entity for link in LINK_TABLES]  # classTerms, userOrgs, guardianLinks
 ENTITY_ORDER = [*(e.value for e in APPLY_ORDER), *LINKS]
 
 PENDING_SQL = "SELECT count(*) FROM change_pending WHERE tenant_id = $1 AND run_id = $2"

@@ -90,7 +90,7 @@ async def count_dangling_after(
             found[f"{p.table}.{p.column}"] = n
     for link in LINKS:
         # A link's change is named by its owner (changes.py); its target may have been archived.
-        owners = changed.get(link.owner, set()) | changed.get(_link_entity(link.table), set())
+        owners = changed.get(link.owner, set()) | changed.get(link.entity, set())
         targets = archived.get(link.target, set())
         if not owners and not targets:
             continue
@@ -112,8 +112,3 @@ def _either(mine: str, ids: set[UUID], theirs: str, their_ids: set[UUID]) -> str
     if ids:
         return f" AND t.{mine} = ANY($2::uuid[]) AND cardinality($3::uuid[]) >= 0"
     return f" AND cardinality($2::uuid[]) >= 0 AND t.{theirs} = ANY($3::uuid[])"
-
-
-def _link_entity(table: str) -> str:
-    """The name the change feed gives a link table's changes."""
-    return {"class_terms": "classTerms", "user_orgs": "userOrgs", "guardian_links": "guardianLinks"}[table]  # fmt: skip

@@ -165,12 +165,20 @@ class LinkPointer:
     owner_column: str
     target: EntityType
     target_column: str
+    entity: str  # what the change feed calls its rows' changes (migration 0017)
 
 
 LINKS: tuple[LinkPointer, ...] = (
     LinkPointer(
-        "class_terms", E.CLASS, "class_internal_id", E.ACADEMIC_SESSION, "term_internal_id"
+        "class_terms",
+        E.CLASS,
+        "class_internal_id",
+        E.ACADEMIC_SESSION,
+        "term_internal_id",
+        "classTerms",
     ),
-    LinkPointer("user_orgs", E.USER, "user_internal_id", E.ORG, "org_internal_id"),
-    LinkPointer("guardian_links", E.USER, "user_internal_id", E.USER, "agent_internal_id"),
+    LinkPointer("user_orgs", E.USER, "user_internal_id", E.ORG, "org_internal_id", "userOrgs"),
+    LinkPointer(
+        "guardian_links", E.USER, "user_internal_id", E.USER, "agent_internal_id", "guardianLinks"
+    ),
 )
